@@ -1,0 +1,1 @@
+"""Shared code for every Liveloop service. Libs never import services."""

@@ -1,0 +1,10 @@
+"""NATS JetStream: streams, transactional outbox + relay, idempotent inbox consumers, request/reply.
+
+Trace context and baggage ride in message headers on every hop.
+"""
+
+from libs.bus.consumer import ConsumerRunner, Subscription
+from libs.bus.nats import Bus, RequestFailed
+from libs.bus.outbox import Relay, add_events
+
+__all__ = ["Bus", "ConsumerRunner", "Relay", "RequestFailed", "Subscription", "add_events"]

@@ -1,0 +1,188 @@
+"""Durable pull consumers with an idempotent inbox, bounded redelivery and a dead-letter subject."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+import msgspec
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from opentelemetry import context
+from opentelemetry.trace import SpanKind, StatusCode
+
+from libs.bus.nats import DLQ_PREFIX, Bus
+from libs.contracts import EVENT_TYPES, Event, stream_for
+from libs.db import Database
+from libs.telemetry import context_from, names
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[asyncpg.Connection, Event], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A durable consumer `<service>__<purpose>` of some subjects of one stream."""
+
+    durable: str
+    subjects: tuple[str, ...]
+    handler: Handler
+
+
+class ConsumerRunner:
+    """Runs a service's subscriptions: inbox row + effect in one transaction, then ack."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        subscriptions: list[Subscription],
+        *,
+        max_deliver: int = 5,
+        ack_wait_s: float = 30.0,
+        batch: int = 64,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.subscriptions = subscriptions
+        self.max_deliver = max_deliver
+        self.ack_wait_s = ack_wait_s
+        self.batch = batch
+        meter = bus.telemetry.meter
+        self._processed = meter.create_counter(names.EVENTS_PROCESSED)
+        self._dead = meter.create_counter(names.EVENTS_DEAD_LETTERED)
+
+    async def subscribe(self, sub: Subscription):
+        """Create (or bind to) the durable consumer and return its pull subscription."""
+        streams = {stream_for(s) for s in sub.subjects}
+        if len(streams) != 1:
+            raise ValueError(f"{sub.durable}: subjects must belong to one stream, got {streams}")
+        stream = self.bus.stream(streams.pop())
+        config = ConsumerConfig(
+            durable_name=sub.durable,
+            name=sub.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait_s,
+            # Redelivery is bounded by us (dead-letter after max_deliver), not silently by the server.
+            max_deliver=-1,
+            filter_subjects=[self.bus.subject(s) for s in sub.subjects],
+        )
+        try:
+            await self.bus.js.consumer_info(stream, sub.durable)
+        except NotFoundError:
+            await self.bus.js.add_consumer(stream, config)
+        return await self.bus.js.pull_subscribe_bind(durable=sub.durable, stream=stream)
+
+    async def run(self) -> None:
+        """Consume every subscription until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            for sub in self.subscriptions:
+                group.create_task(self._loop(sub))
+
+    async def _loop(self, sub: Subscription) -> None:
+        while True:
+            try:
+                psub = await self.subscribe(sub)
+                break
+            except Exception as exc:
+                log.warning("consumer %s: cannot subscribe yet: %s", sub.durable, exc)
+                await asyncio.sleep(1)
+        while True:
+            try:
+                msgs = await psub.fetch(self.batch, timeout=1)
+            except (TimeoutError, NatsTimeoutError):
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer %s: fetch failed: %s", sub.durable, exc)
+                await asyncio.sleep(0.5)
+                continue
+            for msg in msgs:
+                await self.handle(sub, msg)
+
+    async def handle(self, sub: Subscription, msg: Msg) -> None:
+        """Apply one message exactly once, then ack; nak with backoff or dead-letter on failure."""
+        try:
+            await self.apply(sub, msg)
+        except Exception as exc:
+            deliveries = msg.metadata.num_delivered
+            if deliveries >= self.max_deliver:
+                await self._dead_letter(sub, msg, exc, deliveries)
+                await msg.term()
+            else:
+                await msg.nak(delay=min(0.2 * 2 ** (deliveries - 1), 10.0))
+            return
+        await msg.ack()
+
+    async def apply(self, sub: Subscription, msg: Msg) -> bool:
+        """Record the event in the inbox and run the handler in one transaction; False if a duplicate."""
+        subject = self.bus.unsubject(msg.subject)
+        token = context.attach(context_from(msg.headers))
+        try:
+            with self.bus.telemetry.tracer.start_as_current_span(
+                f"{subject} process",
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "nats",
+                    "messaging.destination.name": subject,
+                    "messaging.consumer.group.name": sub.durable,
+                    names.CONSUMER: sub.durable,
+                },
+            ) as span:
+                try:
+                    event = msgspec.json.decode(msg.data, type=EVENT_TYPES[subject])
+                    span.set_attribute("messaging.message.id", event.event_id)
+                    async with self.db.transaction() as conn:
+                        fresh = await conn.fetchval(
+                            """INSERT INTO inbox (consumer, event_id, subject) VALUES ($1, $2, $3)
+                               ON CONFLICT DO NOTHING RETURNING true""",
+                            sub.durable,
+                            event.event_id,
+                            subject,
+                        )
+                        if fresh:
+                            await sub.handler(conn, event)
+                    span.set_attribute(names.DUPLICATE, not fresh)
+                    self._processed.add(1, {names.CONSUMER: sub.durable, "duplicate": not fresh})
+                    return bool(fresh)
+                except Exception as exc:
+                    span.record_exception(exc)
+                    span.set_status(StatusCode.ERROR, str(exc))
+                    log.exception("consumer %s failed on %s", sub.durable, subject)
+                    raise
+        finally:
+            context.detach(token)
+
+    async def _dead_letter(self, sub: Subscription, msg: Msg, exc: Exception, deliveries: int) -> None:
+        subject = self.bus.unsubject(msg.subject)
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        event_id = (msg.headers or {}).get("Nats-Msg-Id")
+        await self.db.execute(
+            """INSERT INTO dead_letters (consumer, event_id, subject, payload, error, deliveries)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
+            sub.durable,
+            event_id,
+            subject,
+            msg.data,
+            error,
+            deliveries,
+        )
+        headers = {k: v for k, v in (msg.headers or {}).items() if k != "Nats-Msg-Id"}
+        try:
+            await self.bus.js.publish(
+                self.bus.subject(f"{DLQ_PREFIX}.{sub.durable}"),
+                msg.data,
+                headers=headers | {"Liveloop-Original-Subject": subject, "Liveloop-Error": error[:200]},
+            )
+        except Exception:
+            log.exception("could not publish dead letter for %s", sub.durable)
+        self._dead.add(1, {names.CONSUMER: sub.durable})
+        log.error("consumer %s dead-lettered %s after %d deliveries: %s", sub.durable, subject, deliveries, error)

@@ -1,0 +1,125 @@
+"""Transactional outbox: events are rows written with the state change; a relay publishes them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+import msgspec
+from opentelemetry import context
+from opentelemetry.trace import SpanKind, StatusCode
+
+from libs.bus.nats import Bus
+from libs.contracts import Event
+from libs.db import Database
+from libs.telemetry import capture_headers, context_from, names
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "liveloop_outbox"
+
+
+async def add_events(conn: asyncpg.Connection, *events: Event) -> None:
+    """Record events in the caller's transaction, with the current trace context and baggage."""
+    if not events:
+        return
+    headers = capture_headers()
+    await conn.executemany(
+        "INSERT INTO outbox (event_id, subject, payload, headers) VALUES ($1, $2, $3, $4)",
+        [(e.event_id, e.SUBJECT, msgspec.json.encode(e), headers) for e in events],
+    )
+    # Delivered only if the transaction commits: wakes the relay without polling delay.
+    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+
+
+class Relay:
+    """Publishes unpublished outbox rows in order; safe with several instances (SKIP LOCKED)."""
+
+    def __init__(self, db: Database, bus: Bus, *, batch: int = 200, interval_s: float = 0.2) -> None:
+        self.db = db
+        self.bus = bus
+        self.batch = batch
+        self.interval_s = interval_s
+        self._wake = asyncio.Event()
+        self._published = bus.telemetry.meter.create_counter(names.OUTBOX_PUBLISHED)
+
+    def kick(self) -> None:
+        """Look for new rows now."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Publish forever; back off while NATS is unreachable, never drop a row."""
+        listener = await self.db.pool.acquire()
+        wake = lambda *_: self._wake.set()  # noqa: E731
+        try:
+            await listener.add_listener(NOTIFY_CHANNEL, wake)
+            backoff = self.interval_s
+            while True:
+                try:
+                    sent, failed = await self.publish_pending()
+                except (OSError, asyncpg.PostgresError) as exc:
+                    log.warning("outbox relay: database unavailable: %s", exc)
+                    sent, failed = 0, True
+                if failed:
+                    backoff = min(backoff * 2, 5.0)
+                    await asyncio.sleep(backoff)
+                    continue
+                backoff = self.interval_s
+                if sent >= self.batch:
+                    continue
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.interval_s * 5)
+        finally:
+            try:
+                await listener.remove_listener(NOTIFY_CHANNEL, wake)
+            finally:
+                await self.db.pool.release(listener)
+
+    async def publish_pending(self) -> tuple[int, bool]:
+        """One sweep: publish what is waiting. Returns (published, hit_an_error)."""
+        tracer = self.bus.telemetry.tracer
+        async with self.db.transaction() as conn:
+            rows = await conn.fetch(
+                """SELECT seq, event_id, subject, payload, headers FROM outbox
+                   WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED""",
+                self.batch,
+            )
+            done: list[int] = []
+            failed = False
+            for row in rows:
+                token = context.attach(context_from(row["headers"]))
+                try:
+                    with tracer.start_as_current_span(
+                        f"{row['subject']} publish",
+                        kind=SpanKind.PRODUCER,
+                        attributes={
+                            "messaging.system": "nats",
+                            "messaging.destination.name": row["subject"],
+                            "messaging.message.id": str(row["event_id"]),
+                        },
+                    ) as span:
+                        try:
+                            # Headers now describe the publish span, so consumers continue from it.
+                            await self.bus.publish_event(
+                                row["subject"], row["payload"], capture_headers(), str(row["event_id"])
+                            )
+                        except Exception as exc:
+                            span.set_status(StatusCode.ERROR, str(exc))
+                            failed = True
+                            await conn.execute(
+                                "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE seq = $1",
+                                row["seq"],
+                                f"{type(exc).__name__}: {exc}"[:500],
+                            )
+                finally:
+                    context.detach(token)
+                if failed:
+                    break
+                done.append(row["seq"])
+            if done:
+                await conn.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])", done)
+                self._published.add(len(done))
+            return len(done), failed

@@ -1,0 +1,69 @@
+"""`liveloop serve <service>` and `liveloop token ...` (dev tokens)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from libs.auth import ROLES, mint_token
+from libs.settings import from_env
+
+SERVICES = ("live", "shop", "orders", "aftersales", "local_life")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `liveloop` command."""
+    parser = argparse.ArgumentParser(prog="liveloop")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run one service")
+    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    token = sub.add_parser("token", help="mint a dev JWT")
+    token.add_argument("--role", required=True, choices=ROLES)
+    token.add_argument("--sub", required=True)
+    token.add_argument("--merchant-id")
+    token.add_argument("--store-id")
+    token.add_argument("--ttl", type=int, default=86400)
+    args = parser.parse_args(argv)
+
+    if args.command == "token":
+        settings = from_env("cli")
+        print(
+            mint_token(
+                sub=args.sub,
+                role=args.role,
+                secret=settings.jwt_secret,
+                merchant_id=args.merchant_id,
+                store_id=args.store_id,
+                ttl_s=args.ttl,
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+            )
+        )
+        return 0
+
+    import uvicorn
+
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format=f"%(asctime)s {args.service} %(levelname)s %(name)s: %(message)s",
+    )
+    uvicorn.run(
+        f"services.{args.service}.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+        access_log=False,
+        lifespan="on",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

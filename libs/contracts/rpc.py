@@ -1,0 +1,59 @@
+"""Request/reply over NATS, used only where a caller needs an answer now.
+
+Request subjects start with `rpc.` so no event stream captures them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+RESERVE_STOCK = "rpc.shop.stock.reserve.v1"
+
+
+class ReserveItem(msgspec.Struct, frozen=True, kw_only=True):
+    sku_id: str
+    quantity: int
+    room_id: str | None = None
+
+
+class ReserveStock(msgspec.Struct, frozen=True, kw_only=True):
+    """Hold stock for a checkout: all lines or none. Idempotent on `checkout_id`."""
+
+    checkout_id: str
+    buyer_id: str
+    items: list[ReserveItem]
+    hold_until: datetime
+
+
+class ReservedLine(msgspec.Struct, frozen=True, kw_only=True):
+    sku_id: str
+    product_id: str
+    merchant_id: str
+    title: str
+    sku_name: str
+    quantity: int
+    unit_price_minor: int
+    currency: str
+    room_id: str | None = None
+
+
+class ReserveStockReply(msgspec.Struct, frozen=True, kw_only=True):
+    """`ok` with priced lines, or an error code (`unknown_sku`, `insufficient_stock`, ...)."""
+
+    ok: bool
+    lines: list[ReservedLine] = []
+    error: str | None = None
+    detail: str | None = None
+    # Index into the request's items of the line that failed, to name the field.
+    item_index: int | None = None
+
+
+__all__ = [
+    "RESERVE_STOCK",
+    "ReserveItem",
+    "ReserveStock",
+    "ReserveStockReply",
+    "ReservedLine",
+]

@@ -1,0 +1,67 @@
+"""Settings read from the environment, with safe dev defaults."""
+
+from __future__ import annotations
+
+import os
+
+import msgspec
+
+DEV_JWT_SECRET = "liveloop-dev-secret-change-me"
+DEV_WEBHOOK_SECRET = "whsec_liveloop_dev"
+
+
+class Settings(msgspec.Struct, kw_only=True):
+    """Everything a service needs to start; one instance per service process."""
+
+    service: str
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/liveloop"
+    nats_url: str = "nats://127.0.0.1:4222"
+    # Prefix for every subject and stream: lets tests and a dev stack share one NATS.
+    namespace: str = ""
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_issuer: str = "liveloop"
+    jwt_audience: str = "liveloop"
+    stripe_api_key: str = "sk_test_liveloop"
+    stripe_api_base: str | None = None
+    stripe_webhook_secret: str = DEV_WEBHOOK_SECRET
+    stripe_webhook_tolerance_s: int = 300
+    otlp_endpoint: str | None = None
+    payment_window_s: int = 900
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    # Background loops; tests may turn them off to drive them by hand.
+    run_relay: bool = True
+    run_consumers: bool = True
+    run_scheduler: bool = True
+    relay_interval_s: float = 0.2
+    scheduler_interval_s: float = 0.5
+    consumer_max_deliver: int = 5
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def from_env(service: str) -> Settings:
+    """Build settings for `service` from environment variables."""
+    env = os.environ
+    defaults = Settings(service=service)
+    return Settings(
+        service=service,
+        database_url=env.get("DATABASE_URL", defaults.database_url),
+        nats_url=env.get("NATS_URL", defaults.nats_url),
+        namespace=env.get("LIVELOOP_NS", defaults.namespace),
+        jwt_secret=env.get("LIVELOOP_JWT_SECRET", defaults.jwt_secret),
+        stripe_api_key=env.get("STRIPE_API_KEY", defaults.stripe_api_key),
+        stripe_api_base=env.get("STRIPE_API_BASE") or None,
+        stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", defaults.stripe_webhook_secret),
+        otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+        payment_window_s=int(env.get("LIVELOOP_PAYMENT_WINDOW_S", defaults.payment_window_s)),
+        db_pool_max=int(env.get("LIVELOOP_DB_POOL_MAX", defaults.db_pool_max)),
+        run_relay=_env_bool("LIVELOOP_RUN_RELAY", True),
+        run_consumers=_env_bool("LIVELOOP_RUN_CONSUMERS", True),
+        run_scheduler=_env_bool("LIVELOOP_RUN_SCHEDULER", True),
+    )

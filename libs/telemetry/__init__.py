@@ -1,0 +1,98 @@
+"""OpenTelemetry providers for one service, and the helpers every hop uses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from opentelemetry import baggage, context, propagate, trace
+from opentelemetry.metrics import Meter, MeterProvider
+from opentelemetry.processor.baggage import BaggageSpanProcessor
+from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.trace import Tracer
+
+from libs.telemetry import names
+
+
+class Telemetry:
+    """A service's own tracer and meter providers (not the globals: tests run services side by side)."""
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        otlp_endpoint: str | None = None,
+        span_processors: list[SpanProcessor] | None = None,
+        metric_readers: list[MetricReader] | None = None,
+    ) -> None:
+        resource = Resource.create({"service.name": f"liveloop-{service}", "service.namespace": "liveloop"})
+        self.tracer_provider = TracerProvider(resource=resource)
+        # Copy the room/video baggage onto every span, so each hop is attributable.
+        self.tracer_provider.add_span_processor(BaggageSpanProcessor(lambda key: key in names.BAGGAGE_KEYS))
+        readers = list(metric_readers or [])
+        if otlp_endpoint:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+            self.tracer_provider.add_span_processor(
+                BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces"))
+            )
+            readers.append(
+                PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/metrics"))
+            )
+        for processor in span_processors or []:
+            self.tracer_provider.add_span_processor(processor)
+        self.meter_provider: MeterProvider = SdkMeterProvider(resource=resource, metric_readers=readers)
+        self.tracer: Tracer = self.tracer_provider.get_tracer(f"liveloop.{service}")
+        self.meter: Meter = self.meter_provider.get_meter(f"liveloop.{service}")
+
+    def shutdown(self) -> None:
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()  # type: ignore[attr-defined]
+
+
+def add_exporter(telemetry: Telemetry, exporter: SpanExporter) -> None:
+    """Send this service's finished spans to `exporter` as well (tests: in-memory)."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    telemetry.tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+
+def capture_headers() -> dict[str, str]:
+    """The current trace context and baggage as W3C headers (`traceparent`, `baggage`)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def context_from(headers: Mapping[str, str] | None) -> context.Context:
+    """A context (trace parent + baggage) rebuilt from W3C headers."""
+    return propagate.extract(dict(headers or {}))
+
+
+@contextmanager
+def baggage_set(**items: str | None) -> Iterator[None]:
+    """Attach baggage (e.g. the room id) to the current context for the block."""
+    ctx = context.get_current()
+    for key, value in items.items():
+        if value:
+            ctx = baggage.set_baggage(key, value, ctx)
+    token = context.attach(ctx)
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+def link_to(headers: Mapping[str, str] | None) -> list[trace.Link]:
+    """A span link to the trace that `headers` describe (empty if they describe none)."""
+    span_context = trace.get_current_span(context_from(headers)).get_span_context()
+    return [trace.Link(span_context)] if span_context.is_valid else []
+
+
+__all__ = ["Telemetry", "add_exporter", "baggage_set", "capture_headers", "context_from", "link_to", "names"]

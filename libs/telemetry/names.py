@@ -1,0 +1,30 @@
+"""Every custom telemetry name in one place (the OpenTelemetry demo's registry idea)."""
+
+# Span attributes (and baggage keys, where noted).
+ROOM_ID = "liveloop.room.id"  # also a baggage key: rides from the viewer's tap to the paid order
+VIDEO_ID = "liveloop.video.id"  # baggage key too
+BUYER_ID = "liveloop.buyer.id"
+MERCHANT_ID = "liveloop.merchant.id"
+PRODUCT_ID = "liveloop.product.id"
+SKU_ID = "liveloop.sku.id"
+ORDER_ID = "liveloop.order.id"
+CHECKOUT_ID = "liveloop.checkout.id"
+PAYMENT_ID = "liveloop.payment.id"
+AMOUNT_MINOR = "liveloop.amount_minor"
+CURRENCY = "liveloop.currency"
+CONSUMER = "liveloop.consumer"
+DUPLICATE = "liveloop.duplicate"
+JOB_KIND = "liveloop.job.kind"
+
+# Baggage keys that ride across every hop (HTTP -> outbox -> NATS -> consumer).
+BAGGAGE_KEYS = (ROOM_ID, VIDEO_ID)
+
+# Metrics.
+ORDERS_PLACED = "liveloop.order.placed"
+ORDERS_PAID = "liveloop.order.paid"
+GMV_PAID = "liveloop.order.paid.amount"
+FUNNEL_STEP = "liveloop.funnel.step"
+OUTBOX_PUBLISHED = "liveloop.outbox.published"
+OUTBOX_LAG = "liveloop.outbox.lag"
+EVENTS_PROCESSED = "liveloop.consumer.processed"
+EVENTS_DEAD_LETTERED = "liveloop.consumer.dead_lettered"

@@ -1,0 +1,169 @@
+"""The one way a service becomes a Litestar app: routes, lifespan, plumbing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from libs.bus import Bus, ConsumerRunner, Relay, Subscription
+from libs.clock import Clock, SystemClock
+from libs.db import Database, connect, migrate
+from libs.scheduler import JobHandler, Scheduler
+from libs.settings import Settings
+from libs.telemetry import Telemetry
+from libs.web.guards import BearerAuthMiddleware
+from libs.web.problems import EXCEPTION_HANDLERS, PROBLEM_JSON, Problem
+
+log = logging.getLogger(__name__)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+class Runtime:
+    """What a running service holds: settings, clock, database, bus, telemetry, background loops."""
+
+    def __init__(self, settings: Settings, telemetry: Telemetry, clock: Clock) -> None:
+        self.settings = settings
+        self.telemetry = telemetry
+        self.clock = clock
+        self.db: Database
+        self.bus: Bus
+        self.relay: Relay
+        self.consumers: ConsumerRunner
+        self.scheduler: Scheduler
+        self.extras: dict[str, Any] = {}
+        self.tasks: list[asyncio.Task[None]] = []
+
+
+@dataclass
+class ServiceSpec:
+    """Everything that makes one service what it is."""
+
+    name: str
+    schema: str
+    migrations: Path
+    route_handlers: Sequence[Any]
+    subscriptions: Callable[[Runtime], list[Subscription]] = lambda _: []
+    jobs: Callable[[Runtime], dict[str, JobHandler]] = lambda _: {}
+    on_start: Callable[[Runtime], Awaitable[None]] | None = None
+    on_stop: Callable[[Runtime], Awaitable[None]] | None = None
+    dependencies: dict[str, Provide] = field(default_factory=dict)
+    description: str = ""
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (the caller's X-Request-ID if sane), echoed in the response and logs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        scope["request_id"] = request_id  # type: ignore[typeddict-unknown-key]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+@get("/health", include_in_schema=True, tags=["ops"], sync_to_thread=False)
+def health() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@get("/ready", tags=["ops"])
+async def ready(runtime: Runtime) -> dict[str, str]:
+    """Database and NATS are reachable."""
+    db_ok = await runtime.db.ping() if hasattr(runtime, "db") else False
+    nats_ok = await runtime.bus.ping() if hasattr(runtime, "bus") else False
+    if not (db_ok and nats_ok):
+        raise Problem(503, "not-ready", f"database {'up' if db_ok else 'down'}, nats {'up' if nats_ok else 'down'}")
+    return {"status": "ready", "database": "up", "nats": "up"}
+
+
+def build_app(
+    spec: ServiceSpec, settings: Settings, *, telemetry: Telemetry | None = None, clock: Clock | None = None
+) -> Litestar:
+    """A Litestar app for `spec`, wired to its database, bus and telemetry."""
+    telemetry = telemetry or Telemetry(spec.name, otlp_endpoint=settings.otlp_endpoint)
+    runtime = Runtime(settings, telemetry, clock or SystemClock())
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await migrate(settings.database_url, spec.schema, spec.migrations)
+        runtime.db = await connect(
+            settings.database_url, spec.schema, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        runtime.bus = await Bus.connect(settings.nats_url, settings.namespace, telemetry, name=f"liveloop-{spec.name}")
+        await runtime.bus.ensure_streams()
+        runtime.relay = Relay(runtime.db, runtime.bus, interval_s=settings.relay_interval_s)
+        runtime.consumers = ConsumerRunner(
+            runtime.db, runtime.bus, spec.subscriptions(runtime), max_deliver=settings.consumer_max_deliver
+        )
+        runtime.scheduler = Scheduler(
+            runtime.db, telemetry, runtime.clock, spec.jobs(runtime), interval_s=settings.scheduler_interval_s
+        )
+        if spec.on_start:
+            await spec.on_start(runtime)
+        if settings.run_relay:
+            runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name=f"{spec.name}-relay"))
+        if settings.run_consumers and runtime.consumers.subscriptions:
+            runtime.tasks.append(asyncio.create_task(runtime.consumers.run(), name=f"{spec.name}-consumers"))
+        if settings.run_scheduler and runtime.scheduler.handlers:
+            runtime.tasks.append(asyncio.create_task(runtime.scheduler.run(), name=f"{spec.name}-scheduler"))
+        try:
+            yield
+        finally:
+            for task in runtime.tasks:
+                task.cancel()
+            await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            if spec.on_stop:
+                await spec.on_stop(runtime)
+            await runtime.bus.close()
+            await runtime.db.close()
+
+    otel = OpenTelemetryConfig(
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+        exclude=["/health", "/ready", "/schema"],
+    )
+    app = Litestar(
+        route_handlers=[health, ready, *spec.route_handlers],
+        dependencies={"runtime": Provide(lambda: runtime, sync_to_thread=False), **spec.dependencies},
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[RequestIdMiddleware, DefineMiddleware(BearerAuthMiddleware, settings=settings)],
+        plugins=[OpenTelemetryPlugin(otel)],
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title=f"Liveloop {spec.name}", version="1.0.0", description=spec.description, path="/schema"
+        ),
+        state=State({"runtime": runtime}),
+        debug=False,
+    )
+    app.state.runtime = runtime
+    return app
+
+
+__all__ = ["PROBLEM_JSON", "Runtime", "ServiceSpec", "build_app"]

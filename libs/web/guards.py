@@ -1,0 +1,60 @@
+"""Who may call what: bearer-token middleware and role guards."""
+
+from __future__ import annotations
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from libs.auth import Principal, TokenError, read_token
+from libs.settings import Settings
+
+
+class BearerAuthMiddleware:
+    """Reads `Authorization: Bearer` into scope['user']; guards decide what a missing one means."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope["user"] = None
+            scope["auth"] = None
+            header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            if header:
+                scheme, _, token = header.partition(" ")
+                if scheme.lower() != "bearer" or not token:
+                    scope["auth"] = "authorization header must be 'Bearer <token>'"
+                else:
+                    try:
+                        scope["user"] = read_token(
+                            token.strip(),
+                            secret=self.settings.jwt_secret,
+                            issuer=self.settings.jwt_issuer,
+                            audience=self.settings.jwt_audience,
+                        )
+                    except TokenError as exc:
+                        scope["auth"] = str(exc)
+        await self.app(scope, receive, send)
+
+
+def principal_of(connection: ASGIConnection) -> Principal:
+    """The authenticated caller, or 401."""
+    user = connection.scope.get("user")
+    if not isinstance(user, Principal):
+        reason = connection.scope.get("auth") or "missing bearer token"
+        raise NotAuthorizedException(detail=str(reason), headers={"WWW-Authenticate": 'Bearer realm="liveloop"'})
+    return user
+
+
+def requires(*roles: str):
+    """Guard: the caller must hold one of `roles` (401 without a valid token, 403 with the wrong role)."""
+
+    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        principal = principal_of(connection)
+        if roles and principal.role not in roles:
+            raise PermissionDeniedException(detail=f"requires role {' or '.join(roles)}, token has {principal.role}")
+
+    return guard

@@ -1,0 +1,120 @@
+"""RFC 9457 problem+json for every error, naming the field where one is at fault."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "https://liveloop.dev/problems/"
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+_CODES = {400: "invalid-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
+
+
+class Problem(HTTPException):
+    """A domain error with a stable machine code, e.g. Problem(409, "insufficient-stock", "...")."""
+
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        detail: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail=detail, status_code=status_code, headers=headers)
+        self.code = code
+        self.field = field
+        self.extra_members = extra
+
+
+def _field_from_message(message: str) -> str | None:
+    # msgspec says "... - at `$.items[0].quantity`"; turn that into "items[0].quantity".
+    found = re.search(r"at `\$\.?([^`]*)`", message)
+    return found.group(1) if found else None
+
+
+def problem_response(request: Request, exc: Exception) -> Response:
+    """Render any exception as problem+json (internal errors without their details)."""
+    body: dict[str, Any]
+    headers: dict[str, str] = {}
+    if isinstance(exc, Problem):
+        status = exc.status_code
+        body = {
+            "type": TYPE_PREFIX + exc.code,
+            "title": _TITLES.get(status, "Error"),
+            "status": status,
+            "detail": exc.detail,
+        }
+        if exc.field:
+            body["field"] = exc.field
+            body["errors"] = [{"field": exc.field, "message": exc.detail}]
+        body.update(exc.extra_members)
+        headers.update(exc.headers or {})
+    elif isinstance(exc, ValidationException):
+        status = 400
+        errors = []
+        for item in exc.extra if isinstance(exc.extra, list) else []:
+            message = str(item.get("message", "")) if isinstance(item, dict) else str(item)
+            key = item.get("key") if isinstance(item, dict) else None
+            field = _field_from_message(message) or (key if key and key != "body" else None)
+            errors.append(
+                {"field": field, "message": message, "source": item.get("source") if isinstance(item, dict) else None}
+            )
+        named = [e["field"] for e in errors if e["field"]]
+        detail = "; ".join(e["message"] for e in errors) or str(exc.detail)
+        if named:
+            detail = f"invalid field {named[0]!r}: {detail}"
+        body = {
+            "type": TYPE_PREFIX + "validation-failed",
+            "title": _TITLES[400],
+            "status": 400,
+            "detail": detail,
+            "errors": errors,
+        }
+        if named:
+            body["field"] = named[0]
+    elif isinstance(exc, HTTPException):
+        status = exc.status_code
+        body = {
+            "type": TYPE_PREFIX + _CODES.get(status, f"http-{status}"),
+            "title": _TITLES.get(status, "Error"),
+            "status": status,
+            "detail": exc.detail,
+        }
+        headers.update(exc.headers or {})
+    else:
+        status = HTTP_500_INTERNAL_SERVER_ERROR
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        body = {"type": TYPE_PREFIX + "internal", "title": _TITLES[500], "status": 500, "detail": "internal error"}
+    body["instance"] = request.url.path
+    request_id = request.scope.get("request_id")  # type: ignore[typeddict-item]
+    if request_id:
+        body["request_id"] = request_id
+    return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+EXCEPTION_HANDLERS = {Exception: problem_response}
+_ = MediaType

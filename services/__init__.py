@@ -1,0 +1,1 @@
+"""Liveloop services: each a Litestar app owning one Postgres schema."""

@@ -1,0 +1,1 @@
+"""Local life: stores, group-buy deals, vouchers, redemption, expiry, team buys."""
