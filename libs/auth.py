@@ -78,6 +78,11 @@ def read_token(token: str, *, secret: str, issuer: str = "liveloop", audience: s
     role = claims.get("role")
     if role not in ROLES:
         raise TokenError("invalid token: unknown role")
+    # Same rule as mint_token: a merchant or clerk token without its scope would be unscoped.
+    if role == "merchant" and not claims.get("merchant_id"):
+        raise TokenError("invalid token: merchant token without merchant_id")
+    if role == "clerk" and not claims.get("store_id"):
+        raise TokenError("invalid token: clerk token without store_id")
     return Principal(
         sub=str(claims["sub"]), role=role, merchant_id=claims.get("merchant_id"), store_id=claims.get("store_id")
     )

@@ -6,7 +6,8 @@ import os
 
 import msgspec
 
-DEV_JWT_SECRET = "liveloop-dev-secret-change-me"
+# 32+ bytes: HS256 keys shorter than the hash are weak (and PyJWT warns).
+DEV_JWT_SECRET = "liveloop-dev-secret-change-me-before-production"
 DEV_WEBHOOK_SECRET = "whsec_liveloop_dev"
 
 

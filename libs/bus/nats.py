@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -153,6 +154,9 @@ class Bus:
 
     async def publish_event(self, subject: str, payload: bytes, headers: dict[str, str], msg_id: str) -> None:
         """Publish one stored event to JetStream, deduplicated by its id."""
+        if not self.nc.is_connected:
+            # nats-py would buffer it and wait out the whole timeout; fail now so the outbox row records why.
+            raise ConnectionError("nats is not connected")
         await self.js.publish(self.subject(subject), payload, timeout=5.0, headers=headers | {"Nats-Msg-Id": msg_id})
 
     async def close(self) -> None:
@@ -162,7 +166,9 @@ class Bus:
             try:
                 await asyncio.wait_for(self.nc.drain(), 5)
             except Exception:
-                await self.nc.close()
+                # Mid-reconnect both drain and close can raise; shutdown must go on (and close the database).
+                with contextlib.suppress(Exception):
+                    await self.nc.close()
 
 
 def current_trace_id() -> str:

@@ -53,7 +53,12 @@ class Problem(HTTPException):
 def _field_from_message(message: str) -> str | None:
     # msgspec says "... - at `$.items[0].quantity`"; turn that into "items[0].quantity".
     found = re.search(r"at `\$\.?([^`]*)`", message)
-    return found.group(1) if found else None
+    path = found.group(1) if found else None
+    # A missing field is named in the message, its parent in the path: "... field `q` - at `$.items[0]`".
+    missing = re.search(r"missing required field `([^`]*)`", message)
+    if missing:
+        return f"{path}.{missing.group(1)}" if path else missing.group(1)
+    return path
 
 
 def problem_response(request: Request, exc: Exception) -> Response:

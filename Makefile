@@ -1,0 +1,52 @@
+# Liveloop: `make up` runs everything locally; `make test` is what CI runs.
+# Needs only Python 3.11+ on the machine: everything else comes from the lock file.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv up test bench lint fmt lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+
+venv: $(STAMP) ## Create .venv and install the locked dependencies (only when they changed)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/pip install -r requirements.lock
+	$(BIN)/pip install --no-deps -e .
+	@touch $@
+
+up: venv ## Start Postgres, NATS, localstripe and the five services; seed the demo (Ctrl-C stops)
+	$(BIN)/python -m devstack up
+
+test: venv ## Lint, format check, import contracts, tests (without benchmarks)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/pytest -m "not bench"
+
+bench: venv ## Load and soak tests
+	$(BIN)/pytest -m bench -s
+
+lint: venv ## Lint, format check and import contracts
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+fmt: venv ## Format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Not a dependency of anything: the lock changes only when someone asks.
+lock: $(BIN)/python ## Re-resolve requirements.lock from pyproject.toml
+	$(BIN)/python -m pip show uv >/dev/null 2>&1 || $(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra embedded --python-version 3.11 -o requirements.lock
+
+clean: ## Delete local stack data (.liveloop: database, streams, logs, demo ids)
+	rm -rf .liveloop

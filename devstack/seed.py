@@ -1,0 +1,234 @@
+"""Idempotent demo data for the local stack: one merchant, one product, one live room."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEMO_STORE_ID = "5e7f0c3a-1b2d-4c6e-8f90-a1b2c3d4e5f6"
+USERS = {
+    "buyer": "buyer-demo",
+    "host": "host-demo",
+    "merchant": "merchant-demo",
+    "clerk": "clerk-demo",
+    "operator": "operator-demo",
+}
+_KEY_NS = uuid.UUID("8c1b7f3e-5d2a-4e0b-9a61-0f3c2d4b5a69")
+BAG_RETRY_S = 15.0
+
+
+class SeedError(RuntimeError):
+    """The demo could not be seeded; the message says which call failed and why."""
+
+
+@dataclass
+class DemoState:
+    """Ids of the demo data, remembered in .liveloop/demo.json between runs."""
+
+    # Fresh per seeding attempt, so Idempotency-Keys replay within an attempt only.
+    attempt: str = field(default_factory=lambda: str(uuid.uuid4()))
+    merchant_id: str | None = None
+    product_id: str | None = None
+    sku_ids: dict[str, str] = field(default_factory=dict)
+    room_id: str | None = None
+    bagged: bool = False
+    store_id: str = DEMO_STORE_ID
+
+    @classmethod
+    def load(cls, path: Path) -> DemoState:
+        """Read remembered ids, or start fresh if the file is missing or unreadable."""
+        try:
+            raw = json.loads(path.read_text())
+            known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+            return cls(**known)
+        except (OSError, ValueError, TypeError):
+            return cls()
+
+    def save(self, path: Path) -> None:
+        """Write the ids atomically so a crash never leaves half a file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        tmp.replace(path)
+
+
+def mint(
+    role: str,
+    secret: str,
+    *,
+    merchant_id: str | None = None,
+    store_id: str | None = None,
+) -> str:
+    """Mint a dev token for the demo user of role."""
+    from libs.auth import mint_token  # lazy: devstack must import before libs exists
+
+    return mint_token(
+        sub=USERS[role],
+        role=role,
+        secret=secret,
+        merchant_id=merchant_id,
+        store_id=store_id,
+    )
+
+
+def demo_tokens(state: DemoState, secret: str) -> dict[str, str]:
+    """Fresh tokens for every demo user, scoped to the demo merchant and store."""
+    m = state.merchant_id
+    return {
+        "buyer": mint("buyer", secret),
+        "host": mint("host", secret, merchant_id=m),
+        "merchant": mint("merchant", secret, merchant_id=m),
+        "clerk": mint("clerk", secret, merchant_id=m, store_id=state.store_id),
+        "operator": mint("operator", secret),
+    }
+
+
+def _key(state: DemoState, step: str) -> str:
+    """Idempotency-Key for one seeding step of this attempt."""
+    return str(uuid.uuid5(_KEY_NS, f"{state.attempt}:{step}"))
+
+
+def _call(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    token: str,
+    body: Mapping[str, Any] | None = None,
+    idem: str | None = None,
+) -> httpx.Response:
+    """Send one authenticated JSON request."""
+    headers = {"Authorization": f"Bearer {token}"}
+    if idem is not None:
+        headers["Idempotency-Key"] = idem
+    return client.request(method, url, json=body, headers=headers)
+
+
+def _expect(resp: httpx.Response, *ok: int) -> dict[str, Any]:
+    """Return the JSON body if the status is one of ok, else raise SeedError with the problem."""
+    if resp.status_code not in ok:
+        raise SeedError(f"{resp.request.method} {resp.request.url} -> {resp.status_code}: {resp.text[:500]}")
+    data = resp.json()
+    if not isinstance(data, dict):
+        raise SeedError(f"{resp.request.method} {resp.request.url}: expected a JSON object")
+    return data
+
+
+def _product_still_there(client: httpx.Client, shop: str, state: DemoState, secret: str) -> bool:
+    """Return True if the remembered merchant still lists the remembered product."""
+    token = mint("merchant", secret, merchant_id=state.merchant_id)
+    resp = _call(client, "GET", f"{shop}/seller/products", token)
+    if resp.status_code != 200:
+        return False
+    items = resp.json().get("items", [])
+    return any(item.get("product_id") == state.product_id for item in items)
+
+
+def seed(urls: Mapping[str, str], state_path: Path, secret: str, timeout: float = 10.0) -> DemoState:
+    """Create the demo merchant, product, room and bag entry unless they already exist."""
+    state = DemoState.load(state_path)
+    shop, live = urls["shop"], urls["live"]
+    with httpx.Client(timeout=timeout) as client:
+        if state.merchant_id and state.product_id:
+            if _product_still_there(client, shop, state, secret):
+                return state
+            state = DemoState()  # the database was wiped: start over
+
+        if not state.merchant_id:
+            created = _expect(
+                _call(
+                    client,
+                    "POST",
+                    f"{shop}/merchants",
+                    mint("operator", secret),
+                    {"name": "Demo Outfitters", "currency": "USD"},
+                    _key(state, "merchant"),
+                ),
+                200,
+                201,
+            )
+            state.merchant_id = str(created["merchant_id"])
+            state.save(state_path)
+
+        merchant_token = mint("merchant", secret, merchant_id=state.merchant_id)
+        if not state.product_id:
+            product = {
+                "title": "Linen Shirt",
+                "description": "Breathable linen, relaxed fit. Demo product.",
+                "skus": [
+                    {"name": "M", "price_minor": 2599, "currency": "USD", "stock": 50},
+                    {"name": "L", "price_minor": 2599, "currency": "USD", "stock": 30},
+                ],
+            }
+            created = _expect(
+                _call(
+                    client,
+                    "POST",
+                    f"{shop}/seller/products",
+                    merchant_token,
+                    product,
+                    _key(state, "product"),
+                ),
+                200,
+                201,
+            )
+            state.product_id = str(created["product_id"])
+            state.sku_ids = {sku["name"]: str(sku["sku_id"]) for sku in created.get("skus", [])}
+            state.save(state_path)
+
+        host_token = mint("host", secret, merchant_id=state.merchant_id)
+        if not state.room_id:
+            created = _expect(
+                _call(
+                    client,
+                    "POST",
+                    f"{live}/rooms",
+                    host_token,
+                    {"title": "Summer drop", "merchant_id": state.merchant_id},
+                    _key(state, "room"),
+                ),
+                200,
+                201,
+            )
+            state.room_id = str(created["room_id"])
+            state.save(state_path)
+
+        if not state.bagged:
+            _add_to_bag(client, live, host_token, state)
+            state.bagged = True
+            state.save(state_path)
+    return state
+
+
+def _add_to_bag(client: httpx.Client, live: str, host_token: str, state: DemoState) -> None:
+    """Link the product to the room, waiting until live has heard of it over NATS."""
+    url = f"{live}/rooms/{state.room_id}/bag"
+    deadline = time.monotonic() + BAG_RETRY_S
+    while True:
+        resp = _call(
+            client,
+            "POST",
+            url,
+            host_token,
+            {"product_id": state.product_id},
+            _key(state, "bag"),
+        )
+        if resp.status_code in (200, 201):
+            return
+        if resp.status_code == 409 and _problem_code(resp) != "product_unknown":
+            return  # already in the bag from an earlier, interrupted run
+        if resp.status_code != 409 or time.monotonic() >= deadline:
+            _expect(resp, 200, 201)
+        time.sleep(0.25)
+
+
+def _problem_code(resp: httpx.Response) -> str:
+    """Return "product_unknown" if the problem+json body names it (in type, code or title)."""
+    # The problem type URI's exact shape is live's business; the code string is the contract.
+    return "product_unknown" if "product_unknown" in resp.text else ""
