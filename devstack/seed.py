@@ -220,15 +220,17 @@ def _add_to_bag(client: httpx.Client, live: str, host_token: str, state: DemoSta
             _key(state, "bag"),
         )
         if resp.status_code in (200, 201):
-            return
-        if resp.status_code == 409 and _problem_code(resp) != "product_unknown":
-            return  # already in the bag from an earlier, interrupted run
-        if resp.status_code != 409 or time.monotonic() >= deadline:
+            return  # 200: already in the bag from an earlier, interrupted run
+        if not _is_product_unknown(resp) or time.monotonic() >= deadline:
             _expect(resp, 200, 201)
         time.sleep(0.25)
 
 
-def _problem_code(resp: httpx.Response) -> str:
-    """Return "product_unknown" if the problem+json body names it (in type, code or title)."""
-    # The problem type URI's exact shape is live's business; the code string is the contract.
-    return "product_unknown" if "product_unknown" in resp.text else ""
+def _is_product_unknown(resp: httpx.Response) -> bool:
+    """True for live's 409 `product-unknown`: it has not heard of the product over NATS yet."""
+    if resp.status_code != 409:
+        return False
+    try:
+        return str(resp.json().get("type", "")).endswith("/product-unknown")
+    except ValueError:
+        return False

@@ -50,10 +50,11 @@ class Problem(HTTPException):
         self.extra_members = extra
 
 
-def _field_from_message(message: str) -> str | None:
+def _field_from_message(message: str, parent: str | None = None) -> str | None:
     # msgspec says "... - at `$.items[0].quantity`"; turn that into "items[0].quantity".
+    # Litestar strips that suffix and hands the path over as the error's key instead (`parent`).
     found = re.search(r"at `\$\.?([^`]*)`", message)
-    path = found.group(1) if found else None
+    path = found.group(1) if found else parent
     # A missing field is named in the message, its parent in the path: "... field `q` - at `$.items[0]`".
     missing = re.search(r"missing required field `([^`]*)`", message)
     if missing:
@@ -84,7 +85,8 @@ def problem_response(request: Request, exc: Exception) -> Response:
         for item in exc.extra if isinstance(exc.extra, list) else []:
             message = str(item.get("message", "")) if isinstance(item, dict) else str(item)
             key = item.get("key") if isinstance(item, dict) else None
-            field = _field_from_message(message) or (key if key and key != "body" else None)
+            parent = key if key and key not in ("body", "data") else None
+            field = _field_from_message(message, parent)
             errors.append(
                 {"field": field, "message": message, "source": item.get("source") if isinstance(item, dict) else None}
             )

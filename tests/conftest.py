@@ -1,0 +1,68 @@
+"""Session fixtures: real PostgreSQL, NATS JetStream and localstripe (embedded when not reachable)."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from devstack import embedded
+from tests.harness import Infra, Stack
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[tuple[str, str, str]]:
+    """(admin Postgres DSN, NATS URL, localstripe base URL) for the session."""
+    started: list = []
+    workdir = Path(tempfile.mkdtemp(prefix="liveloop-test-"))
+    try:
+        if embedded.tcp_reachable("127.0.0.1", 5432):
+            pg_dsn = "postgresql://postgres@127.0.0.1:5432/postgres"
+        else:
+            pg = embedded.start_postgres(workdir / "pg")
+            started.append(pg)
+            pg_dsn = pg.dsn
+        if embedded.tcp_reachable("127.0.0.1", 4222):
+            nats_url = "nats://127.0.0.1:4222"
+        else:
+            nats = embedded.start_nats(workdir / "nats", embedded.free_port())
+            started.append(nats)
+            nats_url = nats.url
+        stripe = embedded.start_localstripe(embedded.free_port())
+        started.append(stripe)
+        yield pg_dsn, nats_url, stripe.url
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+
+
+@pytest.fixture(scope="session")
+async def infra(servers: tuple[str, str, str]) -> AsyncIterator[Infra]:
+    """A fresh database and a fresh NATS namespace for this session; dropped afterwards."""
+    admin_dsn, nats_url, stripe_base = servers
+    name = f"liveloop_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(admin_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    database_url = embedded.dsn_for_database(admin_dsn, name)
+    yield Infra(
+        database_url=database_url, nats_url=nats_url, stripe_base=stripe_base, namespace=f"t{uuid.uuid4().hex[:10]}"
+    )
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def stack(infra: Infra) -> AsyncIterator[Stack]:
+    """All five services, served over HTTP on loopback, shared by the end-to-end tests."""
+    running = Stack(infra)
+    await running.start()
+    yield running
+    await running.stop()
