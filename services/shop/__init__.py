@@ -1,0 +1,1 @@
+"""Shop: merchants, catalogue, SKUs and stock, reservations for checkout, buyer carts."""

@@ -1,0 +1,32 @@
+"""Shop service: wiring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from litestar import Litestar
+
+from libs.clock import Clock
+from libs.settings import Settings, from_env
+from libs.telemetry import Telemetry
+from libs.web.app import ServiceSpec, build_app
+from services.shop.api import ROUTES
+from services.shop.handlers import jobs, serve_reservations, subscriptions
+
+SPEC = ServiceSpec(
+    name="shop",
+    schema="shop",
+    migrations=Path(__file__).with_name("migrations"),
+    route_handlers=ROUTES,
+    subscriptions=subscriptions,
+    jobs=jobs,
+    on_start=serve_reservations,
+    description="Merchants, catalogue, SKUs and stock, reservations for checkout, buyer carts.",
+)
+
+
+def create_app(
+    settings: Settings | None = None, *, telemetry: Telemetry | None = None, clock: Clock | None = None
+) -> Litestar:
+    """The shop app."""
+    return build_app(SPEC, settings or from_env("shop"), telemetry=telemetry, clock=clock)

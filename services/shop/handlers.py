@@ -1,0 +1,61 @@
+"""Reactions to orders' events, the reservation expiry job, and the stock reservation responder."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+
+from libs.bus import Subscription
+from libs.contracts import RESERVE_STOCK, Event, OrderCancelled, OrderPaid, OrderPlaced, ReserveStock, ReserveStockReply
+from libs.scheduler import JobHandler
+from libs.web.app import Runtime
+from services.shop import stock
+
+log = logging.getLogger(__name__)
+
+
+def subscriptions(runtime: Runtime) -> list[Subscription]:
+    """Durable consumers: each event applied once, in the same transaction as its inbox row."""
+
+    async def on_placed(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, OrderPlaced)
+        await stock.attach_order(conn, event)
+
+    async def on_paid(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, OrderPaid)
+        await stock.commit_paid(conn, runtime.clock.now(), event)
+
+    async def on_cancelled(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, OrderCancelled)
+        await stock.release_cancelled(conn, runtime.clock.now(), event)
+
+    return [
+        Subscription("shop__attach_orders", (OrderPlaced.SUBJECT,), on_placed),
+        Subscription("shop__commit_paid_stock", (OrderPaid.SUBJECT,), on_paid),
+        Subscription("shop__release_cancelled_stock", (OrderCancelled.SUBJECT,), on_cancelled),
+    ]
+
+
+def jobs(runtime: Runtime) -> dict[str, JobHandler]:
+    """Due jobs: holds that neither payment nor cancellation settled in time."""
+
+    async def expire(conn: asyncpg.Connection, key: str, _payload: dict) -> None:
+        await stock.expire(conn, runtime.clock.now(), key)
+
+    return {stock.EXPIRY_JOB: expire}
+
+
+async def serve_reservations(runtime: Runtime) -> None:
+    """Answer `rpc.shop.stock.reserve.v1`; every shop instance joins queue group `shop`."""
+
+    async def answer(request: ReserveStock) -> ReserveStockReply:
+        try:
+            return await stock.reserve(runtime.db, runtime.clock, request)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            # Say so at once rather than let checkout wait out its timeout; a retry with the same
+            # checkout id is safe (nothing was held, or the stored reservation is answered again).
+            log.exception("reserving stock for checkout %s failed", request.checkout_id)
+            return ReserveStockReply(ok=False, error="unavailable", detail="stock could not be reserved now; retry")
+
+    await runtime.bus.serve(RESERVE_STOCK, ReserveStock, answer, queue="shop")

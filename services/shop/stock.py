@@ -1,0 +1,201 @@
+"""Stock use cases: reserve for a checkout (request/reply), commit when paid, release when cancelled or expired."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime
+
+import asyncpg
+
+from libs.bus import add_events
+from libs.clock import Clock
+from libs.contracts import (
+    OrderCancelled,
+    OrderPaid,
+    OrderPlaced,
+    ReserveStock,
+    ReserveStockReply,
+    StockCommitted,
+    StockLine,
+    StockReleased,
+)
+from libs.db import Database
+from libs.scheduler import cancel, schedule
+from libs.telemetry import names
+from services.shop import domain
+from services.shop.domain import ReservationRefused, StockLevel
+from services.shop.store import cart as cart_store
+from services.shop.store import catalogue as catalogue_store
+from services.shop.store import reservations as store
+from services.shop.tracing import tag
+
+log = logging.getLogger(__name__)
+
+EXPIRY_JOB = "reservation_expiry"
+
+
+class _TwinCommitted(Exception):
+    """Another request for the same checkout reserved first."""
+
+
+def _replay(found: tuple[str, list], buyer_id: str) -> ReserveStockReply:
+    owner, lines = found
+    if owner != buyer_id:
+        # Checkout ids are derived from the buyer, so this is a bug or a probe: say nothing about the lines.
+        return ReserveStockReply(
+            ok=False, error="checkout_conflict", detail="this checkout id belongs to another buyer"
+        )
+    return ReserveStockReply(ok=True, lines=lines)
+
+
+async def reserve(db: Database, clock: Clock, request: ReserveStock) -> ReserveStockReply:
+    """Hold every line of a checkout or none; a repeat of the same checkout gets the same lines back."""
+    tag({names.CHECKOUT_ID: request.checkout_id, names.BUYER_ID: request.buyer_id})
+    found = await store.stored(db.pool, request.checkout_id)
+    if found is not None:
+        return _replay(found, request.buyer_id)
+    try:
+        wanted = domain.merge_items(request.items)
+        async with db.transaction() as conn:
+            if not await store.open_reservation(
+                conn, request.checkout_id, request.buyer_id, request.hold_until, clock.now()
+            ):
+                raise _TwinCommitted
+            sku_ids = [w.sku_id for w in wanted]
+            facts = await catalogue_store.sku_facts(conn, sku_ids)
+            lines = domain.price_lines(wanted, facts, await store.cart_rooms(conn, request.buyer_id, sku_ids))
+            levels: list[StockLevel] = []
+            # A fixed order (by SKU id) for the row locks: two checkouts sharing SKUs never deadlock.
+            for want in sorted(wanted, key=lambda w: w.sku_id):
+                held = await store.hold_units(conn, want.sku_id, want.quantity)
+                if held is None:
+                    left = await store.available(conn, want.sku_id)
+                    raise ReservationRefused(
+                        "insufficient_stock",
+                        f"items[{want.index}]: SKU {want.sku_id} has {left} available, {want.quantity} requested",
+                        want.index,
+                    )
+                levels.append(held)
+            await store.insert_lines(conn, request.checkout_id, lines)
+            await add_events(conn, *(domain.stock_changed(level) for level in levels))
+            # Release by ourselves if neither payment nor cancellation arrives (e.g. orders crashed).
+            await schedule(conn, EXPIRY_JOB, request.checkout_id, request.hold_until)
+    except ReservationRefused as refused:
+        return refused.reply()
+    except _TwinCommitted:
+        found = await store.stored(db.pool, request.checkout_id)
+        assert found is not None
+        return _replay(found, request.buyer_id)
+    return ReserveStockReply(ok=True, lines=lines)
+
+
+async def attach_order(conn: asyncpg.Connection, event: OrderPlaced) -> None:
+    """An order now owns its merchant's lines of the checkout; what was ordered leaves the buyer's cart."""
+    tag({names.ORDER_ID: event.order_id, names.CHECKOUT_ID: event.checkout_id, names.MERCHANT_ID: event.merchant_id})
+    sku_ids = domain.skus_of(event.lines)
+    attached = await store.attach_order(conn, event.checkout_id, event.merchant_id, sku_ids, event.order_id)
+    if attached < len(sku_ids):
+        log.warning(
+            "order %s: %d of %d lines have no reservation here", event.order_id, len(sku_ids) - attached, len(sku_ids)
+        )
+    await cart_store.remove(conn, event.buyer_id, sku_ids)
+
+
+async def commit_paid(conn: asyncpg.Connection, now: datetime, event: OrderPaid) -> None:
+    """The paid order's held units leave stock for good, once, however often the event arrives."""
+    tag({names.ORDER_ID: event.order_id, names.CHECKOUT_ID: event.checkout_id, names.MERCHANT_ID: event.merchant_id})
+    if not await store.lock_reservation(conn, event.checkout_id):
+        log.warning("paid order %s: checkout %s was never reserved here", event.order_id, event.checkout_id)
+        return
+    sku_ids = domain.skus_of(event.lines)
+    common = dict(order_id=event.order_id, now=now)
+    committed: list[StockLine] = []
+    levels: list[StockLevel] = []
+    for line in await store.settle(
+        conn, event.checkout_id, sku_ids, from_status="held", to_status="committed", **common
+    ):
+        levels.append(await store.commit_units(conn, line.sku_id, line.quantity))
+        committed.append(StockLine(sku_id=line.sku_id, quantity=line.quantity))
+    # Paid after the hold lapsed (expiry or a cancellation raced the payment): the buyer paid, so the
+    # units must still leave stock, but never by breaking 0 <= reserved <= on_hand. Take them from
+    # what is available if there is enough; otherwise the units were sold again meanwhile, which is
+    # an oversell: record it in stock_shortfalls for the merchant to resolve and leave stock alone.
+    for line in await store.settle(
+        conn, event.checkout_id, sku_ids, from_status="released", to_status="committed", **common
+    ):
+        taken = await store.take_available(conn, line.sku_id, line.quantity)
+        if taken is None:
+            await store.record_shortfall(conn, event.checkout_id, event.order_id, line, now)
+            log.warning(
+                "oversold: order %s paid for %d of SKU %s after its hold lapsed, and stock ran out meanwhile",
+                event.order_id,
+                line.quantity,
+                line.sku_id,
+            )
+            continue
+        levels.append(taken)
+        committed.append(StockLine(sku_id=line.sku_id, quantity=line.quantity))
+    if committed:
+        await add_events(
+            conn,
+            StockCommitted(
+                order_id=event.order_id, checkout_id=event.checkout_id, merchant_id=event.merchant_id, lines=committed
+            ),
+            *(domain.stock_changed(level) for level in levels),
+        )
+    if not await store.has_held_lines(conn, event.checkout_id):
+        await cancel(conn, EXPIRY_JOB, event.checkout_id)
+
+
+async def release_cancelled(conn: asyncpg.Connection, now: datetime, event: OrderCancelled) -> None:
+    """A cancelled order's held units go back to available stock, once."""
+    tag({names.ORDER_ID: event.order_id, names.CHECKOUT_ID: event.checkout_id, names.MERCHANT_ID: event.merchant_id})
+    if not await store.lock_reservation(conn, event.checkout_id):
+        return
+    released = await store.settle(
+        conn,
+        event.checkout_id,
+        domain.skus_of(event.lines),
+        from_status="held",
+        to_status="released",
+        order_id=event.order_id,
+        now=now,
+    )
+    if released:
+        levels = [await store.release_units(conn, line.sku_id, line.quantity) for line in released]
+        await add_events(
+            conn,
+            StockReleased(
+                checkout_id=event.checkout_id,
+                order_id=event.order_id,
+                reason=event.reason,
+                lines=[StockLine(sku_id=line.sku_id, quantity=line.quantity) for line in released],
+            ),
+            *(domain.stock_changed(level) for level in levels),
+        )
+    if not await store.has_held_lines(conn, event.checkout_id):
+        await cancel(conn, EXPIRY_JOB, event.checkout_id)
+
+
+async def expire(conn: asyncpg.Connection, now: datetime, checkout_id: str) -> None:
+    """The hold ran out: release whatever is still held, one StockReleased per order (or none yet)."""
+    tag({names.CHECKOUT_ID: checkout_id})
+    if not await store.lock_reservation(conn, checkout_id):
+        return
+    released = await store.settle(
+        conn, checkout_id, None, from_status="held", to_status="released", order_id=None, now=now
+    )
+    levels = [await store.release_units(conn, line.sku_id, line.quantity) for line in released]
+    by_order: dict[str | None, list[StockLine]] = defaultdict(list)
+    for line in released:
+        by_order[line.order_id].append(StockLine(sku_id=line.sku_id, quantity=line.quantity))
+    await add_events(
+        conn,
+        *(
+            StockReleased(checkout_id=checkout_id, order_id=order_id, reason="hold_expired", lines=lines)
+            for order_id, lines in by_order.items()
+        ),
+        *(domain.stock_changed(level) for level in levels),
+    )
+    await store.mark_expired(conn, checkout_id)

@@ -1,0 +1,1 @@
+"""SQL for the shop schema only: catalogue, reservations, carts."""

@@ -1,0 +1,86 @@
+"""SQL for buyer carts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from services.shop.store.catalogue import Conn
+from services.shop.views import CartLineView, CartSource
+
+_LINE = """SELECT c.sku_id, s.product_id, p.title, s.name AS sku_name, c.quantity, s.price_minor, s.currency,
+                  s.stock_on_hand - s.stock_reserved AS stock_available, c.source_type, c.source_id, c.added_at
+             FROM cart_items c
+             JOIN skus s ON s.sku_id = c.sku_id
+             JOIN products p ON p.product_id = s.product_id"""
+
+
+def _line(row: asyncpg.Record) -> CartLineView:
+    source = CartSource(type=row["source_type"], id=row["source_id"]) if row["source_type"] else None
+    return CartLineView(
+        sku_id=str(row["sku_id"]),
+        product_id=str(row["product_id"]),
+        title=row["title"],
+        sku_name=row["sku_name"],
+        quantity=row["quantity"],
+        unit_price_minor=row["price_minor"],
+        currency=row["currency"],
+        stock_available=row["stock_available"],
+        source=source,
+        added_at=row["added_at"],
+    )
+
+
+async def lines(conn: Conn, buyer_id: str, sku_id: str | None = None) -> list[CartLineView]:
+    """A buyer's cart (or one line of it), oldest line first, priced from the catalogue now."""
+    rows = await conn.fetch(
+        f"""{_LINE} WHERE c.buyer_id = $1 AND ($2::uuid IS NULL OR c.sku_id = $2)
+            ORDER BY c.added_at, c.sku_id""",
+        buyer_id,
+        sku_id,
+    )
+    return [_line(r) for r in rows]
+
+
+async def put(
+    conn: asyncpg.Connection,
+    buyer_id: str,
+    sku_id: str,
+    quantity: int,
+    source: tuple[str, str] | None,
+    now: datetime,
+) -> bool | None:
+    """Set a line's quantity (True if the line is new); None if the SKU is not for sale.
+
+    A line updated without a source keeps the one it had, so changing the quantity on the cart page
+    does not erase which room sold it.
+    """
+    source_type, source_id = source or (None, None)
+    return await conn.fetchval(
+        """INSERT INTO cart_items (buyer_id, sku_id, quantity, source_type, source_id, added_at, updated_at)
+           SELECT $1, s.sku_id, $3, $4, $5, $6, $6
+             FROM skus s JOIN products p ON p.product_id = s.product_id
+            WHERE s.sku_id = $2 AND p.status = 'published'
+           ON CONFLICT (buyer_id, sku_id) DO UPDATE
+              SET quantity = EXCLUDED.quantity,
+                  source_type = COALESCE(EXCLUDED.source_type, cart_items.source_type),
+                  source_id = COALESCE(EXCLUDED.source_id, cart_items.source_id),
+                  updated_at = EXCLUDED.updated_at
+           RETURNING (xmax = 0)""",
+        buyer_id,
+        sku_id,
+        quantity,
+        source_type,
+        source_id,
+        now,
+    )
+
+
+async def remove(conn: Conn, buyer_id: str, sku_ids: Sequence[str]) -> int:
+    """Drop lines from a buyer's cart; returns how many were there."""
+    result = await conn.execute(
+        "DELETE FROM cart_items WHERE buyer_id = $1 AND sku_id = ANY($2::uuid[])", buyer_id, list(sku_ids)
+    )
+    return int(result.split()[-1])

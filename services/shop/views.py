@@ -1,0 +1,116 @@
+"""What the shop's GET endpoints answer (read views the store builds, the API returns)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+
+class MerchantView(msgspec.Struct, kw_only=True):
+    merchant_id: str
+    name: str
+    currency: str
+    created_at: datetime
+
+
+class SkuView(msgspec.Struct, kw_only=True):
+    sku_id: str
+    name: str
+    price_minor: int
+    currency: str
+    stock_on_hand: int
+    stock_reserved: int
+    stock_available: int
+
+
+class ProductView(msgspec.Struct, kw_only=True):
+    """A product as its merchant sees it, stock counts included."""
+
+    product_id: str
+    merchant_id: str
+    title: str
+    description: str
+    status: str
+    version: int
+    skus: list[SkuView]
+    created_at: datetime
+    updated_at: datetime
+
+
+class PublicSkuView(msgspec.Struct, kw_only=True):
+    sku_id: str
+    name: str
+    price_minor: int
+    currency: str
+    stock_available: int
+
+
+class PublicProductView(msgspec.Struct, kw_only=True):
+    """A product as any buyer sees it: prices and what can still be bought."""
+
+    product_id: str
+    merchant_id: str
+    title: str
+    description: str
+    status: str
+    version: int
+    skus: list[PublicSkuView]
+
+
+class SkuChangeView(msgspec.Struct, kw_only=True):
+    field: str
+    old_value: int | None
+    new_value: int
+    changed_by: str
+    changed_at: datetime
+
+
+class ShortfallView(msgspec.Struct, kw_only=True):
+    """Units an order paid for that stock could not supply (an oversell to resolve)."""
+
+    order_id: str
+    checkout_id: str
+    sku_id: str
+    quantity: int
+    created_at: datetime
+
+
+class CartSource(msgspec.Struct, kw_only=True):
+    type: str
+    id: str
+
+
+class CartLineView(msgspec.Struct, kw_only=True):
+    sku_id: str
+    product_id: str
+    title: str
+    sku_name: str
+    quantity: int
+    unit_price_minor: int
+    currency: str
+    stock_available: int
+    source: CartSource | None
+    added_at: datetime
+
+
+def public(product: ProductView) -> PublicProductView:
+    """The buyer-facing view of a product (no on-hand or reserved counts)."""
+    return PublicProductView(
+        product_id=product.product_id,
+        merchant_id=product.merchant_id,
+        title=product.title,
+        description=product.description,
+        status=product.status,
+        version=product.version,
+        skus=[
+            PublicSkuView(
+                sku_id=s.sku_id,
+                name=s.name,
+                price_minor=s.price_minor,
+                currency=s.currency,
+                stock_available=s.stock_available,
+            )
+            for s in product.skus
+        ],
+    )
