@@ -226,6 +226,13 @@ def price_lines(
                 room_id=want.room_id or cart_rooms.get(want.sku_id),
             )
         )
+    # One checkout is one payment in one currency: refuse before holding anything.
+    first = lines[0].currency if lines else None
+    for want, line in zip(wanted, lines, strict=True):
+        if line.currency != first:
+            raise ReservationRefused(
+                "mixed_currency", f"items[{want.index}]: priced in {line.currency}, the others in {first}", want.index
+            )
     return lines
 
 

@@ -1,0 +1,1 @@
+"""Orders: checkout, orders per merchant, Stripe payments and webhooks, payment deadlines."""

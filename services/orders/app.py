@@ -1,0 +1,32 @@
+"""Orders service: wiring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from litestar import Litestar
+
+from libs.clock import Clock
+from libs.settings import Settings, from_env
+from libs.telemetry import Telemetry
+from libs.web.app import ServiceSpec, build_app
+from services.orders import context, handlers
+from services.orders.api import ROUTES
+
+SPEC = ServiceSpec(
+    name="orders",
+    schema="orders",
+    migrations=Path(__file__).with_name("migrations"),
+    route_handlers=ROUTES,
+    jobs=handlers.jobs,
+    on_start=context.start,
+    on_stop=context.stop,
+    description="Checkout, one order per merchant, Stripe payments and webhooks, payment deadlines.",
+)
+
+
+def create_app(
+    settings: Settings | None = None, *, telemetry: Telemetry | None = None, clock: Clock | None = None
+) -> Litestar:
+    """The orders app."""
+    return build_app(SPEC, settings or from_env("orders"), telemetry=telemetry, clock=clock)

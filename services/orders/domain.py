@@ -1,0 +1,301 @@
+"""Pure order rules: the status machines, splitting a checkout per merchant, totals, payability."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol, TypeVar
+
+from libs.contracts import OrderCancelled, OrderLine, OrderPaid, OrderPlaced, ReservedLine, ReserveItem
+
+PAYMENT_TIMEOUT_JOB = "payment_timeout"
+REFUND_JOB = "refund_payment"
+CANCEL_REASON_PAYMENT_TIMEOUT = "payment_timeout"
+
+S = TypeVar("S", bound=StrEnum)
+
+
+class DomainError(Exception):
+    """A rule refused the request; `code` is stable and machine-readable."""
+
+    code = "domain-error"
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class IllegalTransition(DomainError):
+    code = "illegal-transition"
+
+
+class MixedCurrency(DomainError):
+    code = "mixed-currency"
+
+
+class PaymentWindowClosed(DomainError):
+    code = "payment-window-closed"
+
+
+class AlreadyPaid(DomainError):
+    code = "already-paid"
+
+
+class OrderStatus(StrEnum):
+    AWAITING_PAYMENT = "awaiting_payment"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+class CheckoutStatus(StrEnum):
+    AWAITING_PAYMENT = "awaiting_payment"
+    PAID = "paid"
+    EXPIRED = "expired"
+
+
+class PaymentStatus(StrEnum):
+    REQUIRES_PAYMENT = "requires_payment"
+    FAILED = "failed"
+    SUCCEEDED = "succeeded"
+    # Stripe took the money after the window closed: it must go straight back.
+    SUCCEEDED_AFTER_CANCEL = "succeeded_after_cancel"
+    REFUNDED = "refunded"
+
+
+# Only what is implemented today; shipping, delivery and refunds will add their own edges.
+ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.AWAITING_PAYMENT: frozenset({OrderStatus.PAID, OrderStatus.CANCELLED}),
+    OrderStatus.PAID: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+}
+CHECKOUT_TRANSITIONS: dict[CheckoutStatus, frozenset[CheckoutStatus]] = {
+    CheckoutStatus.AWAITING_PAYMENT: frozenset({CheckoutStatus.PAID, CheckoutStatus.EXPIRED}),
+    CheckoutStatus.PAID: frozenset(),
+    CheckoutStatus.EXPIRED: frozenset(),
+}
+PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    PaymentStatus.REQUIRES_PAYMENT: frozenset(
+        {PaymentStatus.FAILED, PaymentStatus.SUCCEEDED, PaymentStatus.SUCCEEDED_AFTER_CANCEL}
+    ),
+    PaymentStatus.FAILED: frozenset(
+        {PaymentStatus.FAILED, PaymentStatus.SUCCEEDED, PaymentStatus.SUCCEEDED_AFTER_CANCEL}
+    ),
+    PaymentStatus.SUCCEEDED: frozenset(),
+    PaymentStatus.SUCCEEDED_AFTER_CANCEL: frozenset({PaymentStatus.REFUNDED}),
+    PaymentStatus.REFUNDED: frozenset(),
+}
+
+
+def check_transition(machine: Mapping[S, frozenset[S]], current: S, target: S) -> None:
+    """Refuse a move the machine does not allow."""
+    if target not in machine[current]:
+        raise IllegalTransition(f"cannot go from {current} to {target}")
+
+
+def sources(machine: Mapping[S, frozenset[S]], target: S) -> list[str]:
+    """Every status from which `target` may be reached (the WHERE of a conditional update)."""
+    return sorted(str(s) for s, allowed in machine.items() if target in allowed)
+
+
+@dataclass(frozen=True)
+class PlannedOrder:
+    """One merchant's share of a checkout, before it is stored."""
+
+    order_id: str
+    merchant_id: str
+    currency: str
+    lines: list[OrderLine]
+
+    @property
+    def amount_minor(self) -> int:
+        return sum(line.amount_minor for line in self.lines)
+
+    @property
+    def room_id(self) -> str | None:
+        return room_of(self.lines)
+
+
+@dataclass(frozen=True)
+class CheckoutPlan:
+    """A checkout split per merchant, with its one total in one currency."""
+
+    checkout_id: str
+    payment_id: str
+    orders: list[PlannedOrder] = field(default_factory=list)
+    # The first line naming a room, in cart order (the orders are grouped by merchant).
+    room_id: str | None = None
+
+    @property
+    def amount_minor(self) -> int:
+        return sum(order.amount_minor for order in self.orders)
+
+    @property
+    def currency(self) -> str:
+        return self.orders[0].currency
+
+
+def order_line(reserved: ReservedLine) -> OrderLine:
+    """An order line priced by shop (never by the client)."""
+    return OrderLine(
+        sku_id=reserved.sku_id,
+        product_id=reserved.product_id,
+        title=reserved.title,
+        sku_name=reserved.sku_name,
+        quantity=reserved.quantity,
+        unit_price_minor=reserved.unit_price_minor,
+        amount_minor=reserved.unit_price_minor * reserved.quantity,
+        room_id=reserved.room_id,
+    )
+
+
+def plan_checkout(
+    checkout_id: str, payment_id: str, reserved: Sequence[ReservedLine], order_id_for: dict[str, str]
+) -> CheckoutPlan:
+    """Split reserved lines into one order per merchant (in cart order); one currency for all."""
+    if not reserved:
+        raise DomainError("a checkout needs at least one line", field="items")
+    currencies = {line.currency.upper() for line in reserved}
+    if len(currencies) > 1:
+        raise MixedCurrency(f"all items must share one currency, got {', '.join(sorted(currencies))}", field="items")
+    currency = currencies.pop()
+    by_merchant: dict[str, list[OrderLine]] = {}
+    for line in reserved:
+        if line.quantity <= 0 or line.unit_price_minor < 0:
+            raise DomainError(f"shop returned an unusable line for sku {line.sku_id}")
+        by_merchant.setdefault(line.merchant_id, []).append(order_line(line))
+    orders = [
+        PlannedOrder(order_id=order_id_for[merchant], merchant_id=merchant, currency=currency, lines=lines)
+        for merchant, lines in by_merchant.items()
+    ]
+    return CheckoutPlan(checkout_id=checkout_id, payment_id=payment_id, orders=orders, room_id=room_of(reserved))
+
+
+def reservation_matches(items: Iterable[ReserveItem], reserved: Iterable[ReservedLine]) -> bool:
+    """Shop reserved exactly the units asked for (it merges repeats of a SKU into one line)."""
+
+    def units(lines: Iterable[ReserveItem | ReservedLine]) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for line in lines:
+            key = line.sku_id.lower()
+            total[key] = total.get(key, 0) + line.quantity
+        return total
+
+    return units(items) == units(reserved)
+
+
+def is_uuid(value: str) -> bool:
+    """True for a well-formed UUID (anything else names nothing we store)."""
+    try:
+        uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
+
+
+class _FromRoom(Protocol):
+    @property
+    def room_id(self) -> str | None: ...
+
+
+def room_of(lines: Iterable[_FromRoom]) -> str | None:
+    """The live room the purchase came from: the first line that names one."""
+    return next((line.room_id for line in lines if line.room_id), None)
+
+
+def ensure_payable(checkout_status: str, payment_status: str, pay_by: datetime, now: datetime) -> None:
+    """A payment may be attempted only while its checkout awaits payment and the window is open."""
+    if payment_status in (PaymentStatus.SUCCEEDED, PaymentStatus.SUCCEEDED_AFTER_CANCEL, PaymentStatus.REFUNDED):
+        raise AlreadyPaid("this payment has already succeeded")
+    if checkout_status == CheckoutStatus.PAID:
+        raise AlreadyPaid("this checkout is already paid")
+    if checkout_status != CheckoutStatus.AWAITING_PAYMENT or now >= pay_by:
+        raise PaymentWindowClosed("the payment window of this checkout has closed")
+
+
+class SucceededOutcome(StrEnum):
+    PAY = "pay"
+    REFUND = "refund"
+    IGNORE = "ignore"
+
+
+def on_payment_succeeded(checkout_status: str, payment_status: str) -> SucceededOutcome:
+    """What Stripe's 'money taken' means for a checkout in this state."""
+    if payment_status in (PaymentStatus.SUCCEEDED, PaymentStatus.SUCCEEDED_AFTER_CANCEL, PaymentStatus.REFUNDED):
+        return SucceededOutcome.IGNORE
+    if checkout_status == CheckoutStatus.AWAITING_PAYMENT:
+        return SucceededOutcome.PAY
+    if checkout_status == CheckoutStatus.EXPIRED:
+        # Never keep money for an order that will not be fulfilled.
+        return SucceededOutcome.REFUND
+    return SucceededOutcome.IGNORE
+
+
+def amount_matches(
+    expected_minor: int, expected_currency: str, paid_minor: int | None, paid_currency: str | None
+) -> bool:
+    """Stripe charged exactly what the checkout asked for."""
+    return paid_minor == expected_minor and (paid_currency or "").upper() == expected_currency.upper()
+
+
+def placed_event(plan: CheckoutPlan, order: PlannedOrder, buyer_id: str, pay_by: datetime, at: datetime) -> OrderPlaced:
+    return OrderPlaced(
+        order_id=order.order_id,
+        checkout_id=plan.checkout_id,
+        payment_id=plan.payment_id,
+        buyer_id=buyer_id,
+        merchant_id=order.merchant_id,
+        lines=order.lines,
+        amount_minor=order.amount_minor,
+        currency=order.currency,
+        pay_by=pay_by,
+        occurred_at=at,
+    )
+
+
+@dataclass(frozen=True)
+class StoredOrder:
+    """An order as stored, enough to announce what happens to it."""
+
+    order_id: str
+    checkout_id: str
+    buyer_id: str
+    merchant_id: str
+    status: str
+    amount_minor: int
+    currency: str
+    lines: list[OrderLine]
+
+    @property
+    def room_id(self) -> str | None:
+        return room_of(self.lines)
+
+
+def paid_event(order: StoredOrder, payment_id: str, paid_at: datetime) -> OrderPaid:
+    return OrderPaid(
+        order_id=order.order_id,
+        checkout_id=order.checkout_id,
+        payment_id=payment_id,
+        buyer_id=order.buyer_id,
+        merchant_id=order.merchant_id,
+        lines=order.lines,
+        amount_minor=order.amount_minor,
+        currency=order.currency,
+        paid_at=paid_at,
+        occurred_at=paid_at,
+    )
+
+
+def cancelled_event(order: StoredOrder, reason: str, at: datetime) -> OrderCancelled:
+    return OrderCancelled(
+        order_id=order.order_id,
+        checkout_id=order.checkout_id,
+        buyer_id=order.buyer_id,
+        merchant_id=order.merchant_id,
+        lines=order.lines,
+        reason=reason,
+        occurred_at=at,
+    )

@@ -1,0 +1,79 @@
+"""Adapter to Stripe: one small async function per call. Nothing here touches the database."""
+
+from __future__ import annotations
+
+import stripe
+
+from libs.settings import Settings
+
+# Checkout answers the buyer while it waits: fail fast rather than hang on a slow Stripe.
+_TIMEOUT_S = 10
+_RETRIES = 1
+
+CardError = stripe.CardError
+InvalidRequest = stripe.InvalidRequestError
+StripeError = stripe.StripeError
+SignatureError = stripe.SignatureVerificationError
+
+
+class StripeGateway:
+    """A Stripe client and the HTTP connections it owns (closed with the service)."""
+
+    def __init__(self, settings: Settings) -> None:
+        base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
+        self._http = stripe.HTTPXClient(timeout=_TIMEOUT_S)
+        self.client = stripe.StripeClient(
+            settings.stripe_api_key,
+            base_addresses=base,  # type: ignore[arg-type]
+            max_network_retries=_RETRIES,
+            http_client=self._http,
+        )
+
+    async def close(self) -> None:
+        await self._http.close_async()
+
+
+async def create_payment_intent(
+    gateway: StripeGateway, *, amount_minor: int, currency: str, checkout_id: str, payment_id: str
+) -> stripe.PaymentIntent:
+    """One PaymentIntent per checkout, for its total; Stripe dedupes retries by the checkout-derived key."""
+    return await gateway.client.v1.payment_intents.create_async(
+        params={
+            "amount": amount_minor,
+            "currency": currency.lower(),
+            "metadata": {"checkout_id": checkout_id, "payment_id": payment_id},
+        },
+        options={"idempotency_key": f"pi-create-{checkout_id}"},
+    )
+
+
+async def retrieve_payment_intent(gateway: StripeGateway, intent_id: str) -> stripe.PaymentIntent:
+    return await gateway.client.v1.payment_intents.retrieve_async(intent_id)
+
+
+async def confirm_payment_intent(gateway: StripeGateway, intent_id: str, payment_method: str) -> stripe.PaymentIntent:
+    """Attach the buyer's payment method, then confirm.
+
+    Two calls rather than `confirm(payment_method=...)`: localstripe implements only this form,
+    and Stripe accepts both.
+    """
+    await gateway.client.v1.payment_intents.update_async(intent_id, params={"payment_method": payment_method})
+    return await gateway.client.v1.payment_intents.confirm_async(intent_id)
+
+
+async def cancel_payment_intent(gateway: StripeGateway, intent_id: str) -> stripe.PaymentIntent:
+    return await gateway.client.v1.payment_intents.cancel_async(intent_id)
+
+
+async def refund_payment_intent(gateway: StripeGateway, intent_id: str, payment_id: str) -> stripe.Refund:
+    """Refund everything the PaymentIntent took; at most once per payment at Stripe."""
+    return await gateway.client.v1.refunds.create_async(
+        params={"payment_intent": intent_id, "metadata": {"payment_id": payment_id}},
+        options={"idempotency_key": f"refund-{payment_id}"},
+    )
+
+
+def verify_signature(payload: bytes, header: str | None, secret: str, tolerance_s: int) -> None:
+    """Raise SignatureError unless Stripe signed `payload` within the last `tolerance_s` seconds."""
+    # verify_header checks freshness only when given a tolerance (and 0 would mean 'never stale').
+    stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=max(tolerance_s, 1))

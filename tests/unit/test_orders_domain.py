@@ -1,0 +1,204 @@
+"""Orders' pure rules: status machines, splitting a cart per merchant, totals, payability."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from libs.contracts import ReservedLine, ReserveItem
+from services.orders import domain, views
+from services.orders.domain import (
+    CHECKOUT_TRANSITIONS,
+    ORDER_TRANSITIONS,
+    PAYMENT_TRANSITIONS,
+    AlreadyPaid,
+    CheckoutStatus,
+    IllegalTransition,
+    MixedCurrency,
+    OrderStatus,
+    PaymentStatus,
+    PaymentWindowClosed,
+    SucceededOutcome,
+)
+
+NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+M1, M2 = str(uuid.uuid4()), str(uuid.uuid4())
+
+
+def line(merchant: str, price: int, qty: int, currency: str = "USD", room: str | None = None) -> ReservedLine:
+    return ReservedLine(
+        sku_id=str(uuid.uuid4()),
+        product_id=str(uuid.uuid4()),
+        merchant_id=merchant,
+        title="Tea",
+        sku_name="250 g",
+        quantity=qty,
+        unit_price_minor=price,
+        currency=currency,
+        room_id=room,
+    )
+
+
+def plan(*lines: ReservedLine) -> domain.CheckoutPlan:
+    merchants = {ln.merchant_id for ln in lines}
+    return domain.plan_checkout("c1", "p1", list(lines), {m: f"order-{m}" for m in merchants})
+
+
+def test_awaiting_order_may_be_paid_or_cancelled() -> None:
+    domain.check_transition(ORDER_TRANSITIONS, OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID)
+    domain.check_transition(ORDER_TRANSITIONS, OrderStatus.AWAITING_PAYMENT, OrderStatus.CANCELLED)
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [
+        (OrderStatus.PAID, OrderStatus.PAID),
+        (OrderStatus.PAID, OrderStatus.CANCELLED),
+        (OrderStatus.CANCELLED, OrderStatus.PAID),
+        (OrderStatus.PAID, OrderStatus.AWAITING_PAYMENT),
+    ],
+)
+def test_paid_or_cancelled_order_cannot_move_again(current: OrderStatus, target: OrderStatus) -> None:
+    with pytest.raises(IllegalTransition):
+        domain.check_transition(ORDER_TRANSITIONS, current, target)
+
+
+def test_conditional_updates_start_only_from_allowed_states() -> None:
+    assert domain.sources(ORDER_TRANSITIONS, OrderStatus.PAID) == ["awaiting_payment"]
+    assert domain.sources(CHECKOUT_TRANSITIONS, CheckoutStatus.EXPIRED) == ["awaiting_payment"]
+    assert domain.sources(PAYMENT_TRANSITIONS, PaymentStatus.SUCCEEDED) == ["failed", "requires_payment"]
+    assert domain.sources(PAYMENT_TRANSITIONS, PaymentStatus.REFUNDED) == ["succeeded_after_cancel"]
+
+
+def test_payment_that_succeeded_is_never_marked_failed() -> None:
+    with pytest.raises(IllegalTransition):
+        domain.check_transition(PAYMENT_TRANSITIONS, PaymentStatus.SUCCEEDED, PaymentStatus.FAILED)
+
+
+def test_cart_of_two_merchants_splits_into_two_orders_with_one_total() -> None:
+    result = plan(line(M1, 500, 2), line(M2, 1200, 1), line(M1, 100, 3))
+    by_merchant = {o.merchant_id: o for o in result.orders}
+    assert set(by_merchant) == {M1, M2}
+    assert by_merchant[M1].amount_minor == 500 * 2 + 100 * 3
+    assert [ln.amount_minor for ln in by_merchant[M1].lines] == [1000, 300]
+    assert by_merchant[M2].amount_minor == 1200
+    assert result.amount_minor == 2500
+    assert result.currency == "USD"
+    assert by_merchant[M1].order_id == f"order-{M1}"
+
+
+def test_lines_keep_cart_order_within_a_merchant() -> None:
+    first, second = line(M1, 1, 1), line(M1, 2, 1)
+    (order,) = plan(first, second).orders
+    assert [ln.sku_id for ln in order.lines] == [first.sku_id, second.sku_id]
+
+
+def test_mixed_currencies_are_refused() -> None:
+    with pytest.raises(MixedCurrency) as refused:
+        plan(line(M1, 100, 1, "USD"), line(M2, 100, 1, "EUR"))
+    assert refused.value.field == "items"
+
+
+def test_currency_case_does_not_split_a_cart() -> None:
+    assert plan(line(M1, 100, 1, "usd"), line(M2, 100, 1, "USD")).currency == "USD"
+
+
+def test_empty_reservation_is_refused() -> None:
+    with pytest.raises(domain.DomainError):
+        domain.plan_checkout("c1", "p1", [], {})
+
+
+def test_room_comes_from_the_first_line_that_names_one() -> None:
+    result = plan(line(M1, 1, 1), line(M2, 1, 1, room="room-b"), line(M1, 1, 1, room="room-a"))
+    assert result.room_id == "room-b"
+    assert {o.merchant_id: o.room_id for o in result.orders} == {M1: "room-a", M2: "room-b"}
+    assert plan(line(M1, 1, 1)).room_id is None
+
+
+def test_payment_is_possible_only_while_the_window_is_open() -> None:
+    domain.ensure_payable("awaiting_payment", "requires_payment", NOW + timedelta(seconds=1), NOW)
+    domain.ensure_payable("awaiting_payment", "failed", NOW + timedelta(seconds=1), NOW)
+    with pytest.raises(PaymentWindowClosed):
+        domain.ensure_payable("awaiting_payment", "requires_payment", NOW, NOW)
+    with pytest.raises(PaymentWindowClosed):
+        domain.ensure_payable("expired", "requires_payment", NOW + timedelta(hours=1), NOW)
+
+
+def test_paid_checkout_cannot_be_paid_again() -> None:
+    with pytest.raises(AlreadyPaid):
+        domain.ensure_payable("paid", "succeeded", NOW + timedelta(hours=1), NOW)
+    with pytest.raises(AlreadyPaid):
+        domain.ensure_payable("expired", "succeeded_after_cancel", NOW + timedelta(hours=1), NOW)
+
+
+@pytest.mark.parametrize(
+    ("checkout", "payment", "outcome"),
+    [
+        ("awaiting_payment", "requires_payment", SucceededOutcome.PAY),
+        ("awaiting_payment", "failed", SucceededOutcome.PAY),
+        ("expired", "requires_payment", SucceededOutcome.REFUND),
+        ("expired", "failed", SucceededOutcome.REFUND),
+        ("paid", "succeeded", SucceededOutcome.IGNORE),
+        ("expired", "succeeded_after_cancel", SucceededOutcome.IGNORE),
+        ("expired", "refunded", SucceededOutcome.IGNORE),
+    ],
+)
+def test_money_taken_pays_an_open_checkout_and_is_refunded_for_a_closed_one(
+    checkout: str, payment: str, outcome: SucceededOutcome
+) -> None:
+    assert domain.on_payment_succeeded(checkout, payment) == outcome
+
+
+def test_stripe_amount_must_match_the_checkout() -> None:
+    assert domain.amount_matches(2500, "USD", 2500, "usd")
+    assert not domain.amount_matches(2500, "USD", 2400, "usd")
+    assert not domain.amount_matches(2500, "USD", 2500, "eur")
+    assert not domain.amount_matches(2500, "USD", None, None)
+
+
+def test_events_carry_the_orders_lines_and_amounts() -> None:
+    result = plan(line(M1, 500, 2, room="r1"))
+    order = result.orders[0]
+    placed = domain.placed_event(result, order, "buyer-1", NOW + timedelta(minutes=15), NOW)
+    assert (placed.order_id, placed.payment_id, placed.amount_minor, placed.currency) == (
+        order.order_id,
+        "p1",
+        1000,
+        "USD",
+    )
+    assert placed.lines[0].room_id == "r1"
+    stored = domain.StoredOrder(
+        order_id=order.order_id,
+        checkout_id="c1",
+        buyer_id="buyer-1",
+        merchant_id=M1,
+        status="paid",
+        amount_minor=1000,
+        currency="USD",
+        lines=order.lines,
+    )
+    paid = domain.paid_event(stored, "p1", NOW)
+    assert (paid.amount_minor, paid.paid_at, paid.occurred_at) == (1000, NOW, NOW)
+    cancelled = domain.cancelled_event(stored, domain.CANCEL_REASON_PAYMENT_TIMEOUT, NOW)
+    assert cancelled.reason == "payment_timeout"
+    assert cancelled.lines == order.lines
+
+
+def test_cursor_round_trips_and_refuses_forgeries() -> None:
+    order_id = str(uuid.uuid4())
+    assert views.decode_cursor(views.encode_cursor(NOW, order_id)) == (NOW, order_id)
+    for bad in ("not-a-cursor", "W10", views.encode_cursor(NOW, "x")):
+        with pytest.raises(domain.DomainError) as refused:
+            views.decode_cursor(bad)
+        assert refused.value.field == "cursor"
+
+
+def test_reservation_must_hold_exactly_the_units_asked_for() -> None:
+    a, b = line(M1, 100, 2), line(M2, 100, 1)
+    asked = [ReserveItem(sku_id=a.sku_id, quantity=1), ReserveItem(sku_id=b.sku_id.upper(), quantity=1)]
+    asked.append(ReserveItem(sku_id=a.sku_id, quantity=1))
+    assert domain.reservation_matches(asked, [a, b])
+    assert not domain.reservation_matches(asked[:2], [a, b])
+    assert not domain.reservation_matches([*asked, ReserveItem(sku_id=str(uuid.uuid4()), quantity=1)], [a, b])
