@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from nats.js.errors import NotFoundError
 from opentelemetry import context
 from opentelemetry.trace import SpanKind, StatusCode
 
-from libs.bus.nats import DLQ_PREFIX, Bus
+from libs.bus.nats import DLQ_PREFIX, Bus, raise_if_cancelled
 from libs.contracts import EVENT_TYPES, Event, stream_for
 from libs.db import Database
 from libs.telemetry import context_from, names
@@ -64,6 +65,7 @@ class ConsumerRunner:
         if len(streams) != 1:
             raise ValueError(f"{sub.durable}: subjects must belong to one stream, got {streams}")
         stream = self.bus.stream(streams.pop())
+        subjects = [self.bus.subject(s) for s in sub.subjects]
         config = ConsumerConfig(
             durable_name=sub.durable,
             name=sub.durable,
@@ -72,7 +74,10 @@ class ConsumerRunner:
             ack_wait=self.ack_wait_s,
             # Redelivery is bounded by us (dead-letter after max_deliver), not silently by the server.
             max_deliver=-1,
-            filter_subjects=[self.bus.subject(s) for s in sub.subjects],
+            # A lone subject goes in `filter_subject`: servers before 2.10 (e.g. 2.9) ignore `filter_subjects`
+            # and would hand this consumer the whole stream.
+            filter_subject=subjects[0] if len(subjects) == 1 else None,
+            filter_subjects=subjects if len(subjects) > 1 else None,
         )
         try:
             await self.bus.js.consumer_info(stream, sub.durable)
@@ -88,25 +93,39 @@ class ConsumerRunner:
 
     async def _loop(self, sub: Subscription) -> None:
         while True:
+            raise_if_cancelled()
             try:
                 psub = await self.subscribe(sub)
                 break
             except Exception as exc:
                 log.warning("consumer %s: cannot subscribe yet: %s", sub.durable, exc)
                 await asyncio.sleep(1)
-        while True:
-            try:
-                msgs = await psub.fetch(self.batch, timeout=1)
-            except (TimeoutError, NatsTimeoutError):
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("consumer %s: fetch failed: %s", sub.durable, exc)
-                await asyncio.sleep(0.5)
-                continue
-            for msg in msgs:
-                await self.handle(sub, msg)
+        try:
+            while True:
+                # Without this a shutdown can hang forever: nats-py's fetch sometimes eats the cancel.
+                raise_if_cancelled()
+                try:
+                    msgs = await psub.fetch(self.batch, timeout=1)
+                except (TimeoutError, NatsTimeoutError):
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("consumer %s: fetch failed: %s", sub.durable, exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                for msg in msgs:
+                    try:
+                        await self.handle(sub, msg)
+                    except Exception:
+                        # E.g. the database is down while dead-lettering: unsettled, so redelivered after ack_wait.
+                        # Letting it escape would end every consumer of this service until restart.
+                        log.exception("consumer %s: could not settle a message; it will come back", sub.durable)
+        finally:
+            # nats-py's drain never finishes on a pull subscription that fetched (it waits on its internal
+            # queue), so Bus.close() would hang for its full timeout; drop the subscription on the way out.
+            with contextlib.suppress(Exception):
+                await psub.unsubscribe()
 
     async def handle(self, sub: Subscription, msg: Msg) -> None:
         """Apply one message exactly once, then ack; nak with backoff or dead-letter on failure."""

@@ -171,6 +171,13 @@ class Bus:
                     await self.nc.close()
 
 
+def raise_if_cancelled() -> None:
+    """Re-raise a cancel that got swallowed below us (3.11's wait_for drops one that races its result)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def current_trace_id() -> str:
     """Hex trace id of the current span (for logs and responses)."""
     ctx = trace.get_current_span().get_span_context()

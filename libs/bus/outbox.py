@@ -11,7 +11,7 @@ import msgspec
 from opentelemetry import context
 from opentelemetry.trace import SpanKind, StatusCode
 
-from libs.bus.nats import Bus
+from libs.bus.nats import Bus, raise_if_cancelled
 from libs.contracts import Event
 from libs.db import Database
 from libs.telemetry import capture_headers, context_from, names
@@ -57,6 +57,7 @@ class Relay:
             await listener.add_listener(NOTIFY_CHANNEL, wake)
             backoff = self.interval_s
             while True:
+                raise_if_cancelled()
                 try:
                     sent, failed = await self.publish_pending()
                 except (OSError, asyncpg.PostgresError) as exc:

@@ -52,9 +52,15 @@ async def run_idempotent(
 ) -> tuple[int, object]:
     """Run `effect` once per (principal, scope, key); a retry gets the first answer back."""
     request_hash = hashlib.sha256(msgspec.json.encode(request_body)).hexdigest()
+    lock_id = int.from_bytes(
+        hashlib.sha256("\x1f".join((db.schema, principal, scope, key)).encode()).digest()[:8], "big", signed=True
+    )
     for _ in range(2):
         try:
             async with db.transaction() as conn:
+                # Concurrent twins wait here until the first commits, then replay its answer: the effect (and
+                # anything it calls outside the database) runs once, and ids derived from the key never clash.
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_id)
                 stored = await conn.fetchrow(
                     "SELECT request_hash, status_code, response FROM idempotency_keys "
                     "WHERE principal = $1 AND scope = $2 AND key = $3",
