@@ -13,7 +13,7 @@ import msgspec
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError
 from opentelemetry import context
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -25,6 +25,17 @@ from libs.telemetry import context_from, names
 log = logging.getLogger(__name__)
 
 Handler = Callable[[asyncpg.Connection, Event], Awaitable[None]]
+
+
+def narrowest(subjects: list[str]) -> str:
+    """The narrowest single filter covering every subject: their common tokens followed by `>`."""
+    split = [subject.split(".") for subject in subjects]
+    common: list[str] = []
+    for tokens in zip(*split, strict=False):
+        if len(set(tokens)) != 1:
+            break
+        common.append(tokens[0])
+    return ".".join([*common, ">"])
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,8 @@ class ConsumerRunner:
             raise ValueError(f"{sub.durable}: subjects must belong to one stream, got {streams}")
         stream = self.bus.stream(streams.pop())
         subjects = [self.bus.subject(s) for s in sub.subjects]
+        version = self.bus.nc.connected_server_version
+        many_filters = (version.major, version.minor) >= (2, 10)
         config = ConsumerConfig(
             durable_name=sub.durable,
             name=sub.durable,
@@ -74,15 +87,17 @@ class ConsumerRunner:
             ack_wait=self.ack_wait_s,
             # Redelivery is bounded by us (dead-letter after max_deliver), not silently by the server.
             max_deliver=-1,
-            # A lone subject goes in `filter_subject`: servers before 2.10 (e.g. 2.9) ignore `filter_subjects`
-            # and would hand this consumer the whole stream.
-            filter_subject=subjects[0] if len(subjects) == 1 else None,
-            filter_subjects=subjects if len(subjects) > 1 else None,
+            # Servers before 2.10 know only one `filter_subject`: there we filter on the narrowest wildcard
+            # covering every subject, and `handle` settles whatever else that lets through.
+            filter_subject=subjects[0] if len(subjects) == 1 else (None if many_filters else narrowest(subjects)),
+            filter_subjects=subjects if len(subjects) > 1 and many_filters else None,
         )
         try:
-            await self.bus.js.consumer_info(stream, sub.durable)
-        except NotFoundError:
+            # Create or update: a deploy that changes a subscription's subjects reconfigures its durable.
             await self.bus.js.add_consumer(stream, config)
+        except BadRequestError as exc:
+            # Older servers refuse to change an existing durable; keep consuming with what it has.
+            log.warning("consumer %s: keeping its existing configuration: %s", sub.durable, exc)
         return await self.bus.js.pull_subscribe_bind(durable=sub.durable, stream=stream)
 
     async def run(self) -> None:
@@ -129,6 +144,10 @@ class ConsumerRunner:
 
     async def handle(self, sub: Subscription, msg: Msg) -> None:
         """Apply one message exactly once, then ack; nak with backoff or dead-letter on failure."""
+        if self.bus.unsubject(msg.subject) not in sub.subjects:
+            # Servers before 2.10 ignore `filter_subjects` and deliver the whole stream: not for us, settle it.
+            await msg.ack()
+            return
         try:
             await self.apply(sub, msg)
         except Exception as exc:

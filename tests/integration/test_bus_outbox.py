@@ -1,0 +1,213 @@
+"""Transactional outbox: only committed events leave, each exactly once, even across a NATS outage."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import pytest_asyncio
+from nats.js.api import RawStreamMsg
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
+from devstack.embedded import free_port, start_nats
+from libs.bus import Bus, Relay, add_events
+from libs.contracts import StockChanged, stream_for
+from libs.db import Database, connect, migrate
+from libs.telemetry import Telemetry, add_exporter
+from tests.harness import Infra, eventually
+
+STREAM = stream_for(StockChanged.SUBJECT)
+
+
+@dataclass
+class Env:
+    db: Database
+    bus: Bus
+    spans: InMemorySpanExporter
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def schema(infra: Infra) -> str:
+    """A scratch schema with only the platform tables (outbox, inbox, ...)."""
+    name = f"t_bus_{uuid.uuid4().hex[:10]}"
+    await migrate(infra.database_url, name, Path("/nonexistent"))
+    return name
+
+
+async def open_bus(url: str, namespace: str) -> tuple[Bus, InMemorySpanExporter]:
+    telemetry = Telemetry("test")
+    spans = InMemorySpanExporter()
+    add_exporter(telemetry, spans)
+    bus = await Bus.connect(url, namespace, telemetry)
+    await bus.ensure_streams()
+    return bus, spans
+
+
+async def drop_streams(bus: Bus) -> None:
+    """Leave the shared NATS server as we found it."""
+    with contextlib.suppress(Exception):
+        for name in await bus.js.streams_info():
+            if name.config.name.startswith(f"{bus.namespace}_"):
+                await bus.js.delete_stream(name.config.name)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def env(infra: Infra, schema: str) -> AsyncIterator[Env]:
+    """The module's schema (emptied) and a bus in a namespace of its own, so streams hold only this test's events."""
+    db = await connect(infra.database_url, schema)
+    await db.execute("TRUNCATE outbox")
+    bus, spans = await open_bus(infra.nats_url, f"{infra.namespace}x{uuid.uuid4().hex[:8]}")
+    yield Env(db, bus, spans)
+    await drop_streams(bus)
+    await bus.close()
+    await db.close()
+
+
+@contextlib.asynccontextmanager
+async def running(*loops: Coroutine[Any, Any, None]) -> AsyncIterator[list[asyncio.Task[None]]]:
+    """Run background loops (relays, consumers) for the block, then cancel them."""
+    tasks = [asyncio.create_task(loop) for loop in loops]
+    try:
+        yield tasks
+    finally:
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+
+
+def stock_event() -> StockChanged:
+    return StockChanged(
+        sku_id=str(uuid.uuid4()),
+        product_id=str(uuid.uuid4()),
+        merchant_id=str(uuid.uuid4()),
+        stock_on_hand=10,
+        stock_reserved=2,
+        stock_available=8,
+    )
+
+
+async def stored_messages(bus: Bus, stream: str = STREAM) -> list[RawStreamMsg]:
+    """Every message the stream holds, read back by sequence."""
+    name = bus.stream(stream)
+    state = (await bus.js.stream_info(name)).state
+    if state.messages == 0:
+        return []
+    return [await bus.js.get_msg(name, seq) for seq in range(state.first_seq, state.last_seq + 1)]
+
+
+async def unpublished(db: Database) -> int:
+    return await db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")  # type: ignore[return-value]
+
+
+async def write(db: Database, *events: StockChanged) -> None:
+    async with db.transaction() as conn:
+        await add_events(conn, *events)
+
+
+async def test_rolled_back_events_are_never_published_and_committed_ones_once_with_their_id(env: Env) -> None:
+    lost = stock_event()
+
+    async def failed_write() -> None:
+        async with env.db.transaction() as conn:
+            await add_events(conn, lost)
+            raise RuntimeError("the state change failed")
+
+    with pytest.raises(RuntimeError):
+        await failed_write()
+    kept = stock_event()
+    await write(env.db, kept)
+
+    relay = Relay(env.db, env.bus, interval_s=0.05)
+    async with running(relay.run()):
+        await eventually(lambda: env.db.fetchval("SELECT published_at FROM outbox WHERE event_id = $1", kept.event_id))
+        # A crash between publish and "mark sent" makes the relay publish again: still one message.
+        await env.db.execute("UPDATE outbox SET published_at = NULL WHERE event_id = $1", kept.event_id)
+        relay.kick()
+        await eventually(lambda: env.db.fetchval("SELECT published_at FROM outbox WHERE event_id = $1", kept.event_id))
+        await asyncio.sleep(0.3)
+
+    messages = await stored_messages(env.bus)
+    assert [m.headers["Nats-Msg-Id"] for m in messages] == [kept.event_id]
+    assert messages[0].subject == env.bus.subject(StockChanged.SUBJECT)
+    assert msgspec.json.decode(messages[0].data, type=StockChanged) == kept
+    assert await env.db.fetchval("SELECT count(*) FROM outbox WHERE event_id = $1", lost.event_id) == 0
+    publishes = [s for s in env.spans.get_finished_spans() if s.name == f"{StockChanged.SUBJECT} publish"]
+    assert len(publishes) == 2  # the original and the re-publish, deduplicated by JetStream
+
+
+async def test_two_relays_on_one_table_publish_each_event_once(env: Env, infra: Infra) -> None:
+    second_db = await connect(infra.database_url, env.db.schema)
+    second_bus, second_spans = await open_bus(infra.nats_url, env.bus.namespace)
+    events = [stock_event() for _ in range(120)]
+    try:
+        relays = [
+            Relay(env.db, env.bus, batch=5, interval_s=0.05),
+            Relay(second_db, second_bus, batch=5, interval_s=0.05),
+        ]
+        async with running(*(r.run() for r in relays)):
+            await asyncio.gather(*(write(env.db, *events[i : i + 3]) for i in range(0, len(events), 3)))
+            await eventually(lambda: _zero(unpublished(env.db)), timeout=20)
+    finally:
+        await second_bus.close()
+        await second_db.close()
+
+    # JetStream would hide a double publish inside its duplicate window, so count the relays' own publishes too.
+    published = [
+        s.attributes["messaging.message.id"]
+        for exporter in (env.spans, second_spans)
+        for s in exporter.get_finished_spans()
+        if s.name.endswith(" publish") and s.status.status_code != StatusCode.ERROR
+    ]
+    assert sorted(published) == sorted(e.event_id for e in events)
+    stored = [m.headers["Nats-Msg-Id"] for m in await stored_messages(env.bus)]
+    assert sorted(stored) == sorted(e.event_id for e in events)
+
+
+async def _zero(count: Coroutine[Any, Any, int]) -> bool:
+    return await count == 0
+
+
+async def test_relay_keeps_events_while_nats_is_down_and_publishes_them_once_it_is_back(
+    env: Env, tmp_path: Path
+) -> None:
+    port = free_port()
+    store = tmp_path / "nats"
+    server = await asyncio.to_thread(start_nats, store, port)
+    bus = None
+    try:
+        bus, _ = await open_bus(server.url, f"{env.bus.namespace}p")
+        await asyncio.to_thread(server.stop)
+        events = [stock_event() for _ in range(20)]
+        for event in events:
+            await write(env.db, event)
+
+        relay = Relay(env.db, bus, interval_s=0.05)
+        async with running(relay.run()):
+            await asyncio.sleep(2)
+            rows = await env.db.fetch("SELECT published_at, attempts, last_error FROM outbox ORDER BY seq")
+            assert len(rows) == 20
+            assert all(r["published_at"] is None for r in rows)
+            # The relay keeps order: it retries the oldest row and records why it failed.
+            assert rows[0]["attempts"] >= 1
+            assert rows[0]["last_error"]
+
+            server = await asyncio.to_thread(start_nats, store, port)
+            await eventually(lambda: _zero(unpublished(env.db)), timeout=20)
+
+        stored = [m.headers["Nats-Msg-Id"] for m in await stored_messages(bus)]
+        assert sorted(stored) == sorted(e.event_id for e in events)
+    finally:
+        if bus is not None:
+            await bus.close()
+        await asyncio.to_thread(server.stop)

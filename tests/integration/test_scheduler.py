@@ -1,0 +1,198 @@
+"""Deadlines as stored jobs: run once when due, retried with their effect rolled back, never twice."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+import pytest_asyncio
+
+from libs.clock import OffsetClock
+from libs.db import Database, connect, migrate
+from libs.scheduler import JobHandler, Scheduler, cancel, schedule
+from libs.telemetry import Telemetry
+from tests.harness import Infra, eventually
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def schema(infra: Infra) -> str:
+    """Platform tables (due_jobs) plus an `effects` table the jobs write to."""
+    name = f"t_sched_{uuid.uuid4().hex[:10]}"
+    await migrate(infra.database_url, name, Path("/nonexistent"))
+    conn = await asyncpg.connect(infra.database_url)
+    try:
+        await conn.execute(f'CREATE TABLE "{name}".effects (kind text NOT NULL, key text NOT NULL, note text)')
+    finally:
+        await conn.close()
+    return name
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def db(infra: Infra, schema: str) -> AsyncIterator[Database]:
+    database = await connect(infra.database_url, schema)
+    yield database
+    await database.close()
+
+
+def kind() -> str:
+    """A job kind of this test's own, so schedulers of other tests never pick its jobs."""
+    return f"k_{uuid.uuid4().hex[:8]}"
+
+
+def effect(calls: list[str] | None = None, *, fail_times: int = 0, delay_s: float = 0.0) -> JobHandler:
+    """A job that writes one `effects` row (then fails `fail_times` times, rolling that row back)."""
+    seen = calls if calls is not None else []
+
+    async def handler(conn: asyncpg.Connection, key: str, payload: dict) -> None:
+        seen.append(key)
+        if delay_s:
+            await asyncio.sleep(delay_s)
+        await conn.execute(
+            "INSERT INTO effects (kind, key, note) VALUES ($1, $2, $3)", payload["kind"], key, payload.get("note")
+        )
+        if len(seen) <= fail_times:
+            raise RuntimeError(f"job {key} failed on attempt {len(seen)}")
+
+    return handler
+
+
+async def add_job(db: Database, job_kind: str, key: str, in_s: float, clock: OffsetClock, note: str = "") -> None:
+    async with db.transaction() as conn:
+        await schedule(conn, job_kind, key, clock.now() + timedelta(seconds=in_s), {"kind": job_kind, "note": note})
+
+
+async def effects(db: Database, job_kind: str) -> list[str]:
+    return [r["key"] for r in await db.fetch("SELECT key FROM effects WHERE kind = $1 ORDER BY key", job_kind)]
+
+
+async def jobs(db: Database, job_kind: str) -> list[asyncpg.Record]:
+    return await db.fetch("SELECT * FROM due_jobs WHERE kind = $1 ORDER BY key", job_kind)
+
+
+async def test_job_due_later_waits_and_runs_once_when_the_clock_reaches_it(db: Database) -> None:
+    clock, k, calls = OffsetClock(), kind(), []
+    await add_job(db, k, "order-1", 600, clock)
+    scheduler = Scheduler(db, Telemetry("test"), clock, {k: effect(calls)})
+
+    assert await scheduler.run_due() == 0
+    assert calls == []
+    assert len(await jobs(db, k)) == 1
+
+    clock.advance(601)
+    assert await scheduler.run_due() == 1
+    assert await scheduler.run_due() == 0
+    assert calls == ["order-1"]
+    assert await effects(db, k) == ["order-1"]
+    assert await jobs(db, k) == []
+
+
+async def test_failing_job_is_rolled_back_and_retried_later_with_attempts_counted(db: Database) -> None:
+    clock, k, calls = OffsetClock(), kind(), []
+    await add_job(db, k, "refund-1", 0, clock)
+    scheduler = Scheduler(db, Telemetry("test"), clock, {k: effect(calls, fail_times=2)})
+
+    await scheduler.run_due()
+    [job] = await jobs(db, k)
+    assert job["attempts"] == 1
+    assert "failed on attempt 1" in job["last_error"]
+    assert job["due_at"] > clock.now()  # pushed back, not hot-looping
+    assert await effects(db, k) == []  # the failed attempt's write was rolled back
+
+    await scheduler.run_due()
+    assert calls == ["refund-1"]  # not due again yet
+
+    clock.advance(2)
+    await scheduler.run_due()
+    [job] = await jobs(db, k)
+    assert job["attempts"] == 2
+    assert await effects(db, k) == []
+
+    clock.advance(5)
+    await scheduler.run_due()
+    assert calls == ["refund-1"] * 3
+    assert await effects(db, k) == ["refund-1"]
+    assert await jobs(db, k) == []
+
+
+async def test_failing_job_does_not_hold_back_or_undo_the_others_in_its_batch(db: Database) -> None:
+    clock, k = OffsetClock(), kind()
+    calls: list[str] = []
+
+    async def handler(conn: asyncpg.Connection, key: str, payload: dict) -> None:
+        calls.append(key)
+        await conn.execute("INSERT INTO effects (kind, key) VALUES ($1, $2)", k, key)
+        if key == "b":
+            raise RuntimeError("b is broken")
+
+    for key in ("a", "b", "c"):
+        await add_job(db, k, key, 0, clock)
+    await Scheduler(db, Telemetry("test"), clock, {k: handler}).run_due()
+
+    assert sorted(calls) == ["a", "b", "c"]
+    assert await effects(db, k) == ["a", "c"]
+    assert [j["key"] for j in await jobs(db, k)] == ["b"]
+
+
+async def test_two_schedulers_on_one_table_run_each_job_once(db: Database, infra: Infra) -> None:
+    clock, k = OffsetClock(), kind()
+    keys = [f"job-{i:03d}" for i in range(60)]
+    for key in keys:
+        await add_job(db, k, key, 0, clock)
+    other_db = await connect(infra.database_url, db.schema)
+    calls: list[str] = []
+    schedulers = [
+        Scheduler(db, Telemetry("test"), clock, {k: effect(calls, delay_s=0.005)}, interval_s=0.02, batch=7),
+        Scheduler(other_db, Telemetry("test"), clock, {k: effect(calls, delay_s=0.005)}, interval_s=0.02, batch=7),
+    ]
+    tasks = [asyncio.create_task(s.run()) for s in schedulers]
+    try:
+        await eventually(lambda: _none_left(db, k), timeout=20)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await other_db.close()
+
+    assert sorted(calls) == keys
+    assert await effects(db, k) == keys
+
+
+async def _none_left(db: Database, job_kind: str) -> bool:
+    return not await jobs(db, job_kind)
+
+
+async def test_scheduling_the_same_kind_and_key_twice_keeps_the_first_job(db: Database) -> None:
+    clock, k = OffsetClock(), kind()
+    await add_job(db, k, "checkout-1", 60, clock, note="first")
+    await add_job(db, k, "checkout-1", 1, clock, note="second")
+
+    [job] = await jobs(db, k)
+    assert job["payload"]["note"] == "first"
+    assert job["due_at"] > clock.now() + timedelta(seconds=50)
+
+
+async def test_cancelled_job_never_runs(db: Database) -> None:
+    clock, k, calls = OffsetClock(), kind(), []
+    await add_job(db, k, "checkout-2", 1, clock)
+    async with db.transaction() as conn:
+        await cancel(conn, k, "checkout-2")
+    clock.advance(10)
+
+    await Scheduler(db, Telemetry("test"), clock, {k: effect(calls)}).run_due()
+
+    assert calls == []
+    assert await jobs(db, k) == []
+
+
+async def test_job_scheduled_in_a_rolled_back_transaction_does_not_exist(db: Database) -> None:
+    clock, k = OffsetClock(), kind()
+    with contextlib.suppress(RuntimeError):
+        async with db.transaction() as conn:
+            await schedule(conn, k, "checkout-3", clock.now(), {"kind": k})
+            raise RuntimeError("checkout failed")
+    assert await jobs(db, k) == []

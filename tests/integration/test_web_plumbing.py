@@ -1,0 +1,295 @@
+"""Web plumbing every service shares, on a tiny service built here: health, problems, auth, request ids, idempotency."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated
+
+import asyncpg
+import httpx
+import msgspec
+import pytest
+import pytest_asyncio
+from litestar import Request, Response, get, post
+
+from devstack.embedded import free_port
+from libs.auth import mint_token
+from libs.telemetry import Telemetry
+from libs.web import Problem, idempotency_key, principal_of, requires, run_idempotent
+from libs.web.app import Runtime, ServiceSpec, build_app
+from libs.web.idempotency import derived_id
+from libs.web.problems import PROBLEM_JSON
+from tests.harness import Infra, ServedApp
+
+TYPE_PREFIX = "https://liveloop.dev/problems/"
+
+
+class ThingIn(msgspec.Struct, kw_only=True):
+    name: str
+    quantity: Annotated[int, msgspec.Meta(gt=0)]
+
+
+class NoteIn(msgspec.Struct, kw_only=True):
+    text: str
+
+
+@post("/things", guards=[requires("merchant")])
+async def create_thing(data: ThingIn, request: Request) -> dict[str, object]:
+    """A merchant-only write with a constrained body."""
+    return {"name": data.name, "quantity": data.quantity, "merchant_id": principal_of(request).merchant_id}
+
+
+@get("/conflict")
+async def conflict() -> None:
+    """Always a domain error naming a field."""
+    raise Problem(409, "x", "that clashes with something", field="y")
+
+
+@post("/notes", guards=[requires("buyer")])
+async def add_note(data: NoteIn, request: Request, runtime: Runtime) -> Response[object]:
+    """An idempotent write whose id derives from the key, as services name orders and checkouts."""
+    principal = principal_of(request)
+    key = idempotency_key(request)
+    note_id = derived_id(principal.sub, "notes", key or "")
+
+    async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
+        await conn.execute("INSERT INTO effect_log (owner, text) VALUES ($1, $2)", principal.sub, data.text)
+        await conn.execute("INSERT INTO notes (id, owner, text) VALUES ($1, $2, $3)", note_id, principal.sub, data.text)
+        await asyncio.sleep(0.05)  # a slow effect: twins overlap
+        return 201, {"id": note_id, "text": data.text, "answer": uuid.uuid4().hex}
+
+    status, body = await run_idempotent(
+        runtime.db, principal=principal.sub, scope="notes", key=key or "", request_body=data, effect=effect
+    )
+    return Response(body, status_code=status)
+
+
+MIGRATION = """
+CREATE TABLE notes (id uuid PRIMARY KEY, owner text NOT NULL, text text NOT NULL);
+-- One row per effect that committed, with no constraint that could hide a second one.
+CREATE TABLE effect_log (owner text NOT NULL, text text NOT NULL);
+"""
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def app(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServedApp]:
+    migrations = tmp_path_factory.mktemp("plumbing_migrations")
+    (migrations / "0001_init.sql").write_text(MIGRATION)
+    spec = ServiceSpec(
+        name="plumbing",
+        schema=f"t_web_{uuid.uuid4().hex[:10]}",
+        migrations=Path(migrations),
+        route_handlers=[create_thing, conflict, add_note],
+    )
+    served = ServedApp(
+        "plumbing", build_app(spec, infra.settings("plumbing"), telemetry=Telemetry("plumbing")), free_port()
+    )
+    await served.start()
+    yield served
+    await served.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def http(app: ServedApp) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=app.url, timeout=15) as client:
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def merchant(infra: Infra) -> dict[str, str]:
+    return bearer(infra.token("merchant", merchant_id=str(uuid.uuid4())))
+
+
+def assert_problem(response: httpx.Response, status: int, code: str | None = None, field: str | None = None) -> dict:
+    """The response is RFC 9457 problem+json with every member a client relies on."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    body = response.json()
+    assert body["status"] == status
+    assert body["type"].startswith(TYPE_PREFIX)
+    if code:
+        assert body["type"] == TYPE_PREFIX + code
+    assert body["title"]
+    assert body["detail"]
+    assert body["instance"] == response.request.url.path
+    if field:
+        assert body["field"] == field
+    return body
+
+
+async def test_health_and_ready_answer_when_database_and_nats_are_up(http: httpx.AsyncClient) -> None:
+    health = await http.get("/health")
+    ready = await http.get("/ready")
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready", "database": "up", "nats": "up"})
+
+
+async def test_valid_request_passes_guard_and_validation(http: httpx.AsyncClient, infra: Infra) -> None:
+    merchant_id = str(uuid.uuid4())
+    token = infra.token("merchant", merchant_id=merchant_id)
+    response = await http.post("/things", json={"name": "mug", "quantity": 2, "price_minor": 1}, headers=bearer(token))
+    assert response.status_code == 201, response.text
+    assert response.json() == {"name": "mug", "quantity": 2, "merchant_id": merchant_id}
+
+
+async def test_malformed_json_is_a_problem(http: httpx.AsyncClient, infra: Infra) -> None:
+    response = await http.post(
+        "/things",
+        content=b'{"name": "mug", "quantity": ',
+        headers=merchant(infra) | {"content-type": "application/json"},
+    )
+    assert_problem(response, 400)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "mug", "quantity": "many"}, "quantity"),
+        ({"name": "mug", "quantity": 0}, "quantity"),
+        ({"name": 5, "quantity": 1}, "name"),
+    ],
+    ids=["wrong-type", "out-of-range", "wrong-type-name"],
+)
+async def test_invalid_field_is_a_400_naming_the_field(
+    http: httpx.AsyncClient, infra: Infra, body: dict, field: str
+) -> None:
+    response = await http.post("/things", json=body, headers=merchant(infra))
+    problem = assert_problem(response, 400, "validation-failed", field=field)
+    assert field in problem["detail"]
+
+
+async def test_missing_field_is_a_400_naming_the_field(http: httpx.AsyncClient, infra: Infra) -> None:
+    response = await http.post("/things", json={"name": "mug"}, headers=merchant(infra))
+    problem = assert_problem(response, 400, "validation-failed")
+    assert "quantity" in problem["detail"]
+
+
+async def test_unknown_route_is_a_404_problem(http: httpx.AsyncClient) -> None:
+    assert_problem(await http.get("/no/such/thing"), 404, "not-found")
+
+
+async def test_wrong_method_is_a_405_problem(http: httpx.AsyncClient) -> None:
+    assert_problem(await http.delete("/conflict"), 405)
+
+
+async def test_domain_problem_keeps_its_code_and_field(http: httpx.AsyncClient) -> None:
+    body = assert_problem(await http.get("/conflict"), 409, "x", field="y")
+    assert body["detail"] == "that clashes with something"
+
+
+async def test_no_token_is_401_with_www_authenticate(http: httpx.AsyncClient) -> None:
+    response = await http.post("/things", content=b"{not even json", headers={"content-type": "application/json"})
+    assert_problem(response, 401, "unauthorized")
+    assert response.headers["www-authenticate"].lower().startswith("bearer")
+
+
+async def test_expired_token_is_401_saying_expired(http: httpx.AsyncClient, infra: Infra) -> None:
+    token = mint_token(sub="m", role="merchant", merchant_id="m-1", secret=infra.jwt_secret, ttl_s=-30)
+    response = await http.post("/things", json={"name": "mug", "quantity": 1}, headers=bearer(token))
+    body = assert_problem(response, 401, "unauthorized")
+    assert "expired" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"issuer": "someone-else"}, {"audience": "someone-else"}, {"secret": "x" * 40}],
+    ids=["issuer", "audience", "signature"],
+)
+async def test_token_not_ours_is_401(http: httpx.AsyncClient, infra: Infra, overrides: dict[str, str]) -> None:
+    claims: dict = {"sub": "m", "role": "merchant", "merchant_id": "m-1", "secret": infra.jwt_secret} | overrides
+    response = await http.post("/things", json={"name": "mug", "quantity": 1}, headers=bearer(mint_token(**claims)))
+    body = assert_problem(response, 401, "unauthorized")
+    assert "invalid token" in body["detail"]
+
+
+async def test_non_bearer_authorization_is_401(http: httpx.AsyncClient) -> None:
+    response = await http.post("/things", json={"name": "mug", "quantity": 1}, headers={"Authorization": "Basic Zm9v"})
+    assert_problem(response, 401, "unauthorized")
+
+
+async def test_wrong_role_is_403(http: httpx.AsyncClient, infra: Infra) -> None:
+    response = await http.post("/things", json={"name": "mug", "quantity": 1}, headers=bearer(infra.token("buyer")))
+    assert_problem(response, 403, "forbidden")
+
+
+async def test_request_id_is_echoed_or_generated(http: httpx.AsyncClient) -> None:
+    given = await http.get("/conflict", headers={"X-Request-ID": "req-abc.123"})
+    fresh = await http.get("/health")
+    insane = await http.get("/health", headers={"X-Request-ID": "has spaces\tand tabs"})
+    assert given.headers["x-request-id"] == "req-abc.123"
+    assert given.json()["request_id"] == "req-abc.123"
+    assert re.fullmatch(r"[0-9a-f]{32}", fresh.headers["x-request-id"])
+    assert re.fullmatch(r"[0-9a-f]{32}", insane.headers["x-request-id"])
+
+
+async def test_openapi_document_is_3_1_and_lists_the_routes(http: httpx.AsyncClient) -> None:
+    response = await http.get("/schema/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.1")
+    assert {"/things", "/conflict", "/notes", "/health", "/ready"} <= set(document["paths"])
+
+
+async def effect_count(app: ServedApp, owner: str) -> int:
+    return await app.runtime.db.fetchval("SELECT count(*) FROM effect_log WHERE owner = $1", owner)
+
+
+async def test_retry_with_same_key_and_body_gets_the_first_answer_and_one_effect(
+    http: httpx.AsyncClient, app: ServedApp, infra: Infra
+) -> None:
+    sub = f"buyer-{uuid.uuid4().hex[:8]}"
+    headers = bearer(infra.token("buyer", sub=sub)) | {"Idempotency-Key": "k-1"}
+    first = await http.post("/notes", json={"text": "hello"}, headers=headers)
+    again = await http.post("/notes", json={"text": "hello"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert await effect_count(app, sub) == 1
+
+
+async def test_same_key_with_a_different_body_is_422_and_changes_nothing(
+    http: httpx.AsyncClient, app: ServedApp, infra: Infra
+) -> None:
+    sub = f"buyer-{uuid.uuid4().hex[:8]}"
+    headers = bearer(infra.token("buyer", sub=sub)) | {"Idempotency-Key": "k-2"}
+    assert (await http.post("/notes", json={"text": "hello"}, headers=headers)).status_code == 201
+    response = await http.post("/notes", json={"text": "goodbye"}, headers=headers)
+    assert_problem(response, 422, "idempotency-key-reused", field="Idempotency-Key")
+    assert await effect_count(app, sub) == 1
+
+
+async def test_same_key_from_another_caller_is_a_separate_request(
+    http: httpx.AsyncClient, app: ServedApp, infra: Infra
+) -> None:
+    subs = [f"buyer-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    answers = [
+        await http.post(
+            "/notes", json={"text": "hi"}, headers=bearer(infra.token("buyer", sub=s)) | {"Idempotency-Key": "k"}
+        )
+        for s in subs
+    ]
+    assert [a.status_code for a in answers] == [201, 201]
+    assert answers[0].json()["id"] != answers[1].json()["id"]
+    assert [await effect_count(app, s) for s in subs] == [1, 1]
+
+
+async def test_missing_idempotency_key_is_400_naming_the_header(http: httpx.AsyncClient, infra: Infra) -> None:
+    response = await http.post("/notes", json={"text": "hi"}, headers=bearer(infra.token("buyer")))
+    assert_problem(response, 400, "idempotency-key-required", field="Idempotency-Key")
+
+
+async def test_concurrent_twins_with_one_key_make_one_effect_and_get_one_answer(
+    http: httpx.AsyncClient, app: ServedApp, infra: Infra
+) -> None:
+    sub = f"buyer-{uuid.uuid4().hex[:8]}"
+    headers = bearer(infra.token("buyer", sub=sub)) | {"Idempotency-Key": f"twin-{uuid.uuid4().hex[:6]}"}
+    answers = await asyncio.gather(*(http.post("/notes", json={"text": "tap"}, headers=headers) for _ in range(10)))
+    assert [a.status_code for a in answers] == [201] * 10, [a.text for a in answers if a.status_code != 201]
+    assert len({a.text for a in answers}) == 1
+    assert await effect_count(app, sub) == 1
