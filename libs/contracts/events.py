@@ -55,10 +55,9 @@ class SkuSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     stock_available: int
 
 
-class ProductPublished(Event, frozen=True, kw_only=True):
-    """A merchant published a product; carries the whole product so readers need no call back."""
+class ProductState(Event, frozen=True, kw_only=True):
+    """The whole of a product as shop publishes it, so readers never need to call back."""
 
-    SUBJECT: ClassVar[str] = "shop.product.published.v1"
     product_id: str
     merchant_id: str
     title: str
@@ -67,16 +66,16 @@ class ProductPublished(Event, frozen=True, kw_only=True):
     skus: list[SkuSnapshot] = []
 
 
-class ProductUpdated(Event, frozen=True, kw_only=True):
-    """A product's details, prices or SKUs changed; the full new state, newest `version` wins."""
+class ProductPublished(ProductState, frozen=True, kw_only=True):
+    """A merchant published a product."""
+
+    SUBJECT: ClassVar[str] = "shop.product.published.v1"
+
+
+class ProductUpdated(ProductState, frozen=True, kw_only=True):
+    """A product's details, prices or SKUs changed; newest `version` wins."""
 
     SUBJECT: ClassVar[str] = "shop.product.updated.v1"
-    product_id: str
-    merchant_id: str
-    title: str
-    description: str = ""
-    version: int
-    skus: list[SkuSnapshot] = []
 
 
 class StockChanged(Event, frozen=True, kw_only=True):
@@ -89,6 +88,11 @@ class StockChanged(Event, frozen=True, kw_only=True):
     stock_on_hand: int
     stock_reserved: int
     stock_available: int
+
+
+class StockLine(msgspec.Struct, frozen=True, kw_only=True):
+    sku_id: str
+    quantity: int
 
 
 class StockCommitted(Event, frozen=True, kw_only=True):
@@ -111,11 +115,6 @@ class StockReleased(Event, frozen=True, kw_only=True):
     lines: list[StockLine] = []
 
 
-class StockLine(msgspec.Struct, frozen=True, kw_only=True):
-    sku_id: str
-    quantity: int
-
-
 # --- orders -----------------------------------------------------------------------
 
 
@@ -130,45 +129,40 @@ class OrderLine(msgspec.Struct, frozen=True, kw_only=True):
     room_id: str | None = None
 
 
-class OrderPlaced(Event, frozen=True, kw_only=True):
-    """Checkout created an order awaiting payment; stock is reserved for it."""
+class OrderFacts(Event, frozen=True, kw_only=True):
+    """What every order event says: which order, whose, from whom, and what is in it."""
 
-    SUBJECT: ClassVar[str] = "orders.order.placed.v1"
     order_id: str
     checkout_id: str
-    payment_id: str
     buyer_id: str
     merchant_id: str
     lines: list[OrderLine]
+
+
+class OrderPlaced(OrderFacts, frozen=True, kw_only=True):
+    """Checkout created an order awaiting payment; stock is reserved for it."""
+
+    SUBJECT: ClassVar[str] = "orders.order.placed.v1"
+    payment_id: str
     amount_minor: int
     currency: str
     pay_by: datetime
 
 
-class OrderPaid(Event, frozen=True, kw_only=True):
+class OrderPaid(OrderFacts, frozen=True, kw_only=True):
     """Stripe confirmed the payment that covers this order."""
 
     SUBJECT: ClassVar[str] = "orders.order.paid.v1"
-    order_id: str
-    checkout_id: str
     payment_id: str
-    buyer_id: str
-    merchant_id: str
-    lines: list[OrderLine]
     amount_minor: int
     currency: str
     paid_at: datetime
 
 
-class OrderCancelled(Event, frozen=True, kw_only=True):
+class OrderCancelled(OrderFacts, frozen=True, kw_only=True):
     """An order will not be fulfilled; its reserved stock must go back."""
 
     SUBJECT: ClassVar[str] = "orders.order.cancelled.v1"
-    order_id: str
-    checkout_id: str
-    buyer_id: str
-    merchant_id: str
-    lines: list[OrderLine]
     reason: str
 
 
@@ -192,6 +186,8 @@ EVENT_TYPES: dict[str, type[Event]] = _all_event_types()
 
 __all__ = [
     "OrderCancelled",
+    "OrderFacts",
+    "ProductState",
     "OrderLine",
     "OrderPaid",
     "OrderPlaced",

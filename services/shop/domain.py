@@ -93,28 +93,25 @@ def _snapshots(product: ProductView) -> list[SkuSnapshot]:
     ]
 
 
+def _state(product: ProductView) -> dict[str, object]:
+    return {
+        "product_id": product.product_id,
+        "merchant_id": product.merchant_id,
+        "title": product.title,
+        "description": product.description,
+        "version": product.version,
+        "skus": _snapshots(product),
+    }
+
+
 def published(product: ProductView) -> ProductPublished:
     """The event announcing a new product, carrying all of it."""
-    return ProductPublished(
-        product_id=product.product_id,
-        merchant_id=product.merchant_id,
-        title=product.title,
-        description=product.description,
-        version=product.version,
-        skus=_snapshots(product),
-    )
+    return ProductPublished(**_state(product))  # type: ignore[arg-type]
 
 
 def updated(product: ProductView) -> ProductUpdated:
     """The event announcing a product's new state (full snapshot, newest version wins)."""
-    return ProductUpdated(
-        product_id=product.product_id,
-        merchant_id=product.merchant_id,
-        title=product.title,
-        description=product.description,
-        version=product.version,
-        skus=_snapshots(product),
-    )
+    return ProductUpdated(**_state(product))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
