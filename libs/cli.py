@@ -48,9 +48,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
+    from libs.web.app import install_request_id_logging
+
+    install_request_id_logging()
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"),
-        format=f"%(asctime)s {args.service} %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s {args.service} %(levelname)s [%(request_id)s] %(name)s: %(message)s",
     )
     uvicorn.run(
         f"services.{args.service}.app:create_app",

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
+import nats
 import pytest
 import pytest_asyncio
 
@@ -47,6 +48,7 @@ async def _fresh_infra(servers: tuple[str, str, str]) -> AsyncIterator[Infra]:
     """A fresh database and NATS namespace on the session's servers; the database is dropped afterwards."""
     admin_dsn, nats_url, stripe_base = servers
     name = f"liveloop_test_{uuid.uuid4().hex[:10]}"
+    namespace = f"t{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(admin_dsn)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -57,7 +59,7 @@ async def _fresh_infra(servers: tuple[str, str, str]) -> AsyncIterator[Infra]:
             database_url=embedded.dsn_for_database(admin_dsn, name),
             nats_url=nats_url,
             stripe_base=stripe_base,
-            namespace=f"t{uuid.uuid4().hex[:10]}",
+            namespace=namespace,
         )
     finally:
         admin = await asyncpg.connect(admin_dsn)
@@ -65,6 +67,22 @@ async def _fresh_infra(servers: tuple[str, str, str]) -> AsyncIterator[Infra]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+        await _drop_streams(nats_url, prefix=f"{namespace}_")
+
+
+async def _drop_streams(nats_url: str, *, prefix: str) -> None:
+    """Delete the streams a test namespace created, so a shared NATS does not fill up run after run."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        names: list[str] = []
+        while page := await js.streams_info(offset=len(names)):  # the server answers in pages
+            names += [info.config.name or "" for info in page]
+        for name in names:
+            if name.startswith(prefix):
+                await js.delete_stream(name)
+    finally:
+        await nc.close()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

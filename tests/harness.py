@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -97,21 +98,34 @@ class Stack:
     spans: InMemorySpanExporter = field(default_factory=InMemorySpanExporter)
     clock: OffsetClock = field(default_factory=OffsetClock)
     apps: dict[str, ServedApp] = field(default_factory=dict)
+    overrides: dict[str, dict[str, object]] = field(default_factory=dict)
 
     async def start(self, *services: str, **overrides: object) -> Stack:
         """Start `services` (all five by default); orders gets Stripe's webhook pointed at it."""
         for name in services or SERVICES:
-            port = free_port()
-            telemetry = Telemetry(name)
-            add_exporter(telemetry, self.spans)
-            module = importlib.import_module(f"services.{name}.app")
-            app = module.create_app(self.infra.settings(name, **overrides), telemetry=telemetry, clock=self.clock)
-            served = ServedApp(name, app, port)
-            await served.start()
-            self.apps[name] = served
+            self.overrides[name] = overrides
+            served = await self._serve(name, free_port())
             if name == "orders":
-                await register_webhook(self.infra, f"{served.url}/stripe/webhook", webhook_id=f"orders-{port}")
+                await register_webhook(self.infra, f"{served.url}/stripe/webhook", webhook_id=f"orders-{served.port}")
         return self
+
+    async def restart(self, name: str, *, while_down: Callable[[], object] | None = None) -> None:
+        """Stop one service and start a fresh process-equivalent of it on the same port (new app, new pools)."""
+        old = self.apps.pop(name)
+        await old.stop()
+        if while_down is not None:
+            while_down()
+        await self._serve(name, old.port)
+
+    async def _serve(self, name: str, port: int) -> ServedApp:
+        telemetry = Telemetry(name)
+        add_exporter(telemetry, self.spans)
+        module = importlib.import_module(f"services.{name}.app")
+        settings = self.infra.settings(name, **self.overrides.get(name, {}))
+        served = ServedApp(name, module.create_app(settings, telemetry=telemetry, clock=self.clock), port)
+        await served.start()
+        self.apps[name] = served
+        return served
 
     def url(self, service: str) -> str:
         return self.apps[service].url

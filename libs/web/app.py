@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,23 @@ from libs.web.problems import EXCEPTION_HANDLERS, PROBLEM_JSON, Problem
 
 log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+# The current request's id, stamped on every log record written while serving it.
+REQUEST_ID: ContextVar[str] = ContextVar("liveloop_request_id", default="-")
+
+
+def install_request_id_logging() -> None:
+    """Give every log record a `request_id` attribute (`-` outside requests); idempotent."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "liveloop_request_id", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record.request_id = REQUEST_ID.get()
+        return record
+
+    factory.liveloop_request_id = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 class Runtime:
@@ -84,7 +102,11 @@ class RequestIdMiddleware:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        token = REQUEST_ID.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(token)
 
 
 @get("/health", include_in_schema=True, tags=["ops"], sync_to_thread=False)
@@ -107,6 +129,7 @@ def build_app(
     spec: ServiceSpec, settings: Settings, *, telemetry: Telemetry | None = None, clock: Clock | None = None
 ) -> Litestar:
     """A Litestar app for `spec`, wired to its database, bus and telemetry."""
+    install_request_id_logging()
     telemetry = telemetry or Telemetry(spec.name, otlp_endpoint=settings.otlp_endpoint)
     runtime = Runtime(settings, telemetry, clock or SystemClock())
 
@@ -160,6 +183,8 @@ def build_app(
             title=f"Liveloop {spec.name}", version="1.0.0", description=spec.description, path="/schema"
         ),
         state=State({"runtime": runtime}),
+        # Logging is the process's business (`liveloop serve` configures it, with request ids), not the app's.
+        logging_config=None,
         debug=False,
     )
     app.state.runtime = runtime

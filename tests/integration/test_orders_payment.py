@@ -359,9 +359,9 @@ async def _stock_is(st: Stack, p: Purchase, expected: tuple[int, int]) -> bool:
 
 async def test_checkout_answers_503_when_shop_does_not_answer(st: Stack) -> None:
     # A namespace of its own: no shop instance listens there.
-    alone = await Stack(dataclasses.replace(st.infra, namespace=f"t{uuid.uuid4().hex[:10]}"), clock=st.clock).start(
-        "orders"
-    )
+    alone = await Stack(
+        dataclasses.replace(st.infra, namespace=f"{st.infra.namespace}_{uuid.uuid4().hex[:6]}"), clock=st.clock
+    ).start("orders")
     try:
         buyer = alone.client("orders", st.infra.token("buyer"))
         async with aclosing(buyer):
@@ -379,7 +379,7 @@ async def test_checkout_answers_503_when_shop_does_not_answer(st: Stack) -> None
 async def test_checkout_survives_stripe_being_down_and_confirm_creates_the_intent_later(st: Stack) -> None:
     # A second deployment on the same database whose Stripe is unreachable takes the checkout...
     # (It shares our clock too: both schedulers run the same stored deadlines.)
-    elsewhere = dataclasses.replace(st.infra, namespace=f"t{uuid.uuid4().hex[:10]}")
+    elsewhere = dataclasses.replace(st.infra, namespace=f"{st.infra.namespace}_{uuid.uuid4().hex[:6]}")
     offline = await Stack(elsewhere, clock=st.clock).start("shop", "orders", stripe_api_base="http://127.0.0.1:9")
     try:
         p = await purchase(offline)

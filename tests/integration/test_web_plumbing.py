@@ -293,3 +293,50 @@ async def test_concurrent_twins_with_one_key_make_one_effect_and_get_one_answer(
     assert [a.status_code for a in answers] == [201] * 10, [a.text for a in answers if a.status_code != 201]
     assert len({a.text for a in answers}) == 1
     assert await effect_count(app, sub) == 1
+
+
+@get("/boom")
+async def boom() -> None:
+    """An unexpected failure: the client gets a bare 500, the log gets the details and the request id."""
+    raise RuntimeError("disk on fire")
+
+
+async def test_unexpected_error_is_a_bare_500_and_its_log_names_the_request(
+    infra: Infra, tmp_path_factory: pytest.TempPathFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    served = await _tiny_app(infra, tmp_path_factory, [boom])
+    try:
+        async with httpx.AsyncClient(base_url=served.url, timeout=15) as client:
+            response = await client.get("/boom", headers={"X-Request-ID": "req-boom-1"})
+    finally:
+        await served.stop()
+    body = assert_problem(response, 500, "internal")
+    assert "fire" not in response.text
+    assert body["request_id"] == "req-boom-1"
+    logged = [r for r in caplog.records if r.exc_info and "disk on fire" in str(r.exc_info[1])]
+    assert [getattr(r, "request_id", None) for r in logged] == ["req-boom-1"]
+
+
+async def test_ready_answers_503_naming_what_is_down(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> None:
+    served = await _tiny_app(infra, tmp_path_factory, [])
+    try:
+        async with httpx.AsyncClient(base_url=served.url, timeout=15) as client:
+            assert (await client.get("/ready")).status_code == 200
+            await served.runtime.bus.nc.close()
+            down = await client.get("/ready")
+            assert (await client.get("/health")).status_code == 200
+    finally:
+        await served.stop()
+    body = assert_problem(down, 503, "not-ready")
+    assert "nats down" in body["detail"]
+    assert "database up" in body["detail"]
+
+
+async def _tiny_app(infra: Infra, tmp_path_factory: pytest.TempPathFactory, routes: list) -> ServedApp:
+    migrations = tmp_path_factory.mktemp("tiny_migrations")
+    spec = ServiceSpec(
+        name="tiny", schema=f"t_tiny_{uuid.uuid4().hex[:10]}", migrations=Path(migrations), route_handlers=routes
+    )
+    served = ServedApp("tiny", build_app(spec, infra.settings("tiny"), telemetry=Telemetry("tiny")), free_port())
+    await served.start()
+    return served
