@@ -1,4 +1,4 @@
-"""Deadlines as stored due-jobs, run by a poller that survives restarts and scales out (SKIP LOCKED)."""
+"""Deadlines as stored due-jobs, run by a poller that survives restarts and scales out (leases, SKIP LOCKED)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import asyncpg
-from opentelemetry import context
+from opentelemetry import baggage, context, trace
 
 from libs.clock import Clock
 from libs.db import Database
@@ -39,8 +39,15 @@ async def cancel(conn: asyncpg.Connection, kind: str, key: str) -> None:
     await conn.execute("DELETE FROM due_jobs WHERE kind = $1 AND key = $2", kind, key)
 
 
+async def reschedule(conn: asyncpg.Connection, kind: str, key: str, due_at: datetime) -> None:
+    """Move a job to a new time; from inside its own handler this keeps it instead of completing it."""
+    await conn.execute(
+        "UPDATE due_jobs SET due_at = $3, locked_until = NULL WHERE kind = $1 AND key = $2", kind, key, due_at
+    )
+
+
 class Scheduler:
-    """Runs due jobs: each in its own savepoint, deleted in the same transaction as its effect."""
+    """Runs due jobs: claimed with a lease, each in its own transaction that deletes it with its effect."""
 
     def __init__(
         self,
@@ -50,7 +57,9 @@ class Scheduler:
         handlers: dict[str, JobHandler],
         *,
         interval_s: float = 0.5,
-        batch: int = 100,
+        batch: int = 50,
+        lease_s: float = 120.0,
+        concurrency: int = 4,
     ) -> None:
         self.db = db
         self.telemetry = telemetry
@@ -58,61 +67,79 @@ class Scheduler:
         self.handlers = handlers
         self.interval_s = interval_s
         self.batch = batch
+        self.lease = timedelta(seconds=lease_s)
+        self.concurrency = concurrency
 
     async def run(self) -> None:
-        """Poll forever."""
+        """Poll forever; a failing database delays jobs, never ends the loop."""
+        backoff = self.interval_s
         while True:
             try:
                 ran = await self.run_due()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("scheduler: database unavailable: %s", exc)
-                ran = 0
+                backoff = self.interval_s
+            except Exception:  # the loop must outlive any outage; CancelledError is not an Exception
+                log.exception("scheduler: could not run due jobs; retrying in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
             if ran < self.batch:
                 await asyncio.sleep(self.interval_s)
 
     async def run_due(self) -> int:
-        """Run every job due by the clock's now; returns how many were attempted."""
+        """Claim every job due by the clock's now and run them; returns how many were claimed."""
         now = self.clock.now()
-        async with self.db.transaction() as conn:
-            rows = await conn.fetch(
-                """SELECT id, kind, key, payload, headers, attempts FROM due_jobs
-                   WHERE due_at <= $1 AND kind = ANY($2::text[])
-                   ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED""",
-                now,
-                list(self.handlers),
-                self.batch,
-            )
-            for row in rows:
-                await self._run_one(conn, row, now)
-        return len(rows)
+        jobs = await self.db.fetch(
+            """UPDATE due_jobs SET locked_until = $1 + $4::interval
+               WHERE id IN (
+                   SELECT id FROM due_jobs
+                   WHERE due_at <= $1 AND kind = ANY($2::text[]) AND (locked_until IS NULL OR locked_until <= $1)
+                   ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+               RETURNING id, kind, key, due_at, payload, headers, attempts""",
+            now,
+            list(self.handlers),
+            self.batch,
+            self.lease,
+        )
+        gate = asyncio.Semaphore(self.concurrency)
 
-    async def _run_one(self, conn: asyncpg.Connection, row: asyncpg.Record, now: datetime) -> None:
+        async def one(job: asyncpg.Record) -> None:
+            async with gate:
+                await self._run_one(job)
+
+        await asyncio.gather(*(one(job) for job in sorted(jobs, key=lambda j: j["due_at"])))
+        return len(jobs)
+
+    async def _run_one(self, job: asyncpg.Record) -> None:
         # The job runs in a fresh trace linked to the one that scheduled it; baggage carries over.
-        stored = context_from(row["headers"])
-        from opentelemetry import baggage, trace
-
+        stored = context_from(job["headers"])
         ctx = context.Context()
         for key, value in baggage.get_all(stored).items():
             ctx = baggage.set_baggage(key, value, ctx)
         token = context.attach(ctx)
         try:
             with self.telemetry.tracer.start_as_current_span(
-                f"job {row['kind']}", links=link_to(row["headers"]), attributes={names.JOB_KIND: row["kind"]}
+                f"job {job['kind']}", links=link_to(job["headers"]), attributes={names.JOB_KIND: job["kind"]}
             ) as span:
                 try:
-                    async with conn.transaction():
-                        await self.handlers[row["kind"]](conn, row["key"], row["payload"])
-                        await conn.execute("DELETE FROM due_jobs WHERE id = $1", row["id"])
-                except Exception as exc:
+                    async with self.db.transaction() as conn:
+                        await self.handlers[job["kind"]](conn, job["key"], job["payload"])
+                        # Unless the handler moved it (reschedule) or someone cancelled it meanwhile.
+                        await conn.execute(
+                            "DELETE FROM due_jobs WHERE id = $1 AND due_at = $2", job["id"], job["due_at"]
+                        )
+                except Exception as exc:  # retry later with backoff; never lose the job
                     span.record_exception(exc)
                     span.set_status(trace.StatusCode.ERROR, str(exc))
-                    log.exception("job %s %s failed", row["kind"], row["key"])
-                    delay = min(2 ** row["attempts"], 300)
-                    await conn.execute(
-                        "UPDATE due_jobs SET attempts = attempts + 1, last_error = $2, due_at = $3 WHERE id = $1",
-                        row["id"],
+                    log.exception("job %s %s failed (attempt %d)", job["kind"], job["key"], job["attempts"] + 1)
+                    delay = timedelta(seconds=min(2 ** job["attempts"], 300))
+                    await self.db.execute(
+                        """UPDATE due_jobs
+                           SET attempts = attempts + 1, last_error = $3, due_at = $4, locked_until = NULL
+                           WHERE id = $1 AND due_at = $2""",
+                        job["id"],
+                        job["due_at"],
                         f"{type(exc).__name__}: {exc}"[:1000],
-                        now + timedelta(seconds=delay),
+                        self.clock.now() + delay,
                     )
         finally:
             context.detach(token)

@@ -15,6 +15,8 @@ class Settings(msgspec.Struct, kw_only=True):
     """Everything a service needs to start; one instance per service process."""
 
     service: str
+    # "dev" allows the public dev secrets below; anything else refuses to start with them.
+    environment: str = "dev"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/liveloop"
     nats_url: str = "nats://127.0.0.1:4222"
     # Prefix for every subject and stream: lets tests and a dev stack share one NATS.
@@ -39,6 +41,23 @@ class Settings(msgspec.Struct, kw_only=True):
     consumer_max_deliver: int = 5
 
 
+class InsecureSettings(Exception):
+    """A production process was about to start with a secret everyone knows."""
+
+
+def check_secrets(settings: Settings) -> None:
+    """Outside dev, refuse the published dev secrets and HS256 keys shorter than 32 bytes."""
+    if settings.environment == "dev":
+        return
+    problems = []
+    if settings.jwt_secret == DEV_JWT_SECRET or len(settings.jwt_secret.encode()) < 32:
+        problems.append("LIVELOOP_JWT_SECRET must be set to a private value of at least 32 bytes")
+    if settings.stripe_webhook_secret == DEV_WEBHOOK_SECRET:
+        problems.append("STRIPE_WEBHOOK_SECRET must be set to the endpoint's signing secret")
+    if problems:
+        raise InsecureSettings(f"{settings.service} ({settings.environment}): " + "; ".join(problems))
+
+
 def _env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None:
@@ -52,6 +71,7 @@ def from_env(service: str) -> Settings:
     defaults = Settings(service=service)
     return Settings(
         service=service,
+        environment=env.get("LIVELOOP_ENV", defaults.environment),
         database_url=env.get("DATABASE_URL", defaults.database_url),
         nats_url=env.get("NATS_URL", defaults.nats_url),
         namespace=env.get("LIVELOOP_NS", defaults.namespace),

@@ -27,6 +27,23 @@ log = logging.getLogger(__name__)
 Handler = Callable[[asyncpg.Connection, Event], Awaitable[None]]
 
 
+_TRANSIENT = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,  # connection closed under us
+    asyncpg.exceptions.PostgresConnectionError,  # class 08
+    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, out of memory
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutdown, cannot connect now
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures of the surroundings (database, network), not of the event or the handler's logic."""
+    return isinstance(exc, _TRANSIENT)
+
+
 def narrowest(subjects: list[str]) -> str:
     """The narrowest single filter covering every subject: their common tokens followed by `>`."""
     split = [subject.split(".") for subject in subjects]
@@ -152,6 +169,11 @@ class ConsumerRunner:
             await self.apply(sub, msg)
         except Exception as exc:
             deliveries = msg.metadata.num_delivered
+            if is_transient(exc):
+                # The database or network is having a moment: the event is fine, so it never goes to the
+                # dead letters for this; it waits (capped backoff) until the effect can be applied.
+                await msg.nak(delay=min(0.5 * 2 ** min(deliveries, 6), 30.0))
+                return
             if deliveries >= self.max_deliver:
                 await self._dead_letter(sub, msg, exc, deliveries)
                 await msg.term()

@@ -26,6 +26,8 @@ Req = TypeVar("Req", bound=msgspec.Struct)
 Rep = TypeVar("Rep", bound=msgspec.Struct)
 
 DLQ_STREAM = "DLQ"
+# Set on a reply whose handler failed, so the caller fails fast instead of waiting out its timeout.
+ERROR_HEADER = "Liveloop-Error"
 DLQ_PREFIX = "dlq"
 
 
@@ -116,6 +118,9 @@ class Bus:
             except (TimeoutError, nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
                 span.set_status(StatusCode.ERROR, type(exc).__name__)
                 raise RequestFailed(f"no answer on {subject}") from exc
+            if msg.headers and ERROR_HEADER in msg.headers:
+                span.set_status(StatusCode.ERROR, msg.headers[ERROR_HEADER])
+                raise RequestFailed(f"{subject} failed on the serving side: {msg.headers[ERROR_HEADER]}")
             return msgspec.json.decode(msg.data, type=reply_type)
 
     async def serve(
@@ -139,6 +144,8 @@ class Bus:
                         span.record_exception(exc)
                         span.set_status(StatusCode.ERROR, str(exc))
                         log.exception("request handler for %s failed", subject)
+                        if msg.reply:
+                            await self.nc.publish(msg.reply, b"", headers={ERROR_HEADER: type(exc).__name__})
                         return
                     await msg.respond(msgspec.json.encode(reply))
             finally:

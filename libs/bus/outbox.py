@@ -50,7 +50,17 @@ class Relay:
         self._wake.set()
 
     async def run(self) -> None:
-        """Publish forever; back off while NATS is unreachable, never drop a row."""
+        """Publish forever; back off while NATS or Postgres is unreachable, never drop a row."""
+        backoff = self.interval_s
+        while True:
+            try:
+                await self._listen_and_publish()
+            except Exception:  # the relay must outlive any outage; CancelledError is not an Exception
+                log.exception("outbox relay: stopped on an error; restarting in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _listen_and_publish(self) -> None:
         listener = await self.db.pool.acquire()
         wake = lambda *_: self._wake.set()  # noqa: E731
         try:
@@ -58,11 +68,9 @@ class Relay:
             backoff = self.interval_s
             while True:
                 raise_if_cancelled()
-                try:
-                    sent, failed = await self.publish_pending()
-                except (OSError, asyncpg.PostgresError) as exc:
-                    log.warning("outbox relay: database unavailable: %s", exc)
-                    sent, failed = 0, True
+                # Cleared before the sweep, so a NOTIFY arriving during it wakes the next one at once.
+                self._wake.clear()
+                sent, failed = await self.publish_pending()
                 if failed:
                     backoff = min(backoff * 2, 5.0)
                     await asyncio.sleep(backoff)
@@ -70,14 +78,13 @@ class Relay:
                 backoff = self.interval_s
                 if sent >= self.batch:
                     continue
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.interval_s * 5)
         finally:
-            try:
+            # A broken connection cannot be cleaned; the pool discards it on release either way.
+            with contextlib.suppress(Exception):
                 await listener.remove_listener(NOTIFY_CHANNEL, wake)
-            finally:
-                await self.db.pool.release(listener)
+            await self.db.pool.release(listener)
 
     async def publish_pending(self) -> tuple[int, bool]:
         """One sweep: publish what is waiting. Returns (published, hit_an_error)."""

@@ -25,6 +25,8 @@ class ReserveStock(msgspec.Struct, frozen=True, kw_only=True):
     buyer_id: str
     items: list[ReserveItem]
     hold_until: datetime
+    # The caller stops waiting at this instant: past it, shop must not commit a hold nobody will use.
+    answer_by: datetime | None = None
 
 
 class ReservedLine(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,7 +42,13 @@ class ReservedLine(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ReserveStockReply(msgspec.Struct, frozen=True, kw_only=True):
-    """`ok` with priced lines, or an error code (`unknown_sku`, `insufficient_stock`, ...)."""
+    """`ok` with priced lines, or an error code.
+
+    Codes: `unknown_sku`, `invalid_quantity`, `insufficient_stock`, `mixed_currency` (with `item_index`),
+    `invalid_request`, `checkout_conflict`, `expired` (the checkout's hold lapsed or was released: a
+    retry cannot revive it), `too_late` (`answer_by` passed before the hold was written: nothing held),
+    `unavailable`.
+    """
 
     ok: bool
     lines: list[ReservedLine] = []

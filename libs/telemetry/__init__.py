@@ -2,20 +2,46 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from opentelemetry import baggage, context, propagate, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.metrics import Meter, MeterProvider
 from opentelemetry.processor.baggage import BaggageSpanProcessor
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import default_getter
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from libs.telemetry import names
+
+_BAGGAGE_VALUE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+class AllowListBaggagePropagator(W3CBaggagePropagator):
+    """W3C baggage, but only our keys with id-like values survive extraction.
+
+    Baggage arrives from clients and rides into every span and outbox row: an open door would let
+    anyone write arbitrary attributes (and kilobytes) into funnels built from telemetry.
+    """
+
+    def extract(self, carrier, context=None, getter=default_getter):
+        extracted = super().extract(carrier, context=context, getter=getter)
+        kept = baggage.clear(extracted)  # the span and everything else stay; only baggage is filtered
+        for key, value in baggage.get_all(extracted).items():
+            if key in names.BAGGAGE_KEYS and isinstance(value, str) and _BAGGAGE_VALUE.match(value):
+                kept = baggage.set_baggage(key, value, kept)
+        return kept
+
+
+propagate.set_global_textmap(CompositePropagator([TraceContextTextMapPropagator(), AllowListBaggagePropagator()]))
 
 
 class Telemetry:

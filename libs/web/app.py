@@ -25,7 +25,7 @@ from libs.bus import Bus, ConsumerRunner, Relay, Subscription
 from libs.clock import Clock, SystemClock
 from libs.db import Database, connect, migrate
 from libs.scheduler import JobHandler, Scheduler
-from libs.settings import Settings
+from libs.settings import Settings, check_secrets
 from libs.telemetry import Telemetry
 from libs.web.guards import BearerAuthMiddleware
 from libs.web.problems import EXCEPTION_HANDLERS, PROBLEM_JSON, Problem
@@ -117,11 +117,15 @@ def health() -> dict[str, str]:
 
 @get("/ready", tags=["ops"])
 async def ready(runtime: Runtime) -> dict[str, str]:
-    """Database and NATS are reachable."""
+    """Database and NATS are reachable, and the background loops (relay, consumers, scheduler) are running."""
     db_ok = await runtime.db.ping() if hasattr(runtime, "db") else False
     nats_ok = await runtime.bus.ping() if hasattr(runtime, "bus") else False
-    if not (db_ok and nats_ok):
-        raise Problem(503, "not-ready", f"database {'up' if db_ok else 'down'}, nats {'up' if nats_ok else 'down'}")
+    stopped = [task.get_name() for task in runtime.tasks if task.done()]
+    if not (db_ok and nats_ok) or stopped:
+        detail = f"database {'up' if db_ok else 'down'}, nats {'up' if nats_ok else 'down'}"
+        if stopped:
+            detail += f", stopped: {', '.join(stopped)}"
+        raise Problem(503, "not-ready", detail)
     return {"status": "ready", "database": "up", "nats": "up"}
 
 
@@ -129,6 +133,7 @@ def build_app(
     spec: ServiceSpec, settings: Settings, *, telemetry: Telemetry | None = None, clock: Clock | None = None
 ) -> Litestar:
     """A Litestar app for `spec`, wired to its database, bus and telemetry."""
+    check_secrets(settings)
     install_request_id_logging()
     telemetry = telemetry or Telemetry(spec.name, otlp_endpoint=settings.otlp_endpoint)
     runtime = Runtime(settings, telemetry, clock or SystemClock())

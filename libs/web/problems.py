@@ -6,6 +6,7 @@ import logging
 import re
 from typing import Any
 
+import asyncpg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -29,6 +30,12 @@ _TITLES = {
     503: "Service Unavailable",
 }
 _CODES = {400: "invalid-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
+
+
+_UNSTORABLE_TEXT = (
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+)
 
 
 class Problem(HTTPException):
@@ -103,6 +110,15 @@ def problem_response(request: Request, exc: Exception) -> Response:
         }
         if named:
             body["field"] = named[0]
+    elif isinstance(exc, _UNSTORABLE_TEXT):
+        # Postgres refuses NUL and invalid bytes in text: that is the client's input, not our failure.
+        status = 400
+        body = {
+            "type": TYPE_PREFIX + "invalid-characters",
+            "title": _TITLES[400],
+            "status": 400,
+            "detail": "text must not contain NUL characters or invalid UTF-8",
+        }
     elif isinstance(exc, HTTPException):
         status = exc.status_code
         body = {

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import msgspec
 import pytest
 import pytest_asyncio
@@ -211,3 +212,39 @@ async def test_relay_keeps_events_while_nats_is_down_and_publishes_them_once_it_
         if bus is not None:
             await bus.close()
         await asyncio.to_thread(server.stop)
+
+
+async def test_relay_survives_its_database_connections_being_cut(env: Env, infra: Infra) -> None:
+    relay = Relay(env.db, env.bus, interval_s=0.05)
+    async with running(relay.run()) as tasks:
+        await _commit(env.db, stock_event())
+        await eventually(lambda: _stored(env.bus, 1), timeout=10)
+        # An operator's restart, a failover, a network blip: every backend of this pool is killed.
+        admin = await asyncpg.connect(infra.database_url)
+        try:
+            killed = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+                f"liveloop-{env.db.schema}",
+            )
+        finally:
+            await admin.close()
+        assert killed >= 1
+        await asyncio.sleep(0.3)
+        assert not tasks[0].done(), "the relay died with its connection"
+        await _commit(env.db, stock_event())
+        # A row cut off between publish and mark goes out again: JetStream drops the duplicate by its id.
+        await eventually(lambda: _all_marked(env.db), timeout=15)
+    assert len(await stored_messages(env.bus)) == 2
+
+
+async def _all_marked(db: Database) -> bool:
+    return await unpublished(db) == 0
+
+
+async def _commit(db: Database, event: StockChanged) -> None:
+    async with db.transaction() as conn:
+        await add_events(conn, event)
+
+
+async def _stored(bus: Bus, n: int) -> bool:
+    return len(await stored_messages(bus)) == n

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import asyncpg
 import msgspec
+import pytest
 import pytest_asyncio
 from opentelemetry import baggage, trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from libs.bus import Bus, ConsumerRunner, Relay, Subscription, add_events
+from libs.bus import Bus, ConsumerRunner, Relay, RequestFailed, Subscription, add_events
 from libs.contracts import Event, StockChanged
 from libs.db import Database, connect, migrate
 from libs.telemetry import Telemetry, add_exporter, baggage_set, names
@@ -137,3 +138,16 @@ async def test_request_and_reply_share_one_trace_and_carry_baggage(env: Env) -> 
     assert process[0].parent is not None
     assert process[0].parent.span_id == publish.context.span_id
     assert process[0].attributes[names.ROOM_ID] == "room-42"
+
+
+async def test_request_whose_handler_fails_is_refused_at_once_not_after_the_timeout(env: Env) -> None:
+    subject = f"rpc.test.broken_{uuid.uuid4().hex[:6]}.v1"
+
+    async def broken(request: Ping) -> Pong:
+        raise RuntimeError("database on fire")
+
+    await env.bus.serve(subject, Ping, broken, queue="test")
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(RequestFailed, match="RuntimeError"):
+        await env.bus.request(subject, Ping(text="hi"), Pong, timeout=10)
+    assert asyncio.get_running_loop().time() - started < 5

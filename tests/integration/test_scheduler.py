@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from libs.clock import OffsetClock
 from libs.db import Database, connect, migrate
-from libs.scheduler import JobHandler, Scheduler, cancel, schedule
+from libs.scheduler import JobHandler, Scheduler, cancel, reschedule, schedule
 from libs.telemetry import Telemetry
 from tests.harness import Infra, eventually
 
@@ -196,3 +196,60 @@ async def test_job_scheduled_in_a_rolled_back_transaction_does_not_exist(db: Dat
             await schedule(conn, k, "checkout-3", clock.now(), {"kind": k})
             raise RuntimeError("checkout failed")
     assert await jobs(db, k) == []
+
+
+async def test_job_can_move_itself_later_and_runs_again_then(db: Database) -> None:
+    clock, k, calls = OffsetClock(), kind(), []
+
+    async def not_yet_then_done(conn: asyncpg.Connection, key: str, payload: dict) -> None:
+        calls.append(key)
+        if len(calls) == 1:  # e.g. the payment is still processing: look again in a minute
+            await reschedule(conn, k, key, clock.now() + timedelta(seconds=60))
+            return
+        await conn.execute("INSERT INTO effects (kind, key) VALUES ($1, $2)", k, key)
+
+    await add_job(db, k, "pi-1", 0, clock)
+    scheduler = Scheduler(db, Telemetry("test"), clock, {k: not_yet_then_done})
+    await scheduler.run_due()
+    assert calls == ["pi-1"]
+    assert [r["key"] for r in await jobs(db, k)] == ["pi-1"]  # kept, not completed
+    await scheduler.run_due()
+    assert calls == ["pi-1"]  # not due again yet
+    clock.advance(61)
+    await scheduler.run_due()
+    assert calls == ["pi-1", "pi-1"]
+    assert await effects(db, k) == ["pi-1"]
+    assert await jobs(db, k) == []
+
+
+async def test_running_job_holds_no_lock_that_blocks_cancelling_it(db: Database) -> None:
+    """A job may call out (Stripe) while a webhook cancels it: neither waits on the other's row lock."""
+    clock, k = OffsetClock(), kind()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_call_out(conn: asyncpg.Connection, key: str, payload: dict) -> None:
+        started.set()
+        await release.wait()
+
+    await add_job(db, k, "checkout-1", 0, clock)
+    scheduler = Scheduler(db, Telemetry("test"), clock, {k: slow_call_out})
+    running = asyncio.create_task(scheduler.run_due())
+    await asyncio.wait_for(started.wait(), 5)
+    async with db.transaction() as conn:
+        await conn.execute("SET LOCAL lock_timeout = '2s'")
+        await cancel(conn, k, "checkout-1")  # would time out if the job held its row
+    release.set()
+    assert await asyncio.wait_for(running, 5) == 1
+    assert await jobs(db, k) == []
+
+
+async def test_claimed_job_of_a_crashed_instance_runs_elsewhere_after_its_lease(db: Database) -> None:
+    clock, k, calls = OffsetClock(), kind(), []
+    await add_job(db, k, "orphan", 0, clock)
+    # An instance claims the job and dies before running it: the claim is all that is left.
+    await db.execute("UPDATE due_jobs SET locked_until = $2 WHERE kind = $1", k, clock.now() + timedelta(seconds=120))
+    other = Scheduler(db, Telemetry("test"), clock, {k: effect(calls)})
+    assert await other.run_due() == 0
+    clock.advance(121)
+    assert await other.run_due() == 1
+    assert await effects(db, k) == ["orphan"]

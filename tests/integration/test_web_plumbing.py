@@ -340,3 +340,13 @@ async def _tiny_app(infra: Infra, tmp_path_factory: pytest.TempPathFactory, rout
     served = ServedApp("tiny", build_app(spec, infra.settings("tiny"), telemetry=Telemetry("tiny")), free_port())
     await served.start()
     return served
+
+
+async def test_text_the_database_cannot_store_is_a_400_and_changes_nothing(
+    http: httpx.AsyncClient, app: ServedApp, infra: Infra
+) -> None:
+    sub = f"buyer-{uuid.uuid4().hex[:8]}"
+    headers = bearer(infra.token("buyer", sub=sub)) | {"Idempotency-Key": "nul-1"}
+    response = await http.post("/notes", json={"text": "hello\u0000world"}, headers=headers)
+    assert_problem(response, 400, "invalid-characters")
+    assert await effect_count(app, sub) == 0

@@ -118,3 +118,20 @@ def test_token_with_unknown_role_or_missing_scope_is_refused(claims: dict[str, o
 def test_garbage_is_refused() -> None:
     with pytest.raises(TokenError, match="invalid token"):
         read_token("not-a-jwt", secret=SECRET)
+
+
+def test_production_refuses_the_published_dev_secrets() -> None:
+    import pytest
+
+    from libs.settings import DEV_JWT_SECRET, InsecureSettings, Settings, check_secrets
+
+    check_secrets(Settings(service="shop"))  # dev: the defaults are fine
+    with pytest.raises(InsecureSettings, match="LIVELOOP_JWT_SECRET"):
+        check_secrets(Settings(service="shop", environment="production", jwt_secret=DEV_JWT_SECRET))
+    with pytest.raises(InsecureSettings, match="at least 32 bytes"):
+        check_secrets(Settings(service="shop", environment="production", jwt_secret="short"))
+    with pytest.raises(InsecureSettings, match="STRIPE_WEBHOOK_SECRET"):
+        check_secrets(Settings(service="shop", environment="production", jwt_secret="p" * 40))
+    check_secrets(
+        Settings(service="shop", environment="production", jwt_secret="p" * 40, stripe_webhook_secret="whsec_real")
+    )

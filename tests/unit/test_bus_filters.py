@@ -1,4 +1,4 @@
-"""The single-filter fallback for NATS servers older than 2.10."""
+"""Consumer policies: the single-filter fallback for NATS < 2.10, and which failures are transient."""
 
 from libs.bus.consumer import narrowest
 
@@ -10,3 +10,17 @@ def test_subjects_of_one_aggregate_narrow_to_that_aggregate() -> None:
 
 def test_subjects_of_different_aggregates_narrow_to_their_service() -> None:
     assert narrowest(["orders.order.paid.v1", "orders.refund.issued.v1"]) == "orders.>"
+
+
+def test_database_and_network_trouble_is_transient_but_a_bad_event_is_not() -> None:
+    import asyncpg
+
+    from libs.bus.consumer import is_transient
+
+    assert is_transient(asyncpg.exceptions.TooManyConnectionsError("too many clients"))
+    assert is_transient(asyncpg.exceptions.ConnectionDoesNotExistError("gone"))
+    assert is_transient(ConnectionResetError())
+    assert is_transient(asyncpg.exceptions.DeadlockDetectedError("deadlock"))
+    assert not is_transient(asyncpg.exceptions.UniqueViolationError("dup"))
+    assert not is_transient(KeyError("unknown subject"))
+    assert not is_transient(ValueError("bad payload"))
