@@ -28,7 +28,8 @@ UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 class NewRoom(msgspec.Struct, kw_only=True):
     title: Title
-    merchant_id: uuid.UUID
+    # Taken from the host's token; if given it must be that merchant.
+    merchant_id: uuid.UUID | None = None
     cover_url: CoverUrl | None = None
     scheduled_start_at: UtcTime | None = None
 
@@ -66,9 +67,10 @@ async def _write(
 
 @post("/rooms", guards=[requires("host")], tags=["rooms"], status_code=201)
 async def create_room(data: NewRoom, request: Request, runtime: Runtime) -> Response[Room]:
-    """Create a scheduled room hosted by the caller (Idempotency-Key honoured)."""
+    """Create a scheduled room hosted by the caller, for the merchant its token names (Idempotency-Key honoured)."""
     host = principal_of(request)
-    fields = {**msgspec.structs.asdict(data), "merchant_id": str(data.merchant_id)}
+    merchant_id = domain.room_merchant(host, str(data.merchant_id) if data.merchant_id else None)
+    fields = {**msgspec.structs.asdict(data), "merchant_id": merchant_id}
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, Room]:
         return 201, await use_cases.create_room(conn, runtime.clock, host, **fields)

@@ -95,6 +95,18 @@ def room_not_found() -> Problem:
     return Problem(404, "not-found", "no such room")
 
 
+def room_merchant(host: Principal, asked: str | None) -> str:
+    """The merchant a host's new room sells for: the one its token names; naming another is refused."""
+    own = parse_id(host.merchant_id) if host.merchant_id else None
+    if own is None:
+        raise Problem(403, "host-not-linked-to-merchant", "this host token names no merchant to stream for")
+    if asked is not None and parse_id(asked) != own:
+        raise Problem(
+            403, "not-your-merchant", "a host opens rooms only for the merchant its token names", field="merchant_id"
+        )
+    return own
+
+
 def ensure_room_host(room: Room, principal: Principal) -> None:
     """Only the room's own host changes what the room offers."""
     if principal.sub != room.host_id:

@@ -200,6 +200,11 @@ async def upsert_product(conn: asyncpg.Connection, event: ProductPublished | Pro
 
 async def upsert_stock(conn: asyncpg.Connection, event: StockChanged) -> None:
     """Record a SKU's available stock as of the event, unless live already has a newer level."""
+    # Newest by the producer's wall clock (`occurred_at`): acceptable for now because this is a display
+    # replica (the bag's "in stock" hint; shop's reservation decides) and one shop instance orders its
+    # writes per SKU by the row lock. Two shop instances with skewed clocks could make an older level win
+    # until the SKU's next change. The fix is a per-SKU stock version bumped by shop's UPDATE and carried
+    # in StockChanged (a defaulted field), compared here instead of the timestamp.
     await conn.execute(
         """INSERT INTO sku_stock (sku_id, product_id, stock_available, updated_at) VALUES ($1, $2, $3, $4)
            ON CONFLICT (sku_id) DO UPDATE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from libs.contracts import (
     OrderLine,
@@ -231,6 +232,37 @@ def price_lines(
                 "mixed_currency", f"items[{want.index}]: priced in {line.currency}, the others in {first}", want.index
             )
     return lines
+
+
+@dataclass(frozen=True)
+class StoredReservation:
+    """A checkout's reservation as stored: who made it, until when, its priced lines and their statuses."""
+
+    buyer_id: str
+    hold_until: datetime
+    lines: list[ReservedLine]
+    line_statuses: list[str]
+
+
+def replay(found: StoredReservation, checkout_id: str, buyer_id: str, now: datetime) -> ReserveStockReply:
+    """The answer to a repeated reserve: the same lines while they are still held (or paid), else `expired`."""
+    if found.buyer_id != buyer_id:
+        # Checkout ids are derived from the buyer, so this is a bug or a probe: say nothing about the lines.
+        return ReserveStockReply(
+            ok=False, error="checkout_conflict", detail="this checkout id belongs to another buyer"
+        )
+    # By the lines, not the reservation's own status: a payment landing after expiry commits released lines.
+    released = "released" in found.line_statuses
+    # Held past its deadline is as good as released: the expiry job frees those units any moment now.
+    lapsing = "held" in found.line_statuses and now >= found.hold_until
+    if released or lapsing:
+        # Answering the old lines would let checkout go on to charge for units nobody holds any more.
+        return ReserveStockReply(
+            ok=False,
+            error="expired",
+            detail=f"checkout {checkout_id}: its hold lapsed or was released and cannot be revived; start anew",
+        )
+    return ReserveStockReply(ok=True, lines=found.lines)
 
 
 def skus_of(lines: Sequence[OrderLine]) -> list[str]:

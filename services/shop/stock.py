@@ -39,23 +39,27 @@ class _TwinCommitted(Exception):
     """Another request for the same checkout reserved first."""
 
 
-def _replay(found: tuple[str, list], buyer_id: str) -> ReserveStockReply:
-    owner, lines = found
-    if owner != buyer_id:
-        # Checkout ids are derived from the buyer, so this is a bug or a probe: say nothing about the lines.
-        return ReserveStockReply(
-            ok=False, error="checkout_conflict", detail="this checkout id belongs to another buyer"
-        )
-    return ReserveStockReply(ok=True, lines=lines)
+def _too_late(request: ReserveStock, clock: Clock) -> bool:
+    """The caller has stopped waiting: whatever we hold now would sit unused until `hold_until`."""
+    return request.answer_by is not None and clock.now() > request.answer_by
+
+
+def _gave_up(request: ReserveStock) -> ReservationRefused:
+    return ReservationRefused(
+        "too_late", f"checkout {request.checkout_id}: the caller stopped waiting at {request.answer_by}; nothing held"
+    )
 
 
 async def reserve(db: Database, clock: Clock, request: ReserveStock) -> ReserveStockReply:
     """Hold every line of a checkout or none; a repeat of the same checkout gets the same lines back."""
     tag({names.CHECKOUT_ID: request.checkout_id, names.BUYER_ID: request.buyer_id})
-    found = await store.stored(db.pool, request.checkout_id)
-    if found is not None:
-        return _replay(found, request.buyer_id)
     try:
+        # Checked first too, so a backlog of abandoned requests costs no locks on hot SKUs.
+        if _too_late(request, clock):
+            raise _gave_up(request)
+        found = await store.stored(db.pool, request.checkout_id)
+        if found is not None:
+            return domain.replay(found, request.checkout_id, request.buyer_id, clock.now())
         wanted = domain.merge_items(request.items)
         async with db.transaction() as conn:
             if not await store.open_reservation(
@@ -81,12 +85,15 @@ async def reserve(db: Database, clock: Clock, request: ReserveStock) -> ReserveS
             await add_events(conn, *(domain.stock_changed(level) for level in levels))
             # Release by ourselves if neither payment nor cancellation arrives (e.g. orders crashed).
             await schedule(conn, EXPIRY_JOB, request.checkout_id, request.hold_until)
+            # Last thing before COMMIT (waiting for row locks may have taken long): raising rolls it all back.
+            if _too_late(request, clock):
+                raise _gave_up(request)
     except ReservationRefused as refused:
         return refused.reply()
     except _TwinCommitted:
         found = await store.stored(db.pool, request.checkout_id)
         assert found is not None
-        return _replay(found, request.buyer_id)
+        return domain.replay(found, request.checkout_id, request.buyer_id, clock.now())
     return ReserveStockReply(ok=True, lines=lines)
 
 

@@ -45,7 +45,7 @@ async def open_shopfront(stack: Stack, *, stock: int = 5, price_minor: int = 259
         )
         assert response.status_code == 201, response.text
         product = response.json()
-    host_token = infra.token("host")
+    host_token = infra.token("host", merchant_id=merchant_id)
     async with stack.client("live", host_token) as host:
         response = await host.post("/rooms", json={"title": "Summer drop", "merchant_id": merchant_id})
         assert response.status_code == 201, response.text

@@ -60,7 +60,7 @@ def sku(name: str = "M", price_minor: int = 2599, stock: int = 5, sku_id: str | 
 
 
 async def create_room(stack: Stack, infra: Infra, merchant_id: str, host_token: str | None = None) -> dict:
-    async with stack.client("live", host_token or infra.token("host")) as client:
+    async with stack.client("live", host_token or infra.token("host", merchant_id=merchant_id)) as client:
         response = await client.post("/rooms", json={"title": "Summer drop", "merchant_id": merchant_id})
     assert response.status_code == 201, response.text
     return response.json()
@@ -100,7 +100,7 @@ async def test_host_creates_a_scheduled_room_that_anyone_can_read(live: Stack, i
         "scheduled_start_at": starts.isoformat(),
         "price_minor": 1,  # unknown fields are ignored, not errors
     }
-    async with live.client("live", infra.token("host", sub=host_id)) as client:
+    async with live.client("live", infra.token("host", sub=host_id, merchant_id=merchant_id)) as client:
         created = await client.post("/rooms", json=body)
     assert created.status_code == 201, created.text
     room = created.json()
@@ -126,6 +126,48 @@ async def test_host_creates_a_scheduled_room_that_anyone_can_read(live: Stack, i
     assert fetched.json() == room
 
 
+async def test_a_room_belongs_to_the_merchant_in_the_hosts_token(live: Stack, infra: Infra) -> None:
+    host_id, merchant_id = f"host-{uuid.uuid4().hex[:8]}", new_id()
+    async with live.client("live", infra.token("host", sub=host_id, merchant_id=merchant_id)) as client:
+        created = await client.post("/rooms", json={"title": "Summer drop"})
+    assert created.status_code == 201, created.text
+    assert (created.json()["merchant_id"], created.json()["host_id"]) == (merchant_id, host_id)
+
+
+async def test_a_host_not_linked_to_a_merchant_cannot_open_rooms(live: Stack, infra: Infra) -> None:
+    merchant_id = new_id()
+    async with live.client("live", infra.token("host")) as unlinked:
+        responses = [
+            await unlinked.post("/rooms", json={"title": "Summer drop", "merchant_id": merchant_id}),
+            await unlinked.post("/rooms", json={"title": "Summer drop"}),
+        ]
+    for response in responses:
+        assert response.status_code == 403, response.text
+        assert response.json()["type"] == PROBLEM + "host-not-linked-to-merchant"
+    assert await rooms_of(live, merchant_id) == 0
+
+
+async def test_a_host_cannot_open_a_room_for_another_merchant(live: Stack, infra: Infra) -> None:
+    own, victim = new_id(), new_id()
+    async with live.client("live", infra.token("host", merchant_id=own)) as host:
+        response = await host.post(
+            "/rooms",
+            json={"title": "Summer drop", "merchant_id": victim},
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        )
+    assert response.status_code == 403, response.text
+    assert response.json()["type"] == PROBLEM + "not-your-merchant"
+    assert "room_id" not in response.json()
+    assert await rooms_of(live, victim) == 0
+
+
+async def rooms_of(stack: Stack, merchant_id: str) -> int:
+    """Rooms selling for a merchant (no endpoint lists them yet, so ask live's own table)."""
+    return await stack.apps["live"].runtime.db.pool.fetchval(
+        "SELECT count(*) FROM rooms WHERE merchant_id = $1", uuid.UUID(merchant_id)
+    )
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -142,9 +184,9 @@ async def test_host_creates_a_scheduled_room_that_anyone_can_read(live: Stack, i
 async def test_room_with_a_bad_field_is_refused_naming_the_field(
     live: Stack, infra: Infra, change: dict, field: str
 ) -> None:
-    host_id = f"host-{uuid.uuid4().hex[:8]}"
-    body = {"title": "Summer drop", "merchant_id": new_id(), **change}
-    async with live.client("live", infra.token("host", sub=host_id)) as client:
+    host_id, merchant_id = f"host-{uuid.uuid4().hex[:8]}", new_id()
+    body = {"title": "Summer drop", "merchant_id": merchant_id, **change}
+    async with live.client("live", infra.token("host", sub=host_id, merchant_id=merchant_id)) as client:
         response = await client.post("/rooms", json=body)
     assert response.status_code == 400, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -153,8 +195,9 @@ async def test_room_with_a_bad_field_is_refused_naming_the_field(
 
 
 async def test_room_without_title_is_refused(live: Stack, infra: Infra) -> None:
-    async with live.client("live", infra.token("host")) as client:
-        response = await client.post("/rooms", json={"merchant_id": new_id()})
+    merchant_id = new_id()
+    async with live.client("live", infra.token("host", merchant_id=merchant_id)) as client:
+        response = await client.post("/rooms", json={"merchant_id": merchant_id})
     assert response.status_code == 400
     assert response.json()["field"] == "title"
 
@@ -172,7 +215,7 @@ async def test_only_hosts_create_rooms(live: Stack, infra: Infra) -> None:
 async def test_retried_room_creation_with_the_same_key_creates_one_room(live: Stack, infra: Infra) -> None:
     body = {"title": "Summer drop", "merchant_id": new_id()}
     headers = {"Idempotency-Key": uuid.uuid4().hex}
-    async with live.client("live", infra.token("host")) as client:
+    async with live.client("live", infra.token("host", merchant_id=body["merchant_id"])) as client:
         first = await client.post("/rooms", json=body, headers=headers)
         again = await client.post("/rooms", json=body, headers=headers)
         other = await client.post("/rooms", json=body)
@@ -195,7 +238,7 @@ async def test_unknown_room_is_404(live: Stack, room_id: str) -> None:
 
 async def test_bag_accepts_a_product_once_live_has_heard_of_it(live: Stack, infra: Infra) -> None:
     merchant_id, host_id = new_id(), f"host-{uuid.uuid4().hex[:8]}"
-    host = infra.token("host", sub=host_id)
+    host = infra.token("host", sub=host_id, merchant_id=merchant_id)
     room = await create_room(live, infra, merchant_id, host)
     event = product_event(merchant_id, skus=[sku("M", 2599, stock=5), sku("L", 2799, stock=0)])
 
@@ -249,7 +292,7 @@ async def test_bag_accepts_a_product_once_live_has_heard_of_it(live: Stack, infr
 
 async def test_bag_keeps_products_in_the_order_they_were_added(live: Stack, infra: Infra) -> None:
     merchant_id = new_id()
-    host = infra.token("host")
+    host = infra.token("host", merchant_id=merchant_id)
     room = await create_room(live, infra, merchant_id, host)
     first, second = product_event(merchant_id, title="First"), product_event(merchant_id, title="Second")
     await publish(live, first)
@@ -261,7 +304,7 @@ async def test_bag_keeps_products_in_the_order_they_were_added(live: Stack, infr
 
 async def test_product_replica_ignores_an_older_version_arriving_late(live: Stack, infra: Infra) -> None:
     merchant_id = new_id()
-    host = infra.token("host")
+    host = infra.token("host", merchant_id=merchant_id)
     room = await create_room(live, infra, merchant_id, host)
     product_id = new_id()
     await publish(live, product_event(merchant_id, product_id=product_id, title="v1"))
@@ -285,7 +328,7 @@ async def _titles_are(stack: Stack, room_id: str, titles: list[str]) -> bool:
 
 async def test_stock_changes_show_in_the_bag_and_older_ones_are_ignored(live: Stack, infra: Infra) -> None:
     merchant_id = new_id()
-    host = infra.token("host")
+    host = infra.token("host", merchant_id=merchant_id)
     room = await create_room(live, infra, merchant_id, host)
     t0 = datetime.now(UTC)
     event = product_event(merchant_id, title="v1", skus=[sku("M", stock=5), sku("L", stock=5)], occurred_at=t0)
@@ -342,8 +385,9 @@ async def test_stock_changes_show_in_the_bag_and_older_ones_are_ignored(live: St
 
 
 async def test_product_of_another_merchant_is_refused(live: Stack, infra: Infra) -> None:
-    host = infra.token("host")
-    room = await create_room(live, infra, new_id(), host)
+    merchant_id = new_id()
+    host = infra.token("host", merchant_id=merchant_id)
+    room = await create_room(live, infra, merchant_id, host)
     foreign = product_event(new_id())
     await publish(live, foreign)
 
@@ -361,7 +405,7 @@ async def test_product_of_another_merchant_is_refused(live: Stack, infra: Infra)
 
 async def test_only_the_rooms_host_changes_its_bag(live: Stack, infra: Infra) -> None:
     merchant_id = new_id()
-    host = infra.token("host")
+    host = infra.token("host", merchant_id=merchant_id)
     room = await create_room(live, infra, merchant_id, host)
     event = product_event(merchant_id)
     await publish(live, event)
@@ -369,7 +413,8 @@ async def test_only_the_rooms_host_changes_its_bag(live: Stack, infra: Infra) ->
     bag_path, item_path = f"/rooms/{room['room_id']}/bag", f"/rooms/{room['room_id']}/bag/{event.product_id}"
     body = {"product_id": event.product_id}
 
-    async with live.client("live", infra.token("host")) as other_host:
+    # Another host streaming for the same merchant is still not this room's host.
+    async with live.client("live", infra.token("host", merchant_id=merchant_id)) as other_host:
         added = await other_host.post(bag_path, json=body)
         removed = await other_host.delete(item_path)
     for response in (added, removed):
@@ -387,8 +432,9 @@ async def test_only_the_rooms_host_changes_its_bag(live: Stack, infra: Infra) ->
 
 
 async def test_bag_refuses_a_malformed_product_id_and_unknown_rooms(live: Stack, infra: Infra) -> None:
-    host = infra.token("host")
-    room = await create_room(live, infra, new_id(), host)
+    merchant_id = new_id()
+    host = infra.token("host", merchant_id=merchant_id)
+    room = await create_room(live, infra, merchant_id, host)
     async with live.client("live", host) as client:
         malformed = await client.post(f"/rooms/{room['room_id']}/bag", json={"product_id": "shirt"})
         unknown_room = await client.post(f"/rooms/{new_id()}/bag", json={"product_id": new_id()})
@@ -399,7 +445,7 @@ async def test_bag_refuses_a_malformed_product_id_and_unknown_rooms(live: Stack,
 
 async def test_host_removes_a_product_from_the_bag(live: Stack, infra: Infra) -> None:
     merchant_id = new_id()
-    host = infra.token("host")
+    host = infra.token("host", merchant_id=merchant_id)
     room = await create_room(live, infra, merchant_id, host)
     kept, dropped = product_event(merchant_id, title="Kept"), product_event(merchant_id, title="Dropped")
     await publish(live, kept)

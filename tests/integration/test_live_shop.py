@@ -54,7 +54,7 @@ async def test_host_bags_a_product_the_merchant_lists_in_shop_and_sees_its_chang
     merchant_id, merchant = await onboard_merchant(both, infra)
     product = await list_product(both, merchant)
     sku_m, sku_l = (next(s["sku_id"] for s in product["skus"] if s["name"] == name) for name in ("M", "L"))
-    host = infra.token("host")
+    host = infra.token("host", merchant_id=merchant_id)
     async with both.client("live", host) as client:
         room = (await client.post("/rooms", json={"title": "Summer drop", "merchant_id": merchant_id})).json()
 
@@ -98,7 +98,7 @@ async def test_product_listed_by_another_merchant_in_shop_is_refused(both: Stack
     merchant_id, _ = await onboard_merchant(both, infra)
     _, other_merchant = await onboard_merchant(both, infra)
     foreign = await list_product(both, other_merchant, title="Not yours")
-    async with both.client("live", infra.token("host")) as host:
+    async with both.client("live", infra.token("host", merchant_id=merchant_id)) as host:
         room = (await host.post("/rooms", json={"title": "Summer drop", "merchant_id": merchant_id})).json()
 
         async def answered() -> dict | None:

@@ -44,7 +44,7 @@ class Room:
 
 async def create_room(stack: Stack, infra: Infra, merchant_id: str | None = None) -> Room:
     merchant_id = merchant_id or new_id()
-    host = infra.token("host")
+    host = infra.token("host", merchant_id=merchant_id)
     async with stack.client("live", host) as client:
         response = await client.post("/rooms", json={"title": "Summer drop", "merchant_id": merchant_id})
     assert response.status_code == 201, response.text

@@ -82,25 +82,33 @@ async def test_another_buyer_sees_only_their_own_cart(shop: Stack, infra: Infra)
 
 async def test_a_price_sent_by_the_client_is_ignored(shop: Stack, infra: Infra) -> None:
     p = await product(shop, infra)
-    async with shop.client("shop", infra.token("buyer")) as buyer:
-        response = await buyer.post(
-            "/cart/items", json={"sku_id": p["skus"][0]["sku_id"], "quantity": 1, "unit_price_minor": 1}
-        )
-        cart = (await buyer.get("/cart")).json()["items"]
-    assert response.status_code == 201
-    assert response.json()["unit_price_minor"] == 2599
-    assert cart[0]["unit_price_minor"] == 2599
-
-
-async def test_the_cart_shows_the_current_price(shop: Stack, infra: Infra) -> None:
-    p = await product(shop, infra)
     sku_id = p["skus"][0]["sku_id"]
-    async with shop.client("shop", infra.token("buyer")) as buyer:
-        await buyer.post("/cart/items", json={"sku_id": sku_id, "quantity": 1})
+    buyer_id = f"buyer-{uuid.uuid4().hex[:8]}"
+    async with shop.client("shop", infra.token("buyer", sub=buyer_id)) as buyer:
+        added = await buyer.post(
+            "/cart/items", json={"sku_id": sku_id, "quantity": 1, "unit_price_minor": 1, "price_minor": 1}
+        )
+        # The merchant reprices after the buyer's line exists: only the merchant's figure may show from now on.
         async with shop.client("shop", infra.token("merchant", merchant_id=p["merchant_id"])) as merchant:
             assert (await merchant.patch(f"/seller/skus/{sku_id}", json={"price_minor": 1999})).status_code == 200
         cart = (await buyer.get("/cart")).json()["items"]
-    assert cart[0]["unit_price_minor"] == 1999
+    assert added.status_code == 201, added.text
+    assert added.json()["unit_price_minor"] == 2599
+    assert [(i["sku_id"], i["unit_price_minor"]) for i in cart] == [(sku_id, 1999)]
+
+    # What the buyer will be charged is priced at checkout, from the same table.
+    reply = await shop.apps["shop"].runtime.bus.request(
+        RESERVE_STOCK,
+        ReserveStock(
+            checkout_id=str(uuid.uuid4()),
+            buyer_id=buyer_id,
+            items=[ReserveItem(sku_id=sku_id, quantity=1)],
+            hold_until=shop.clock.now() + timedelta(hours=1),
+        ),
+        ReserveStockReply,
+    )
+    assert reply.ok, reply
+    assert [line.unit_price_minor for line in reply.lines] == [1999]
 
 
 async def test_unknown_sku_is_404_naming_the_sku(shop: Stack, infra: Infra) -> None:

@@ -230,8 +230,20 @@ async def test_invalid_product_bodies_are_refused_naming_the_field_and_write_not
 async def test_a_price_field_the_api_does_not_know_is_ignored(shop: Stack, infra: Infra) -> None:
     _, token = await new_merchant(shop, infra)
     body = two_skus() | {"discount_minor": 100}
+    body["skus"][0] |= {"sale_price_minor": 1}
     created = await create_product(shop, token, body)
-    assert created["skus"][0]["price_minor"] == 2599
+    sku_id = created["skus"][0]["sku_id"]
+    async with shop.client("shop", token) as client:
+        edited = await client.patch(f"/seller/skus/{sku_id}", json={"price_minor": 1999, "discount_minor": 500})
+        renamed = await client.patch(
+            f"/seller/products/{created['product_id']}", json={"title": "Linen Shirt II", "price_minor": 1}
+        )
+    assert (edited.status_code, renamed.status_code) == (200, 200)
+    # Read back by a buyer, from the database: only the fields the API knows took effect.
+    async with shop.client("shop") as anonymous:
+        public = (await anonymous.get(f"/products/{created['product_id']}")).json()
+    assert public["title"] == "Linen Shirt II"
+    assert [(s["name"], s["price_minor"]) for s in public["skus"]] == [("M", 1999), ("L", 2799)]
 
 
 async def test_idempotency_key_makes_a_retried_create_return_the_first_product(shop: Stack, infra: Infra) -> None:

@@ -77,14 +77,17 @@ async def reserve(
     checkout_id: str | None = None,
     buyer_id: str = "buyer-1",
     hold_s: float = 3600,
+    answer_within_s: float | None = None,
 ) -> ReserveStockReply:
     """Ask shop over its public NATS contract, as orders does at checkout."""
     runtime = shop.apps["shop"].runtime
+    now = shop.clock.now()
     request = ReserveStock(
         checkout_id=checkout_id or str(uuid.uuid4()),
         buyer_id=buyer_id,
         items=[i if isinstance(i, ReserveItem) else ReserveItem(sku_id=i[0], quantity=i[1]) for i in items],
-        hold_until=shop.clock.now() + timedelta(seconds=hold_s),
+        hold_until=now + timedelta(seconds=hold_s),
+        answer_by=None if answer_within_s is None else now + timedelta(seconds=answer_within_s),
     )
     return await runtime.bus.request(RESERVE_STOCK, request, ReserveStockReply)
 
@@ -236,6 +239,18 @@ async def test_reserving_is_idempotent_on_the_checkout_id(shop: Stack, infra: In
     assert (stranger.ok, stranger.error, stranger.lines) == (False, "checkout_conflict", [])
 
 
+async def test_a_reservation_answered_after_the_caller_gave_up_holds_nothing(shop: Stack, infra: Infra) -> None:
+    s = await seller(shop, infra, 5)
+    checkout_id = str(uuid.uuid4())
+    late = await reserve(shop, [(s.sku_ids[0], 2)], checkout_id=checkout_id, answer_within_s=-1)
+    assert (late.ok, late.error, late.lines) == (False, "too_late", [])
+    assert await s.stock() == [(5, 0)]
+    # Nothing of it was kept: the same checkout, asked again in time, reserves afresh.
+    again = await reserve(shop, [(s.sku_ids[0], 2)], checkout_id=checkout_id, answer_within_s=5)
+    assert again.ok, again
+    assert await s.stock() == [(5, 2)]
+
+
 async def test_paid_order_commits_its_stock_once_even_if_delivered_twice(shop: Stack, infra: Infra) -> None:
     s = await seller(shop, infra, 10, 4)
     checkout_id = str(uuid.uuid4())
@@ -324,6 +339,40 @@ async def test_expired_hold_goes_back_to_available_stock(shop: Stack, infra: Inf
         await stop()
 
 
+async def test_replaying_a_checkout_whose_hold_expired_says_expired_and_holds_nothing(
+    shop: Stack, infra: Infra
+) -> None:
+    s = await seller(shop, infra, 1)
+    checkout_id = str(uuid.uuid4())
+    first = await reserve(shop, [(s.sku_ids[0], 1)], checkout_id=checkout_id, hold_s=30)
+    assert first.ok
+    shop.clock.advance(31)
+    await eventually(lambda: s.has_stock([(1, 0)]))
+    taken = await reserve(shop, [(s.sku_ids[0], 1)], buyer_id="buyer-2")
+    assert taken.ok
+
+    replay = await reserve(shop, [(s.sku_ids[0], 1)], checkout_id=checkout_id, hold_s=30)
+    assert (replay.ok, replay.error, replay.lines) == (False, "expired", [])
+    assert replay.detail
+    assert await s.stock() == [(1, 1)]
+
+
+async def test_replaying_a_checkout_that_was_cancelled_or_paid_says_so(shop: Stack, infra: Infra) -> None:
+    s = await seller(shop, infra, 10)
+    cancelled_id, paid_id = str(uuid.uuid4()), str(uuid.uuid4())
+    to_cancel = await reserve(shop, [(s.sku_ids[0], 2)], checkout_id=cancelled_id)
+    to_pay = await reserve(shop, [(s.sku_ids[0], 3)], checkout_id=paid_id)
+    await publish(shop, cancelled(cancelled_id, s.merchant_id, to_cancel, str(uuid.uuid4())))
+    await publish(shop, paid(paid_id, s.merchant_id, to_pay))
+    await eventually(lambda: s.has_stock([(7, 0)]))
+
+    released = await reserve(shop, [(s.sku_ids[0], 2)], checkout_id=cancelled_id)
+    settled = await reserve(shop, [(s.sku_ids[0], 3)], checkout_id=paid_id)
+    assert (released.ok, released.error, released.lines) == (False, "expired", [])
+    assert settled == to_pay
+    assert await s.stock() == [(7, 0)]
+
+
 async def test_payment_after_expiry_takes_available_units_or_records_an_oversell(shop: Stack, infra: Infra) -> None:
     s = await seller(shop, infra, 3, 3)
     late_id = str(uuid.uuid4())
@@ -339,6 +388,10 @@ async def test_payment_after_expiry_takes_available_units_or_records_an_oversell
     async with shop.client("shop", s.token) as client:
         shortfalls = (await client.get("/seller/stock-shortfalls")).json()["items"]
     assert [(x["sku_id"], x["quantity"]) for x in shortfalls] == [(s.sku_ids[1], 2)]
+    # Paid is paid: a retried reserve of this checkout answers its lines again, and holds nothing more.
+    replay = await reserve(shop, [(s.sku_ids[0], 2), (s.sku_ids[1], 2)], checkout_id=late_id)
+    assert (replay.ok, replay.lines) == (True, late.lines)
+    assert await s.stock() == [(1, 0), (3, 3)]
 
 
 async def test_stock_on_hand_cannot_go_below_what_buyers_hold(shop: Stack, infra: Infra) -> None:

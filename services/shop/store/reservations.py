@@ -9,7 +9,7 @@ from datetime import datetime
 import asyncpg
 
 from libs.contracts import ReservedLine
-from services.shop.domain import StockLevel
+from services.shop.domain import StockLevel, StoredReservation
 from services.shop.store.catalogue import Conn, level
 
 
@@ -23,13 +23,14 @@ class Settled:
     order_id: str | None
 
 
-async def stored(conn: Conn, checkout_id: str) -> tuple[str, list[ReservedLine]] | None:
-    """(buyer, priced lines) of an existing reservation, in request order; None if there is none."""
-    buyer = await conn.fetchval("SELECT buyer_id FROM reservations WHERE checkout_id = $1", checkout_id)
-    if buyer is None:
+async def stored(conn: Conn, checkout_id: str) -> StoredReservation | None:
+    """An existing reservation with its priced lines in request order and their statuses; None if there is none."""
+    head = await conn.fetchrow("SELECT buyer_id, hold_until FROM reservations WHERE checkout_id = $1", checkout_id)
+    if head is None:
         return None
     rows = await conn.fetch(
-        """SELECT sku_id, product_id, merchant_id, title, sku_name, quantity, unit_price_minor, currency, room_id
+        """SELECT sku_id, product_id, merchant_id, title, sku_name, quantity, unit_price_minor, currency, room_id,
+                  status
              FROM reservation_lines WHERE checkout_id = $1 ORDER BY position""",
         checkout_id,
     )
@@ -47,7 +48,12 @@ async def stored(conn: Conn, checkout_id: str) -> tuple[str, list[ReservedLine]]
         )
         for r in rows
     ]
-    return buyer, lines
+    return StoredReservation(
+        buyer_id=head["buyer_id"],
+        hold_until=head["hold_until"],
+        lines=lines,
+        line_statuses=[r["status"] for r in rows],
+    )
 
 
 async def open_reservation(
