@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
@@ -14,6 +14,11 @@ from libs.contracts import OrderCancelled, OrderLine, OrderPaid, OrderPlaced, Re
 PAYMENT_TIMEOUT_JOB = "payment_timeout"
 REFUND_JOB = "refund_payment"
 CANCEL_REASON_PAYMENT_TIMEOUT = "payment_timeout"
+
+# A payment Stripe is still working on when the window closes (bank debit processing, 3-D Secure under way)
+# is waited for, checking again every SETTLE_RETRY, for at most SETTLE_LIMIT past pay_by.
+SETTLE_RETRY = timedelta(seconds=30)
+SETTLE_LIMIT = timedelta(hours=1)
 
 S = TypeVar("S", bound=StrEnum)
 
@@ -27,10 +32,6 @@ class DomainError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.field = field
-
-
-class IllegalTransition(DomainError):
-    code = "illegal-transition"
 
 
 class MixedCurrency(DomainError):
@@ -64,6 +65,14 @@ class PaymentStatus(StrEnum):
     # Stripe took the money after the window closed: it must go straight back.
     SUCCEEDED_AFTER_CANCEL = "succeeded_after_cancel"
     REFUNDED = "refunded"
+    # Stripe took an amount or currency other than the checkout's: that money goes back, and the buyer may
+    # pay again (with a new PaymentIntent) while the window is open.
+    AMOUNT_MISMATCH = "amount_mismatch"
+
+
+class RefundReason(StrEnum):
+    PAID_AFTER_EXPIRY = "paid_after_expiry"
+    AMOUNT_MISMATCH = "amount_mismatch"
 
 
 # Only what is implemented today; shipping, delivery and refunds will add their own edges.
@@ -77,23 +86,23 @@ CHECKOUT_TRANSITIONS: dict[CheckoutStatus, frozenset[CheckoutStatus]] = {
     CheckoutStatus.PAID: frozenset(),
     CheckoutStatus.EXPIRED: frozenset(),
 }
+# Until money is kept, any attempt may fail, succeed, or take the wrong amount (refunded; the buyer tries again).
+_OPEN_PAYMENT = frozenset(
+    {
+        PaymentStatus.FAILED,
+        PaymentStatus.SUCCEEDED,
+        PaymentStatus.SUCCEEDED_AFTER_CANCEL,
+        PaymentStatus.AMOUNT_MISMATCH,
+    }
+)
 PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
-    PaymentStatus.REQUIRES_PAYMENT: frozenset(
-        {PaymentStatus.FAILED, PaymentStatus.SUCCEEDED, PaymentStatus.SUCCEEDED_AFTER_CANCEL}
-    ),
-    PaymentStatus.FAILED: frozenset(
-        {PaymentStatus.FAILED, PaymentStatus.SUCCEEDED, PaymentStatus.SUCCEEDED_AFTER_CANCEL}
-    ),
+    PaymentStatus.REQUIRES_PAYMENT: _OPEN_PAYMENT,
+    PaymentStatus.FAILED: _OPEN_PAYMENT,
+    PaymentStatus.AMOUNT_MISMATCH: _OPEN_PAYMENT,
     PaymentStatus.SUCCEEDED: frozenset(),
     PaymentStatus.SUCCEEDED_AFTER_CANCEL: frozenset({PaymentStatus.REFUNDED}),
     PaymentStatus.REFUNDED: frozenset(),
 }
-
-
-def check_transition(machine: Mapping[S, frozenset[S]], current: S, target: S) -> None:
-    """Refuse a move the machine does not allow."""
-    if target not in machine[current]:
-        raise IllegalTransition(f"cannot go from {current} to {target}")
 
 
 def sources(machine: Mapping[S, frozenset[S]], target: S) -> list[str]:
@@ -206,26 +215,39 @@ def room_of(lines: Iterable[_FromRoom]) -> str | None:
     return next((line.room_id for line in lines if line.room_id), None)
 
 
+def is_open(checkout_status: str, pay_by: datetime, now: datetime) -> bool:
+    """The checkout still awaits payment and its window has not closed."""
+    return checkout_status == CheckoutStatus.AWAITING_PAYMENT and now < pay_by
+
+
+_MONEY_KEPT_OR_RETURNED = (PaymentStatus.SUCCEEDED, PaymentStatus.SUCCEEDED_AFTER_CANCEL, PaymentStatus.REFUNDED)
+
+
 def ensure_payable(checkout_status: str, payment_status: str, pay_by: datetime, now: datetime) -> None:
     """A payment may be attempted only while its checkout awaits payment and the window is open."""
-    if payment_status in (PaymentStatus.SUCCEEDED, PaymentStatus.SUCCEEDED_AFTER_CANCEL, PaymentStatus.REFUNDED):
+    if payment_status in _MONEY_KEPT_OR_RETURNED:
         raise AlreadyPaid("this payment has already succeeded")
     if checkout_status == CheckoutStatus.PAID:
         raise AlreadyPaid("this checkout is already paid")
-    if checkout_status != CheckoutStatus.AWAITING_PAYMENT or now >= pay_by:
+    if not is_open(checkout_status, pay_by, now):
         raise PaymentWindowClosed("the payment window of this checkout has closed")
 
 
 class SucceededOutcome(StrEnum):
     PAY = "pay"
     REFUND = "refund"
+    # Stripe took another amount or currency than asked: refund it, the checkout keeps waiting.
+    MISMATCH = "mismatch"
     IGNORE = "ignore"
 
 
-def on_payment_succeeded(checkout_status: str, payment_status: str) -> SucceededOutcome:
+def on_payment_succeeded(checkout_status: str, payment_status: str, *, amount_ok: bool = True) -> SucceededOutcome:
     """What Stripe's 'money taken' means for a checkout in this state."""
-    if payment_status in (PaymentStatus.SUCCEEDED, PaymentStatus.SUCCEEDED_AFTER_CANCEL, PaymentStatus.REFUNDED):
+    if payment_status in _MONEY_KEPT_OR_RETURNED:
+        # This intent's money is already accounted for (only the intent stored on a payment gets this far).
         return SucceededOutcome.IGNORE
+    if not amount_ok:
+        return SucceededOutcome.MISMATCH
     if checkout_status == CheckoutStatus.AWAITING_PAYMENT:
         return SucceededOutcome.PAY
     if checkout_status == CheckoutStatus.EXPIRED:
@@ -239,6 +261,37 @@ def amount_matches(
 ) -> bool:
     """Stripe charged exactly what the checkout asked for."""
     return paid_minor == expected_minor and (paid_currency or "").upper() == expected_currency.upper()
+
+
+class WindowAction(StrEnum):
+    """What the payment-window job does, given where the PaymentIntent is at Stripe."""
+
+    PAY = "pay"  # Stripe has the money: pay the checkout exactly as the webhook would
+    WAIT = "wait"  # Stripe is still deciding: look again in SETTLE_RETRY
+    CANCEL = "cancel"  # cancel the intent at Stripe first (irreversible), then decide on what Stripe answers
+    EXPIRE = "expire"  # no money can come any more (or we stop waiting for it): expire and cancel the orders
+    RETRY = "retry"  # Stripe refused to cancel an intent that should be cancellable: try the whole job later
+
+
+# Stripe statuses in which the buyer's money may still arrive without the buyer doing anything more here.
+STRIPE_IN_FLIGHT = frozenset({"processing", "requires_action", "requires_capture"})
+
+
+def on_window_closed(
+    intent_status: str | None, now: datetime, pay_by: datetime, *, cancel_refused: bool = False
+) -> WindowAction:
+    """Decide the payment-window job's move from the PaymentIntent's status at Stripe (None: no intent)."""
+    if intent_status is None or intent_status == "canceled":
+        return WindowAction.EXPIRE
+    if intent_status == "succeeded":
+        return WindowAction.PAY
+    gave_up = now >= pay_by + SETTLE_LIMIT
+    if intent_status in STRIPE_IN_FLIGHT and not gave_up:
+        return WindowAction.WAIT
+    if cancel_refused:
+        # Past the limit, money that still lands later is refunded by the webhook.
+        return WindowAction.EXPIRE if gave_up else WindowAction.RETRY
+    return WindowAction.CANCEL
 
 
 def placed_event(plan: CheckoutPlan, order: PlannedOrder, buyer_id: str, pay_by: datetime, at: datetime) -> OrderPlaced:

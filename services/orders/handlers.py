@@ -1,30 +1,28 @@
-"""Reactions: Stripe's webhooks, and the deadlines orders keeps (payment timeout, refund after cancel)."""
+"""Stripe's webhooks: verified, deduplicated by event id, applied through `settle` like the payment-window job."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import asyncpg
 import msgspec
-import stripe
 from opentelemetry.trace import SpanKind
 
-from libs.bus import add_events
-from libs.contracts import Event
-from libs.scheduler import JobHandler, cancel, schedule
 from libs.telemetry import baggage_set, link_to, names
 from libs.web.app import Runtime
 from libs.web.problems import Problem
-from services.orders import context, domain, payments, store
-from services.orders.domain import CheckoutStatus, PaymentStatus, StoredOrder, SucceededOutcome
+from services.orders import payments, settle, store
+from services.orders.domain import PaymentStatus, SucceededOutcome
 from services.orders.views import WebhookAck
-
-log = logging.getLogger(__name__)
 
 SUCCEEDED = "payment_intent.succeeded"
 FAILED = "payment_intent.payment_failed"
-_ACK = {SucceededOutcome.PAY: "paid", SucceededOutcome.REFUND: "refunding", SucceededOutcome.IGNORE: "ignored"}
+_ACK = {
+    SucceededOutcome.PAY: "paid",
+    SucceededOutcome.REFUND: "refunding",
+    SucceededOutcome.MISMATCH: "amount_mismatch",
+    SucceededOutcome.IGNORE: "ignored",
+}
 
 
 class StripeObject(msgspec.Struct, kw_only=True):
@@ -100,40 +98,15 @@ def _metadata(intent: StripeObject, key: str) -> str | None:
 
 async def _payment_succeeded(runtime: Runtime, event: StripeEvent, payment: asyncpg.Record) -> WebhookAck:
     intent = event.data.object
-    if not domain.amount_matches(payment["amount_minor"], payment["currency"], intent.amount, intent.currency):
-        log.error(
-            "payment %s: Stripe charged %s %s, expected %s %s",
-            payment["payment_id"],
-            intent.amount,
-            intent.currency,
-            payment["amount_minor"],
-            payment["currency"],
-        )
-        return WebhookAck(status="ignored")
-    payment_id, checkout_id = payment["payment_id"], payment["checkout_id"]
     now = runtime.clock.now()
-    paid: list[StoredOrder] = []
     async with runtime.db.transaction() as conn:
-        if not await store.record_stripe_event(conn, event.id, event.type, payment_id, now):
+        if not await store.record_stripe_event(conn, event.id, event.type, payment["payment_id"], now):
             return WebhookAck(status="duplicate")
-        # The row lock orders us against the payment-timeout job: one of the two decides.
-        checkout_status, payment_status = await store.lock_checkout(conn, checkout_id)
-        outcome = domain.on_payment_succeeded(checkout_status, payment_status)
-        if outcome == SucceededOutcome.PAY:
-            await store.move_payment(conn, payment_id, PaymentStatus.SUCCEEDED, now, intent_id=intent.id)
-            paid = await store.pay_orders(conn, checkout_id, now)
-            for order in paid:
-                await _announce(runtime, conn, order, domain.paid_event(order, payment_id, now))
-            await store.close_checkout(conn, checkout_id, CheckoutStatus.PAID, now)
-            await cancel(conn, domain.PAYMENT_TIMEOUT_JOB, checkout_id)
-        elif outcome == SucceededOutcome.REFUND:
-            await store.move_payment(conn, payment_id, PaymentStatus.SUCCEEDED_AFTER_CANCEL, now, intent_id=intent.id)
-            await schedule(conn, domain.REFUND_JOB, payment_id, now)
-    if paid:
-        meters = context.instruments(runtime)
-        meters.orders_paid.add(len(paid), {names.CURRENCY: payment["currency"]})
-        meters.gmv_paid.add(sum(o.amount_minor for o in paid), {names.CURRENCY: payment["currency"]})
-    return WebhookAck(status=_ACK[outcome])
+        settled = await settle.payment_succeeded(
+            runtime, conn, payment, intent_id=intent.id, amount_minor=intent.amount, currency=intent.currency, now=now
+        )
+    settle.count_paid(runtime, settled.paid)
+    return WebhookAck(status=_ACK[settled.outcome])
 
 
 async def _payment_failed(runtime: Runtime, event: StripeEvent, payment: asyncpg.Record) -> WebhookAck:
@@ -147,61 +120,3 @@ async def _payment_failed(runtime: Runtime, event: StripeEvent, payment: asyncpg
             conn, payment["payment_id"], PaymentStatus.FAILED, now, error=str(error)[:500] if error else None
         )
     return WebhookAck(status="failed" if moved else "ignored")
-
-
-# --- deadlines --------------------------------------------------------------------------------
-
-
-def jobs(runtime: Runtime) -> dict[str, JobHandler]:
-    """The due-job kinds orders runs."""
-
-    async def payment_timeout(conn: asyncpg.Connection, checkout_id: str, _: dict) -> None:
-        """Unpaid at pay_by: cancel every order (shop releases their stock) and retire the PaymentIntent."""
-        now = runtime.clock.now()
-        if not await store.close_checkout(conn, checkout_id, CheckoutStatus.EXPIRED, now):
-            return
-        cancelled = await store.cancel_orders(conn, checkout_id, domain.CANCEL_REASON_PAYMENT_TIMEOUT, now)
-        for order in cancelled:
-            await _announce(
-                runtime, conn, order, domain.cancelled_event(order, domain.CANCEL_REASON_PAYMENT_TIMEOUT, now)
-            )
-        payment = await store.payment_of_checkout(conn, checkout_id)
-        if payment is not None and payment["stripe_payment_intent_id"]:
-            await _cancel_intent_quietly(runtime, payment["stripe_payment_intent_id"], payment["payment_id"])
-
-    async def refund_payment(conn: asyncpg.Connection, payment_id: str, _: dict) -> None:
-        """Money taken for a cancelled checkout goes back in full; retried by the scheduler until Stripe agrees."""
-        payment = await store.payment_by_id(conn, payment_id)
-        if payment is None or payment["status"] != PaymentStatus.SUCCEEDED_AFTER_CANCEL:
-            return
-        refund = await payments.refund_payment_intent(
-            context.gateway(runtime), payment["stripe_payment_intent_id"], payment_id
-        )
-        await store.move_payment(conn, payment_id, PaymentStatus.REFUNDED, runtime.clock.now(), refund_id=refund.id)
-
-    return {domain.PAYMENT_TIMEOUT_JOB: payment_timeout, domain.REFUND_JOB: refund_payment}
-
-
-async def _announce(runtime: Runtime, conn: asyncpg.Connection, order: StoredOrder, event: Event) -> None:
-    """Write one order's event under that order's room and id, so every later hop is attributable."""
-    with (
-        baggage_set(**{names.ROOM_ID: order.room_id}),
-        runtime.telemetry.tracer.start_as_current_span(
-            f"order {event.SUBJECT.split('.')[2]}",
-            attributes={
-                names.ORDER_ID: order.order_id,
-                names.MERCHANT_ID: order.merchant_id,
-                names.AMOUNT_MINOR: order.amount_minor,
-                names.CURRENCY: order.currency,
-            },
-        ),
-    ):
-        await add_events(conn, event)
-
-
-async def _cancel_intent_quietly(runtime: Runtime, intent_id: str, payment_id: str) -> None:
-    # Best effort: if the buyer paid at the last second, cancel fails and the webhook refunds instead.
-    try:
-        await payments.cancel_payment_intent(context.gateway(runtime), intent_id)
-    except stripe.StripeError as exc:
-        log.info("payment %s: intent not cancelled (%s)", payment_id, type(exc).__name__)

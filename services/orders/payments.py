@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import stripe
 
 from libs.settings import Settings
+
+# At DEBUG the stripe library logs whole response bodies, client secrets included; a LOG_LEVEL=DEBUG deploy
+# must not write those to the logs, so its logger stays at WARNING whatever the root level is.
+logging.getLogger("stripe").setLevel(logging.WARNING)
 
 # Checkout answers the buyer while it waits: fail fast rather than hang on a slow Stripe.
 _TIMEOUT_S = 10
@@ -34,16 +40,20 @@ class StripeGateway:
 
 
 async def create_payment_intent(
-    gateway: StripeGateway, *, amount_minor: int, currency: str, checkout_id: str, payment_id: str
+    gateway: StripeGateway, *, amount_minor: int, currency: str, checkout_id: str, payment_id: str, attempt: int = 0
 ) -> stripe.PaymentIntent:
-    """One PaymentIntent per checkout, for its total; Stripe dedupes retries by the checkout-derived key."""
+    """One PaymentIntent per checkout, for its total; Stripe dedupes retries by the checkout-derived key.
+
+    `attempt` counts intents given up because they took a wrong amount: the next one needs a key of its own.
+    """
+    key = f"pi-create-{checkout_id}" + (f"-{attempt}" if attempt else "")
     return await gateway.client.v1.payment_intents.create_async(
         params={
             "amount": amount_minor,
             "currency": currency.lower(),
             "metadata": {"checkout_id": checkout_id, "payment_id": payment_id},
         },
-        options={"idempotency_key": f"pi-create-{checkout_id}"},
+        options={"idempotency_key": key},
     )
 
 
@@ -66,14 +76,23 @@ async def cancel_payment_intent(gateway: StripeGateway, intent_id: str) -> strip
 
 
 async def refund_payment_intent(gateway: StripeGateway, intent_id: str, payment_id: str) -> stripe.Refund:
-    """Refund everything the PaymentIntent took; at most once per payment at Stripe."""
+    """Refund everything the PaymentIntent took; at most once per intent at Stripe."""
     return await gateway.client.v1.refunds.create_async(
         params={"payment_intent": intent_id, "metadata": {"payment_id": payment_id}},
-        options={"idempotency_key": f"refund-{payment_id}"},
+        options={"idempotency_key": f"refund-{intent_id}"},
     )
+
+
+# Stripe's error code when the charge has no money left to refund (e.g. refunded from the dashboard).
+ALREADY_REFUNDED = "charge_already_refunded"
 
 
 def verify_signature(payload: bytes, header: str | None, secret: str, tolerance_s: int) -> None:
     """Raise SignatureError unless Stripe signed `payload` within the last `tolerance_s` seconds."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # Stripe signs UTF-8 JSON; verify_header would raise UnicodeDecodeError (a 500) on anything else.
+        raise SignatureError("the payload is not UTF-8", header) from exc
     # verify_header checks freshness only when given a tolerance (and 0 would mean 'never stale').
-    stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=max(tolerance_s, 1))
+    stripe.WebhookSignature.verify_header(text, header, secret, tolerance=max(tolerance_s, 1))

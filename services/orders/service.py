@@ -63,8 +63,10 @@ async def place_checkout(
         if not await store.checkout_exists(runtime.db, checkout_id):
             reserved = await _reserve(runtime, checkout_id, buyer_id, items, hold_until=pay_by + HOLD_GRACE)
             plan = _plan(checkout_id, reserved)
+        written = False
 
         async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
+            nonlocal written
             if plan is None:  # the checkout exists, so its answer is stored and this never runs
                 raise Problem(409, "idempotency-conflict", "this checkout is being written by another request")
             written = await store.insert_checkout(
@@ -79,10 +81,15 @@ async def place_checkout(
         _, stored = await run_idempotent(
             runtime.db, principal=buyer_id, scope="checkout", key=key, request_body=request_body, effect=effect
         )
-    if plan is not None:
+    if written and plan is not None:
+        # Committed by this request (concurrent twins only replay it): count its orders once.
         context.instruments(runtime).orders_placed.add(len(plan.orders), {names.CURRENCY: plan.currency})
-    body = _as_view(stored)
-    body.payment.client_secret = await _client_secret(runtime, body)
+        body = _as_view(stored)
+    else:
+        # A replay tells how the checkout stands now (paid, expired...), not how it stood when placed.
+        body = await checkout_of(runtime, buyer_id=buyer_id, checkout_id=checkout_id)
+    if domain.is_open(body.status, body.pay_by, runtime.clock.now()):
+        body.payment.client_secret = await _client_secret(runtime, body)
     return body
 
 
@@ -94,7 +101,11 @@ def _as_view(stored: object) -> views.CheckoutView:
 async def _reserve(
     runtime: Runtime, checkout_id: str, buyer_id: str, items: list[ReserveItem], *, hold_until: datetime
 ) -> list[ReservedLine]:
-    request = ReserveStock(checkout_id=checkout_id, buyer_id=buyer_id, items=items, hold_until=hold_until)
+    # Shop must not commit a hold after we stopped waiting for it (the buyer was told to retry).
+    answer_by = runtime.clock.now() + timedelta(seconds=RESERVE_TIMEOUT_S)
+    request = ReserveStock(
+        checkout_id=checkout_id, buyer_id=buyer_id, items=items, hold_until=hold_until, answer_by=answer_by
+    )
     try:
         reply = await runtime.bus.request(RESERVE_STOCK, request, ReserveStockReply, timeout=RESERVE_TIMEOUT_S)
     except RequestFailed as exc:
@@ -109,6 +120,15 @@ async def _reserve(
                 field="Idempotency-Key",
             )
         return reply.lines
+    if reply.error in ("too_late", "unavailable"):
+        raise Problem(503, "stock-unavailable", "stock could not be reserved right now; try again")
+    if reply.error == "expired":
+        raise Problem(
+            409,
+            "checkout-expired",
+            "the stock held for this checkout was released; start a new checkout with a new Idempotency-Key",
+            field="Idempotency-Key",
+        )
     status, code, suffix = _REFUSALS.get(reply.error or "", (409, "stock-refused", ""))
     index = reply.item_index
     field = f"items[{index}].{suffix}" if index is not None and suffix else "items"
@@ -158,7 +178,12 @@ async def ensure_payment_intent(
     if row is not None and row["stripe_payment_intent_id"]:
         return await payments.retrieve_payment_intent(gateway, row["stripe_payment_intent_id"])
     intent = await payments.create_payment_intent(
-        gateway, amount_minor=amount_minor, currency=currency, checkout_id=checkout_id, payment_id=payment_id
+        gateway,
+        amount_minor=amount_minor,
+        currency=currency,
+        checkout_id=checkout_id,
+        payment_id=payment_id,
+        attempt=row["intent_attempt"] if row is not None else 0,
     )
     stored = await store.attach_intent(runtime.db, payment_id, intent.id, runtime.clock.now())
     if stored != intent.id:
@@ -174,19 +199,25 @@ async def ensure_payment_intent(
 
 # --- payment ----------------------------------------------------------------------------------
 
-_IN_FLIGHT = ("succeeded", "processing", "requires_capture")
+# Stripe has the money, or is taking it: a confirm that finds the intent here has nothing left to do.
+_PAID_OR_PAYING = ("succeeded", "processing", "requires_capture")
 
 
 async def confirm_payment(
     runtime: Runtime, *, buyer_id: str, payment_id: str, payment_method: str
 ) -> views.ConfirmView:
-    """Attach the buyer's payment method and confirm; the order is paid only when Stripe's webhook says so."""
+    """Attach the buyer's payment method and confirm; the order is paid only when Stripe's webhook says so.
+
+    Safe to retry: a confirm that finds the payment made, or being made, answers with its status and charges nothing.
+    """
     row = await store.payment_for_buyer(runtime.db, payment_id, buyer_id) if domain.is_uuid(payment_id) else None
     if row is None:
         raise Problem(404, "not-found", "no such payment")
     span = trace.get_current_span()
     span.set_attribute(names.PAYMENT_ID, payment_id)
     span.set_attribute(names.CHECKOUT_ID, row["checkout_id"])
+    if row["status"] == domain.PaymentStatus.SUCCEEDED:
+        return views.ConfirmView(payment_id=payment_id, status=domain.PaymentStatus.SUCCEEDED)
     try:
         domain.ensure_payable(row["checkout_status"], row["status"], row["pay_by"], runtime.clock.now())
     except DomainError as exc:
@@ -196,11 +227,17 @@ async def confirm_payment(
         intent = await ensure_payment_intent(
             runtime, payment_id, row["checkout_id"], row["amount_minor"], row["currency"]
         )
-        if intent.status in _IN_FLIGHT:
-            raise Problem(409, "already-paid", "this payment has already been made or is being processed")
+        if intent.status not in _PAID_OR_PAYING and intent.status != "canceled":
+            try:
+                intent = await payments.confirm_payment_intent(gateway, intent.id, payment_method)
+            except stripe.InvalidRequestError:
+                # A concurrent confirm (or the window's job) moved the intent since we read it: answer from where
+                # it is now; anything else is the payment method's fault.
+                intent = await payments.retrieve_payment_intent(gateway, intent.id)
+                if intent.status not in _PAID_OR_PAYING and intent.status != "canceled":
+                    raise
         if intent.status == "canceled":
             raise Problem(409, "payment-window-closed", "the payment window of this checkout has closed")
-        intent = await payments.confirm_payment_intent(gateway, intent.id, payment_method)
     except stripe.CardError as exc:
         raise Problem(
             402, "payment-failed", exc.user_message or "the card was declined", field="payment_method"

@@ -20,6 +20,7 @@ from services.orders.domain import (
     CheckoutStatus,
     OrderStatus,
     PaymentStatus,
+    RefundReason,
     StoredOrder,
 )
 
@@ -159,17 +160,17 @@ async def close_checkout(conn: asyncpg.Connection, checkout_id: str, target: Che
     )
 
 
-async def lock_checkout(conn: asyncpg.Connection, checkout_id: str) -> tuple[str, str]:
-    """(checkout status, payment status), with both rows locked until the transaction ends."""
+async def lock_checkout(conn: asyncpg.Connection, checkout_id: str) -> asyncpg.Record:
+    """The checkout's and its payment's status and the stored intent, both rows locked until the transaction ends."""
     row = await conn.fetchrow(
-        """SELECT c.status AS checkout_status, p.status AS payment_status
+        """SELECT c.status AS checkout_status, p.status AS payment_status, p.stripe_payment_intent_id
            FROM checkouts c JOIN payments p ON p.checkout_id = c.checkout_id
            WHERE c.checkout_id = $1 FOR UPDATE OF c, p""",
         checkout_id,
     )
     if row is None:
         raise LookupError(f"checkout {checkout_id} has no payment")
-    return row["checkout_status"], row["payment_status"]
+    return row
 
 
 # --- orders -----------------------------------------------------------------------------------
@@ -245,8 +246,8 @@ async def order_rows(
 
 _PAYMENT_SELECT = """
 SELECT p.payment_id::text, p.checkout_id::text, p.buyer_id, p.amount_minor, p.currency, p.status,
-       p.stripe_payment_intent_id, p.stripe_refund_id, c.status AS checkout_status, c.pay_by, c.room_id,
-       c.trace_headers
+       p.stripe_payment_intent_id, p.stripe_refund_id, p.intent_attempt, c.status AS checkout_status, c.pay_by,
+       c.room_id, c.trace_headers
 FROM payments p JOIN checkouts c ON c.checkout_id = p.checkout_id
 """
 
@@ -265,13 +266,15 @@ async def payment_of_checkout(db: Conn, checkout_id: str) -> asyncpg.Record | No
 
 async def payment_for_intent(db: Conn, intent_id: str, payment_id: str | None) -> asyncpg.Record | None:
     """The payment a PaymentIntent pays (by its stored id, else by the payment id in its metadata)."""
-    row = await db.fetchrow(f"{_PAYMENT_SELECT} WHERE p.stripe_payment_intent_id = $1", intent_id)
-    if row is None and payment_id and domain.is_uuid(payment_id):
-        row = await db.fetchrow(
-            f"{_PAYMENT_SELECT} WHERE p.payment_id = $1 AND p.stripe_payment_intent_id IS NULL",
-            payment_id,
-        )
-    return row
+    # One statement, one snapshot: a concurrent webhook storing this intent on the payment cannot make
+    # both lookups miss (the first before its commit, the second after).
+    return await db.fetchrow(
+        f"""{_PAYMENT_SELECT}
+            WHERE p.stripe_payment_intent_id = $1 OR (p.payment_id = $2 AND p.stripe_payment_intent_id IS NULL)
+            ORDER BY p.stripe_payment_intent_id IS NULL LIMIT 1""",
+        intent_id,
+        payment_id if payment_id and domain.is_uuid(payment_id) else None,
+    )
 
 
 async def attach_intent(db: Conn, payment_id: str, intent_id: str, now: datetime) -> str:
@@ -286,6 +289,20 @@ async def attach_intent(db: Conn, payment_id: str, intent_id: str, now: datetime
     if stored is None:
         stored = await db.fetchval("SELECT stripe_payment_intent_id FROM payments WHERE payment_id = $1", payment_id)
     return str(stored)
+
+
+async def detach_intent(conn: asyncpg.Connection, payment_id: str, intent_id: str, now: datetime) -> bool:
+    """Forget a PaymentIntent that took the wrong amount, so the buyer's next attempt creates a new one."""
+    return bool(
+        await conn.fetchval(
+            """UPDATE payments SET stripe_payment_intent_id = NULL, intent_attempt = intent_attempt + 1,
+                   updated_at = $3
+               WHERE payment_id = $1 AND stripe_payment_intent_id = $2 RETURNING true""",
+            payment_id,
+            intent_id,
+            now,
+        )
+    )
 
 
 async def move_payment(
@@ -332,6 +349,55 @@ async def record_stripe_event(
             event_id,
             event_type,
             payment_id,
+            now,
+        )
+    )
+
+
+# --- refunds ----------------------------------------------------------------------------------
+
+
+async def owe_refund(
+    conn: asyncpg.Connection,
+    intent_id: str,
+    payment_id: str,
+    reason: RefundReason,
+    amount_minor: int | None,
+    currency: str | None,
+    now: datetime,
+) -> bool:
+    """Record that the money this PaymentIntent took goes back; False if that is already recorded."""
+    return bool(
+        await conn.fetchval(
+            """INSERT INTO refunds (stripe_payment_intent_id, payment_id, reason, amount_minor, currency, status,
+                                    created_at)
+               VALUES ($1, $2, $3, $4, $5, 'pending', $6)
+               ON CONFLICT (stripe_payment_intent_id) DO NOTHING RETURNING true""",
+            intent_id,
+            payment_id,
+            reason,
+            amount_minor,
+            currency.upper() if currency else None,
+            now,
+        )
+    )
+
+
+async def pending_refund(conn: Conn, intent_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT stripe_payment_intent_id, payment_id::text, reason FROM refunds
+           WHERE stripe_payment_intent_id = $1 AND status = 'pending'""",
+        intent_id,
+    )
+
+
+async def mark_refunded(conn: asyncpg.Connection, intent_id: str, refund_id: str | None, now: datetime) -> bool:
+    return bool(
+        await conn.fetchval(
+            """UPDATE refunds SET status = 'refunded', stripe_refund_id = $2, refunded_at = $3
+               WHERE stripe_payment_intent_id = $1 AND status = 'pending' RETURNING true""",
+            intent_id,
+            refund_id,
             now,
         )
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,18 +12,55 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
+from devstack.embedded import free_port
 from libs.auth import mint_token
-from tests.harness import Infra, Stack, eventually
+from libs.telemetry import Telemetry, add_exporter, names
+from services.orders.app import create_app
+from tests.harness import Infra, ServedApp, Stack, eventually, register_webhook
 
 PROBLEM = "https://liveloop.dev/problems/"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def st(infra: Infra) -> AsyncIterator[Stack]:
-    stack = await Stack(infra).start("shop", "orders")
-    yield stack
+async def served(infra: Infra) -> AsyncIterator[tuple[Stack, InMemoryMetricReader]]:
+    """Shop as the harness serves it; orders served the same way, plus a reader of its metrics."""
+    stack = await Stack(infra).start("shop")
+    metrics = InMemoryMetricReader()
+    telemetry = Telemetry("orders", metric_readers=[metrics])
+    add_exporter(telemetry, stack.spans)
+    orders = ServedApp(
+        "orders", create_app(infra.settings("orders"), telemetry=telemetry, clock=stack.clock), free_port()
+    )
+    await orders.start()
+    stack.apps["orders"] = orders
+    await register_webhook(infra, f"{orders.url}/stripe/webhook", webhook_id=f"orders-{orders.port}")
+    yield stack, metrics
     await stack.stop()
+
+
+@pytest.fixture(scope="module")
+def st(served: tuple[Stack, InMemoryMetricReader]) -> Stack:
+    return served[0]
+
+
+@pytest.fixture(scope="module")
+def metrics(served: tuple[Stack, InMemoryMetricReader]) -> InMemoryMetricReader:
+    return served[1]
+
+
+def counted(metrics: InMemoryMetricReader, name: str) -> int:
+    """The running total of one of orders' counters."""
+    data = metrics.get_metrics_data()
+    return sum(
+        point.value
+        for resource in (data.resource_metrics if data else [])
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+    )
 
 
 @dataclass
@@ -314,6 +352,35 @@ async def test_concurrent_retries_of_one_checkout_make_one_order(st: Stack) -> N
     assert await stock(st, seller, seller.sku_ids[0]) == (20, 3)
 
 
+async def test_client_secret_stays_out_of_the_logs_even_at_debug_level(
+    st: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    seller = await new_seller(st, (1000, 5))
+    _, client = buyer(st)
+    with caplog.at_level(logging.DEBUG):
+        async with client:
+            placed = await checkout(client, [{"sku_id": seller.sku_ids[0], "quantity": 1}])
+    secret = placed.json()["payment"]["client_secret"]
+    assert secret
+    assert caplog.records, "nothing was logged at all: the check below would prove nothing"
+    assert [r.name for r in caplog.records if secret in r.getMessage()] == []
+
+
+async def test_concurrent_retries_count_the_placed_order_once(st: Stack, metrics: InMemoryMetricReader) -> None:
+    seller = await new_seller(st, (1000, 20))
+    items = [{"sku_id": seller.sku_ids[0], "quantity": 1}]
+    key = str(uuid.uuid4())
+    before = counted(metrics, names.ORDERS_PLACED)
+    _, client = buyer(st)
+    async with client:
+        answers = await asyncio.gather(*(checkout(client, items, key) for _ in range(8)))
+        assert {a.status_code for a in answers} == {201}, [a.text for a in answers]
+        assert len(await my_orders(client)) == 1
+        # A plain retry later is no new order either.
+        assert (await checkout(client, items, key)).status_code == 201
+    assert counted(metrics, names.ORDERS_PLACED) - before == 1
+
+
 async def test_same_key_with_a_different_cart_is_refused(st: Stack) -> None:
     seller = await new_seller(st, (1000, 5))
     key = str(uuid.uuid4())
@@ -422,5 +489,58 @@ async def test_unpaid_checkout_is_cancelled_when_the_window_closes_and_stock_goe
         assert (await desk.get(f"/seller/orders/{order_id}")).json()["status"] == "cancelled"
 
 
+async def test_replaying_an_expired_checkout_shows_it_expired_and_hands_out_no_payment_secret(st: Stack) -> None:
+    seller = await new_seller(st, (1000, 5))
+    items = [{"sku_id": seller.sku_ids[0], "quantity": 1}]
+    key = str(uuid.uuid4())
+    _, client = buyer(st)
+    async with client:
+        placed = (await checkout(client, items, key)).json()
+        assert placed["payment"]["client_secret"]
+        st.clock.advance(st.infra.settings("orders").payment_window_s + 1)
+
+        async def expired() -> bool:
+            return (await client.get(f"/checkouts/{placed['checkout_id']}")).json()["status"] == "expired"
+
+        await eventually(expired, timeout=10)
+        replayed = await checkout(client, items, key)
+        assert replayed.status_code == 201, replayed.text
+        body = replayed.json()
+        assert (body["checkout_id"], body["status"]) == (placed["checkout_id"], "expired")
+        assert body["payment"]["client_secret"] is None
+        assert [o["status"] for o in body["orders"]] == ["cancelled"]
+        assert len(await my_orders(client)) == 1
+
+
 async def _stock_is(st: Stack, seller: Seller, sku: str, expected: tuple[int, int]) -> bool:
     return await stock(st, seller, sku) == expected
+
+
+async def test_retry_after_a_lost_answer_whose_hold_lapsed_is_told_the_checkout_expired(st: Stack) -> None:
+    """The first attempt reserved in shop but never got written here (timeout, crash); the hold then lapsed."""
+    from datetime import timedelta
+
+    from libs.contracts import RESERVE_STOCK, ReserveItem, ReserveStock, ReserveStockReply
+    from libs.web.idempotency import derived_id
+
+    seller = await new_seller(st, (1000, 3))
+    sku = seller.sku_ids[0]
+    buyer_id, client = buyer(st)
+    key = str(uuid.uuid4())
+    lost = ReserveStock(
+        checkout_id=derived_id(buyer_id, key),
+        buyer_id=buyer_id,
+        items=[ReserveItem(sku_id=sku, quantity=2)],
+        hold_until=st.clock.now() + timedelta(seconds=1),
+    )
+    first = await st.apps["orders"].runtime.bus.request(RESERVE_STOCK, lost, ReserveStockReply)
+    assert first.ok
+    st.clock.advance(2)
+    await eventually(lambda: _stock_is(st, seller, sku, (3, 0)), timeout=10)
+    async with client:
+        retried = await checkout(client, [{"sku_id": sku, "quantity": 2}], key)
+        assert_problem(retried, 409, "checkout-expired", "Idempotency-Key")
+        assert await my_orders(client) == []
+        fresh = await checkout(client, [{"sku_id": sku, "quantity": 2}])
+        assert fresh.status_code == 201, fresh.text
+    assert await stock(st, seller, sku) == (3, 2)

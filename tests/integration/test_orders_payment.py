@@ -184,8 +184,11 @@ async def test_card_payment_makes_the_order_paid_through_stripes_webhook(st: Sta
         assert len(await paid_events(db, p.order_id)) == 1
         # Shop committed the paid units: two left the shelf, none held.
         await eventually(lambda: _stock_is(st, p, (3, 0)), timeout=10)
+        # A retried confirm after the webhook answers how the payment stands, and charges nothing.
         again = await confirm(p)
-        assert_problem(again, 409, "already-paid")
+        assert again.status_code == 202, again.text
+        assert again.json() == {"payment_id": p.payment_id, "status": "succeeded"}
+        assert len(await paid_events(db, p.order_id)) == 1
     async with st.client("orders", p.merchant_token) as desk:
         assert (await desk.get(f"/seller/orders/{p.order_id}")).json()["status"] == "paid"
 
@@ -211,6 +214,22 @@ async def test_payment_span_links_back_to_the_checkout_and_carries_the_room(st: 
     assert span.attributes.get(names.ROOM_ID) == "room-42"
     (event,) = await paid_events(db, p.order_id)
     assert f"{names.ROOM_ID}=room-42" in json.loads(event["headers"]).get("baggage", "")
+
+
+async def test_confirming_twice_in_a_row_or_at_once_charges_once(st: Stack, db: asyncpg.Connection) -> None:
+    in_a_row, at_once = await purchase(st), await purchase(st)
+    async with aclosing(in_a_row.buyer), aclosing(at_once.buyer):
+        first, second = await confirm(in_a_row), await confirm(in_a_row)
+        answers = [first, second, *await asyncio.gather(*(confirm(at_once) for _ in range(4)))]
+        for answer in answers:
+            assert answer.status_code == 202, answer.text
+            assert answer.json()["status"] == "succeeded"
+        for p in (in_a_row, at_once):
+            await eventually(lambda p=p: _status_is(p, "paid"), timeout=15)
+            intent = await _stripe_intent(st, p.intent_id)
+            assert (intent["status"], intent["amount"]) == ("succeeded", p.body["amount_minor"])
+            assert await _stripe_refunds(st, p.intent_id) == []
+            assert len(await paid_events(db, p.order_id)) == 1
 
 
 async def test_declined_card_answers_402_and_the_order_keeps_waiting(st: Stack) -> None:
@@ -263,6 +282,14 @@ async def test_webhook_with_a_bad_or_missing_signature_is_refused_and_changes_no
     assert await paid_events(db, p.order_id) == []
 
 
+async def test_webhook_body_that_is_not_utf8_is_refused_as_unsigned(st: Stack) -> None:
+    async with st.client("orders") as stripe_side:
+        response = await stripe_side.post(
+            "/stripe/webhook", content=b"\xff\xfe{}", headers={"Stripe-Signature": "t=1,v1=00"}
+        )
+    assert_problem(response, 400, "invalid-signature")
+
+
 async def test_webhook_signed_too_long_ago_is_refused(st: Stack, db: asyncpg.Connection) -> None:
     p = await purchase(st)
     payload = succeeded_event(p)
@@ -302,15 +329,14 @@ async def test_the_same_event_delivered_concurrently_pays_once(st: Stack, db: as
     assert len(await paid_events(db, p.order_id)) == 1
 
 
-async def test_webhook_for_a_wrong_amount_or_an_unknown_intent_is_acknowledged_and_ignored(
+async def test_webhook_for_an_unknown_intent_or_another_event_type_is_acknowledged_and_ignored(
     st: Stack, db: asyncpg.Connection
 ) -> None:
     p = await purchase(st)
-    short = succeeded_event(p, amount=1)
     stranger = succeeded_event(p).replace(p.intent_id, "pi_not_ours").replace(p.payment_id, str(uuid.uuid4()))
     other_type = json.dumps({"id": f"evt_{uuid.uuid4().hex}", "type": "customer.created", "data": {"object": {}}})
     async with aclosing(p.buyer):
-        for payload in (short, stranger, other_type):
+        for payload in (stranger, other_type):
             answer = await deliver(st, payload, signature(payload, st.infra.webhook_secret))
             assert answer.status_code == 200, answer.text
             assert answer.json() == {"status": "ignored"}
@@ -318,28 +344,202 @@ async def test_webhook_for_a_wrong_amount_or_an_unknown_intent_is_acknowledged_a
     assert await paid_events(db, p.order_id) == []
 
 
-async def test_payment_that_lands_after_the_window_closed_is_refunded(st: Stack) -> None:
+async def test_money_of_the_wrong_amount_is_refunded_and_the_buyer_can_still_pay(
+    st: Stack, db: asyncpg.Connection
+) -> None:
+    p = await purchase(st, price=2500)
+    async with aclosing(p.buyer):
+        # Someone with the account's key switches the intent to euros, and the buyer's app confirms it client-side.
+        # (Currency, not amount: localstripe would then send the amount as a string, which Stripe never does.)
+        async with _stripe_api(st) as stripe_api:
+            changed = await stripe_api.post(f"/v1/payment_intents/{p.intent_id}", data={"currency": "eur"})
+            assert changed.status_code == 200, changed.text
+            await stripe_api.post(f"/v1/payment_intents/{p.intent_id}", data={"payment_method": "pm_card_visa"})
+            taken = await stripe_api.post(f"/v1/payment_intents/{p.intent_id}/confirm")
+            assert taken.json()["status"] == "succeeded", taken.text
+        await eventually(lambda: _payment_is(p, "amount_mismatch"), timeout=15)
+        await eventually(lambda: _refunded(st, p.intent_id, [2500]), timeout=15)
+        assert await order_status(p) == "awaiting_payment"
+        assert await paid_events(db, p.order_id) == []
+
+        # The window is still open: paying as asked (with a new intent) pays the order.
+        paid = await confirm(p)
+        assert paid.status_code == 202, paid.text
+        assert paid.json()["status"] == "succeeded"
+        await eventually(lambda: _status_is(p, "paid"), timeout=15)
+        state = await checkout_state(p)
+        assert (state["status"], state["payment"]["status"]) == ("paid", "succeeded")
+    assert len(await paid_events(db, p.order_id)) == 1
+    assert [(r["amount"], r["currency"]) for r in await _stripe_refunds(st, p.intent_id)] == [(2500, "eur")]
+
+
+async def test_payment_confirmed_inside_the_window_ends_paid_even_if_the_window_job_runs_first(
+    st: Stack, db: asyncpg.Connection
+) -> None:
     p = await purchase(st, price=2500, stock=4, quantity=2)
     async with aclosing(p.buyer):
         confirmed = await confirm(p)
         assert confirmed.status_code == 202, confirmed.text
-        # localstripe posts its webhook about a second later; the window closes before it lands.
+        # localstripe posts its webhook about a second later; the window's job runs before it lands.
         st.clock.advance(st.infra.settings("orders").payment_window_s + 1)
-        await eventually(lambda: _status_is(p, "cancelled"), timeout=5)
+        await eventually(lambda: _window_job_ran(st, p), timeout=10)
+        await eventually(lambda: _status_is(p, "paid"), timeout=10)
+        state = await checkout_state(p)
+        assert (state["status"], state["payment"]["status"]) == ("paid", "succeeded")
+        # The webhook that arrives afterwards finds it paid: acknowledged, nothing announced twice.
+        await eventually(lambda: _stripe_events_of(db, p.payment_id, 1), timeout=10)
+        assert await order_status(p) == "paid"
+    assert len(await paid_events(db, p.order_id)) == 1
+    assert await _stripe_refunds(st, p.intent_id) == []
+    # The two units left the shelf for good.
+    await eventually(lambda: _stock_is(st, p, (2, 0)), timeout=10)
+
+
+async def test_money_that_arrives_after_the_window_closed_is_refunded(st: Stack) -> None:
+    # The checkout is placed while Stripe is away, so it has no intent when its window closes...
+    elsewhere = dataclasses.replace(st.infra, namespace=f"{st.infra.namespace}_{uuid.uuid4().hex[:6]}")
+    offline = await Stack(elsewhere, clock=st.clock).start("shop", "orders", stripe_api_base="http://127.0.0.1:9")
+    try:
+        p = await purchase(offline, price=2500, quantity=2)
+        await p.buyer.aclose()
+    finally:
+        await offline.stop()
+    buyer = st.client("orders", p.buyer.headers["Authorization"].removeprefix("Bearer "))
+    p = dataclasses.replace(p, buyer=buyer)
+    async with aclosing(buyer):
+        st.clock.advance(st.infra.settings("orders").payment_window_s + 1)
+        await eventually(lambda: _status_is(p, "cancelled"), timeout=10)
+        # ...and an intent for it (one a confirm was creating as the window closed) takes the money afterwards.
+        async with _stripe_api(st) as stripe_api:
+            late = await stripe_api.post(
+                "/v1/payment_intents",
+                data={
+                    "amount": str(p.body["amount_minor"]),
+                    "currency": "usd",
+                    "payment_method": "pm_card_visa",
+                    "confirm": "true",
+                    "metadata[checkout_id]": p.body["checkout_id"],
+                    "metadata[payment_id]": p.payment_id,
+                },
+            )
+            assert late.json()["status"] == "succeeded", late.text
         await eventually(lambda: _payment_is(p, "refunded"), timeout=15)
         assert (await checkout_state(p))["status"] == "expired"
         assert await order_status(p) == "cancelled"
-    refunds = await _stripe_refunds(st, p.intent_id)
-    assert [r["amount"] for r in refunds] == [5000]
-    # The stock went back to the shelf, and stays there: the money went back too.
-    await eventually(lambda: _stock_is(st, p, (4, 0)), timeout=10)
+    assert [r["amount"] for r in await _stripe_refunds(st, late.json()["id"])] == [5000]
+
+
+async def test_buyer_still_authenticating_when_the_window_closes_can_finish_paying(
+    st: Stack, db: asyncpg.Connection
+) -> None:
+    p = await purchase(st)
+    async with aclosing(p.buyer):
+        started = await confirm(p, await _card_needing_3ds(st))
+        assert started.status_code == 202, started.text
+        assert started.json()["status"] == "requires_action"
+        st.clock.advance(st.infra.settings("orders").payment_window_s + 1)
+        await eventually(lambda: _window_job_ran(st, p), timeout=10)
+        assert await order_status(p) == "awaiting_payment"
+
+        async with _stripe_api(st) as stripe_api:
+            done = await stripe_api.post(
+                f"/v1/payment_intents/{p.intent_id}/_authenticate",
+                params={"client_secret": p.body["payment"]["client_secret"], "success": "true"},
+            )
+            assert done.json()["status"] == "succeeded", done.text
+        await eventually(lambda: _status_is(p, "paid"), timeout=15)
+    assert len(await paid_events(db, p.order_id)) == 1
+
+
+async def test_window_waits_for_authentication_at_most_an_hour_then_cancels_the_intent(st: Stack) -> None:
+    p = await purchase(st, stock=3, quantity=3)
+    async with aclosing(p.buyer):
+        assert (await confirm(p, await _card_needing_3ds(st))).json()["status"] == "requires_action"
+        st.clock.advance(st.infra.settings("orders").payment_window_s + 1)
+        await eventually(lambda: _window_job_ran(st, p), timeout=10)
+        assert await order_status(p) == "awaiting_payment"
+        st.clock.advance(3600)
+        await eventually(lambda: _status_is(p, "cancelled"), timeout=10)
+        assert (await checkout_state(p))["status"] == "expired"
+    assert (await _stripe_intent(st, p.intent_id))["status"] == "canceled"
+    await eventually(lambda: _stock_is(st, p, (3, 0)), timeout=10)
+
+
+async def test_webhook_and_window_job_racing_on_a_paid_checkout_agree_it_is_paid(
+    st: Stack, db: asyncpg.Connection
+) -> None:
+    window = st.infra.settings("orders").payment_window_s
+    for delay in (0.0, 0.05, 0.1, 0.2):
+        p = await purchase(st)
+        async with aclosing(p.buyer):
+            assert (await confirm(p)).status_code == 202
+            payload = succeeded_event(p)
+            sig = signature(payload, st.infra.webhook_secret)
+            # The job becomes due now and the scheduler looks every 0.1 s: the webhooks land around it.
+            st.clock.advance(window + 1)
+            await asyncio.sleep(delay)
+            answers = await asyncio.gather(*(deliver(st, payload, sig) for _ in range(3)))
+            assert [a.status_code for a in answers] == [200] * 3, [a.text for a in answers]
+            statuses = sorted(a.json()["status"] for a in answers)
+            assert statuses in (["duplicate", "duplicate", "ignored"], ["duplicate", "duplicate", "paid"]), statuses
+            await eventually(lambda p=p: _status_is(p, "paid"), timeout=10)
+            state = await checkout_state(p)
+            assert (state["status"], state["payment"]["status"]) == ("paid", "succeeded")
+        assert len(await paid_events(db, p.order_id)) == 1
+        assert await _stripe_refunds(st, p.intent_id) == []
+
+
+def _stripe_api(st: Stack) -> httpx.AsyncClient:
+    """Stripe (localstripe) as the buyer's app, or the account's owner, would call it directly."""
+    return httpx.AsyncClient(base_url=st.infra.stripe_base, auth=("sk_test_liveloop", ""))
 
 
 async def _stripe_refunds(st: Stack, intent_id: str) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=st.infra.stripe_base, auth=("sk_test_liveloop", "")) as stripe_api:
+    async with _stripe_api(st) as stripe_api:
         response = await stripe_api.get("/v1/refunds", params={"payment_intent": intent_id})
     assert response.status_code == 200, response.text
     return response.json()["data"]
+
+
+async def _refunded(st: Stack, intent_id: str, amounts: list[int]) -> bool:
+    return [r["amount"] for r in await _stripe_refunds(st, intent_id)] == amounts
+
+
+async def _stripe_intent(st: Stack, intent_id: str) -> dict[str, Any]:
+    async with _stripe_api(st) as stripe_api:
+        response = await stripe_api.get(f"/v1/payment_intents/{intent_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def _card_needing_3ds(st: Stack) -> str:
+    """A payment method whose confirmation waits for the buyer's 3-D Secure step (Stripe's test card)."""
+    async with _stripe_api(st) as stripe_api:
+        response = await stripe_api.post(
+            "/v1/payment_methods",
+            data={
+                "type": "card",
+                "card[number]": "4000002500003155",
+                "card[exp_month]": "12",
+                "card[exp_year]": "2030",
+                "card[cvc]": "123",
+            },
+        )
+    assert response.status_code == 200, response.text
+    return response.json()["id"]
+
+
+def _window_job_ran(st: Stack, p: Purchase) -> bool:
+    """The payment-window job has run (at least once) for this purchase's checkout."""
+    return any(
+        s.name == "job payment_timeout" and (s.attributes or {}).get(names.CHECKOUT_ID) == p.body["checkout_id"]
+        for s in st.spans.get_finished_spans()
+    )
+
+
+async def _stripe_events_of(db: asyncpg.Connection, payment_id: str, at_least: int) -> bool:
+    seen = await db.fetchval("SELECT count(*) FROM orders.stripe_events WHERE payment_id = $1", payment_id)
+    return seen >= at_least
 
 
 async def _status_is(p: Purchase, status: str) -> bool:

@@ -1,0 +1,109 @@
+"""Money Stripe took, applied once under the checkout lock: shared by the webhook and the payment-window job."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import asyncpg
+
+from libs.bus import add_events
+from libs.contracts import Event
+from libs.scheduler import cancel, schedule
+from libs.telemetry import baggage_set, names
+from libs.web.app import Runtime
+from services.orders import context, domain, store
+from services.orders.domain import CheckoutStatus, PaymentStatus, RefundReason, StoredOrder, SucceededOutcome
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settled:
+    outcome: SucceededOutcome
+    paid: list[StoredOrder] = field(default_factory=list)
+
+
+async def payment_succeeded(
+    runtime: Runtime,
+    conn: asyncpg.Connection,
+    payment: asyncpg.Record,
+    *,
+    intent_id: str,
+    amount_minor: int | None,
+    currency: str | None,
+    now: datetime,
+) -> Settled:
+    """Stripe says `intent_id` took this money: pay the checkout, or owe the money back, or nothing if known."""
+    payment_id, checkout_id = payment["payment_id"], payment["checkout_id"]
+    # The row lock orders the webhook and the payment-window job: whichever comes second sees the first's result.
+    locked = await store.lock_checkout(conn, checkout_id)
+    amount_ok = domain.amount_matches(payment["amount_minor"], payment["currency"], amount_minor, currency)
+    outcome = domain.on_payment_succeeded(locked["checkout_status"], locked["payment_status"], amount_ok=amount_ok)
+    if outcome == SucceededOutcome.PAY:
+        await store.move_payment(conn, payment_id, PaymentStatus.SUCCEEDED, now, intent_id=intent_id)
+        paid = await store.pay_orders(conn, checkout_id, now)
+        for order in paid:
+            await announce(runtime, conn, order, domain.paid_event(order, payment_id, now))
+        await store.close_checkout(conn, checkout_id, CheckoutStatus.PAID, now)
+        await cancel(conn, domain.PAYMENT_TIMEOUT_JOB, checkout_id)
+        return Settled(outcome, paid)
+    if outcome == SucceededOutcome.REFUND:
+        await store.move_payment(conn, payment_id, PaymentStatus.SUCCEEDED_AFTER_CANCEL, now, intent_id=intent_id)
+        await _owe_refund(conn, payment, intent_id, RefundReason.PAID_AFTER_EXPIRY, amount_minor, currency, now)
+    elif outcome == SucceededOutcome.MISMATCH:
+        log.error(
+            "payment %s: Stripe intent %s took %s %s, expected %s %s; refunding it",
+            payment_id,
+            intent_id,
+            amount_minor,
+            currency,
+            payment["amount_minor"],
+            payment["currency"],
+        )
+        await store.move_payment(conn, payment_id, PaymentStatus.AMOUNT_MISMATCH, now)
+        if locked["stripe_payment_intent_id"] == intent_id:
+            await store.detach_intent(conn, payment_id, intent_id, now)
+        await _owe_refund(conn, payment, intent_id, RefundReason.AMOUNT_MISMATCH, amount_minor, currency, now)
+    return Settled(outcome)
+
+
+async def _owe_refund(
+    conn: asyncpg.Connection,
+    payment: asyncpg.Record,
+    intent_id: str,
+    reason: RefundReason,
+    amount_minor: int | None,
+    currency: str | None,
+    now: datetime,
+) -> None:
+    if await store.owe_refund(conn, intent_id, payment["payment_id"], reason, amount_minor, currency, now):
+        await schedule(conn, domain.REFUND_JOB, intent_id, now)
+
+
+def count_paid(runtime: Runtime, paid: list[StoredOrder]) -> None:
+    """Count orders that became paid (call once their transaction is committed, or as close to it as possible)."""
+    if not paid:
+        return
+    meters = context.instruments(runtime)
+    currency = paid[0].currency
+    meters.orders_paid.add(len(paid), {names.CURRENCY: currency})
+    meters.gmv_paid.add(sum(o.amount_minor for o in paid), {names.CURRENCY: currency})
+
+
+async def announce(runtime: Runtime, conn: asyncpg.Connection, order: StoredOrder, event: Event) -> None:
+    """Write one order's event under that order's room and id, so every later hop is attributable."""
+    with (
+        baggage_set(**{names.ROOM_ID: order.room_id}),
+        runtime.telemetry.tracer.start_as_current_span(
+            f"order {event.SUBJECT.split('.')[2]}",
+            attributes={
+                names.ORDER_ID: order.order_id,
+                names.MERCHANT_ID: order.merchant_id,
+                names.AMOUNT_MINOR: order.amount_minor,
+                names.CURRENCY: order.currency,
+            },
+        ),
+    ):
+        await add_events(conn, event)
