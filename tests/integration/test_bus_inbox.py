@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import msgspec
@@ -21,8 +20,9 @@ from libs.bus import Bus, ConsumerRunner, Subscription
 from libs.bus.nats import DLQ_STREAM
 from libs.contracts import Event, ProductPublished, ProductUpdated, StockChanged, stream_for
 from libs.db import Database, connect, migrate
-from libs.telemetry import Telemetry, add_exporter, names
+from libs.telemetry import names
 from tests.harness import Infra, eventually
+from tests.integration.bus_support import drop_streams, open_bus, running, stock_event
 
 SUBJECT = StockChanged.SUBJECT
 STREAM = stream_for(SUBJECT)
@@ -52,53 +52,15 @@ async def schema(infra: Infra) -> str:
     return await scratch_schema(infra)
 
 
-async def open_bus(url: str, namespace: str) -> tuple[Bus, InMemorySpanExporter]:
-    telemetry = Telemetry("test")
-    spans = InMemorySpanExporter()
-    add_exporter(telemetry, spans)
-    bus = await Bus.connect(url, namespace, telemetry)
-    await bus.ensure_streams()
-    return bus, spans
-
-
 @pytest_asyncio.fixture(loop_scope="session")
 async def env(infra: Infra, schema: str) -> AsyncIterator[Env]:
     """The module's schema and a bus in a namespace of its own (fresh streams, fresh consumers)."""
     db = await connect(infra.database_url, schema)
     bus, spans = await open_bus(infra.nats_url, f"{infra.namespace}x{uuid.uuid4().hex[:8]}")
     yield Env(db, bus, spans)
-    with contextlib.suppress(Exception):
-        for info in await bus.js.streams_info():
-            if info.config.name.startswith(f"{bus.namespace}_"):
-                await bus.js.delete_stream(info.config.name)
+    await drop_streams(bus)
     await bus.close()
     await db.close()
-
-
-@contextlib.asynccontextmanager
-async def running(*loops: Coroutine[Any, Any, None]) -> AsyncIterator[list[asyncio.Task[None]]]:
-    """Run background loops for the block; a loop that died on its own fails the test."""
-    tasks = [asyncio.create_task(loop) for loop in loops]
-    try:
-        yield tasks
-    finally:
-        for task in tasks:
-            task.cancel()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-                raise result
-
-
-def stock_event() -> StockChanged:
-    return StockChanged(
-        sku_id=str(uuid.uuid4()),
-        product_id=str(uuid.uuid4()),
-        merchant_id=str(uuid.uuid4()),
-        stock_on_hand=5,
-        stock_reserved=0,
-        stock_available=5,
-    )
 
 
 def durable(purpose: str) -> str:

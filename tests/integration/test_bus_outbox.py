@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
@@ -22,8 +21,8 @@ from devstack.embedded import free_port, start_nats
 from libs.bus import Bus, Relay, add_events
 from libs.contracts import StockChanged, stream_for
 from libs.db import Database, connect, migrate
-from libs.telemetry import Telemetry, add_exporter
 from tests.harness import Infra, eventually
+from tests.integration.bus_support import drop_streams, open_bus, running, stock_event
 
 STREAM = stream_for(StockChanged.SUBJECT)
 
@@ -43,23 +42,6 @@ async def schema(infra: Infra) -> str:
     return name
 
 
-async def open_bus(url: str, namespace: str) -> tuple[Bus, InMemorySpanExporter]:
-    telemetry = Telemetry("test")
-    spans = InMemorySpanExporter()
-    add_exporter(telemetry, spans)
-    bus = await Bus.connect(url, namespace, telemetry)
-    await bus.ensure_streams()
-    return bus, spans
-
-
-async def drop_streams(bus: Bus) -> None:
-    """Leave the shared NATS server as we found it."""
-    with contextlib.suppress(Exception):
-        for name in await bus.js.streams_info():
-            if name.config.name.startswith(f"{bus.namespace}_"):
-                await bus.js.delete_stream(name.config.name)
-
-
 @pytest_asyncio.fixture(loop_scope="session")
 async def env(infra: Infra, schema: str) -> AsyncIterator[Env]:
     """The module's schema (emptied) and a bus in a namespace of its own, so streams hold only this test's events."""
@@ -70,32 +52,6 @@ async def env(infra: Infra, schema: str) -> AsyncIterator[Env]:
     await drop_streams(bus)
     await bus.close()
     await db.close()
-
-
-@contextlib.asynccontextmanager
-async def running(*loops: Coroutine[Any, Any, None]) -> AsyncIterator[list[asyncio.Task[None]]]:
-    """Run background loops (relays, consumers) for the block, then cancel them."""
-    tasks = [asyncio.create_task(loop) for loop in loops]
-    try:
-        yield tasks
-    finally:
-        for task in tasks:
-            task.cancel()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
-
-
-def stock_event() -> StockChanged:
-    return StockChanged(
-        sku_id=str(uuid.uuid4()),
-        product_id=str(uuid.uuid4()),
-        merchant_id=str(uuid.uuid4()),
-        stock_on_hand=10,
-        stock_reserved=2,
-        stock_available=8,
-    )
 
 
 async def stored_messages(bus: Bus, stream: str = STREAM) -> list[RawStreamMsg]:
