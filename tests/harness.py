@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
+import msgspec
 import uvicorn
 from litestar import Litestar
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -16,6 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from devstack.embedded import free_port
 from libs.auth import mint_token
 from libs.clock import OffsetClock
+from libs.contracts import Event
 from libs.settings import Settings
 from libs.telemetry import Telemetry, add_exporter
 
@@ -163,3 +165,9 @@ async def eventually(check, *, timeout: float = 10.0, interval: float = 0.05):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
         await asyncio.sleep(interval)
+
+
+async def publish(stack: Stack, event: Event, *, msg_id: str | None = None) -> None:
+    """Put an event on NATS exactly as its owner's outbox relay would (same id = same Nats-Msg-Id)."""
+    bus = next(iter(stack.apps.values())).runtime.bus
+    await bus.publish_event(event.SUBJECT, msgspec.json.encode(event), {}, msg_id or event.event_id)

@@ -7,12 +7,11 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import msgspec
 import pytest_asyncio
 
-from libs.contracts import Event, OrderLine, OrderPaid
+from libs.contracts import OrderLine, OrderPaid
 from libs.telemetry import names
-from tests.harness import Infra, Stack, eventually
+from tests.harness import Infra, Stack, eventually, publish
 
 PROBLEM = "https://liveloop.dev/problems/"
 
@@ -22,13 +21,6 @@ async def live(infra: Infra) -> AsyncIterator[Stack]:
     st = await Stack(infra).start("live")
     yield st
     await st.stop()
-
-
-async def publish(stack: Stack, event: Event, *, msg_id: str | None = None) -> None:
-    """Put an event on NATS exactly as its owner's outbox relay would."""
-    await stack.apps["live"].runtime.bus.publish_event(
-        event.SUBJECT, msgspec.json.encode(event), {}, msg_id or event.event_id
-    )
 
 
 def new_id() -> str:

@@ -13,7 +13,6 @@ import pytest_asyncio
 
 from libs.contracts import (
     RESERVE_STOCK,
-    Event,
     OrderCancelled,
     OrderLine,
     OrderPaid,
@@ -24,7 +23,7 @@ from libs.contracts import (
     StockCommitted,
     StockReleased,
 )
-from tests.harness import Infra, Stack, eventually
+from tests.harness import Infra, Stack, eventually, publish
 
 PROBLEM = "https://liveloop.dev/problems/"
 
@@ -90,11 +89,6 @@ async def reserve(
         answer_by=None if answer_within_s is None else now + timedelta(seconds=answer_within_s),
     )
     return await runtime.bus.request(RESERVE_STOCK, request, ReserveStockReply)
-
-
-async def publish(shop: Stack, event: Event) -> None:
-    """Put an event on NATS exactly as orders' outbox relay would (same id = same Nats-Msg-Id)."""
-    await shop.apps["shop"].runtime.bus.publish_event(event.SUBJECT, msgspec.json.encode(event), {}, event.event_id)
 
 
 def order_lines(reply: ReserveStockReply) -> list[OrderLine]:
