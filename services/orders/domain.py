@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from libs.contracts import OrderCancelled, OrderLine, OrderPaid, OrderPlaced, ReservedLine, ReserveItem
 
@@ -327,14 +327,21 @@ class StoredOrder:
         return room_of(self.lines)
 
 
+def _facts(order: StoredOrder) -> dict[str, Any]:
+    """What every order event repeats about its order (contracts.OrderFacts)."""
+    return {
+        "order_id": order.order_id,
+        "checkout_id": order.checkout_id,
+        "buyer_id": order.buyer_id,
+        "merchant_id": order.merchant_id,
+        "lines": order.lines,
+    }
+
+
 def paid_event(order: StoredOrder, payment_id: str, paid_at: datetime) -> OrderPaid:
     return OrderPaid(
-        order_id=order.order_id,
-        checkout_id=order.checkout_id,
+        **_facts(order),
         payment_id=payment_id,
-        buyer_id=order.buyer_id,
-        merchant_id=order.merchant_id,
-        lines=order.lines,
         amount_minor=order.amount_minor,
         currency=order.currency,
         paid_at=paid_at,
@@ -343,12 +350,4 @@ def paid_event(order: StoredOrder, payment_id: str, paid_at: datetime) -> OrderP
 
 
 def cancelled_event(order: StoredOrder, reason: str, at: datetime) -> OrderCancelled:
-    return OrderCancelled(
-        order_id=order.order_id,
-        checkout_id=order.checkout_id,
-        buyer_id=order.buyer_id,
-        merchant_id=order.merchant_id,
-        lines=order.lines,
-        reason=reason,
-        occurred_at=at,
-    )
+    return OrderCancelled(**_facts(order), reason=reason, occurred_at=at)
