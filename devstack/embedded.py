@@ -229,10 +229,6 @@ class EmbeddedPostgres:
     log_path: Path
     _server: Any = field(repr=False)
 
-    def dsn_for(self, database: str) -> str:
-        """Return the DSN for another database on this server."""
-        return dsn_for_database(self.dsn, database)
-
     def stop(self) -> None:
         """Stop the server (data is kept unless started with cleanup='delete')."""
         # pgserver counts handles per process in PGDATA/.handle_pids.json and stops

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Literal
 
 import jwt
 import msgspec
 
-Role = Literal["buyer", "host", "merchant", "clerk", "operator"]
 ROLES: tuple[str, ...] = ("buyer", "host", "merchant", "clerk", "operator")
 ALGORITHM = "HS256"
 

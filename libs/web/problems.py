@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import asyncpg
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
@@ -140,4 +140,3 @@ def problem_response(request: Request, exc: Exception) -> Response:
 
 
 EXCEPTION_HANDLERS = {Exception: problem_response}
-_ = MediaType

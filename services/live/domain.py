@@ -13,8 +13,6 @@ from libs.auth import Principal
 from libs.contracts import OrderLine
 from libs.web.problems import Problem
 
-ROOM_STATUSES = ("scheduled", "live", "ended")
-
 
 class Room(msgspec.Struct, kw_only=True):
     """A live room as everyone may see it."""
