@@ -21,6 +21,8 @@ class Settings(msgspec.Struct, kw_only=True):
     nats_url: str = "nats://127.0.0.1:4222"
     # Prefix for every subject and stream: lets tests and a dev stack share one NATS.
     namespace: str = ""
+    # 3 on a JetStream cluster (infra/README.md); 1 on a single server.
+    stream_replicas: int = 1
     jwt_secret: str = DEV_JWT_SECRET
     jwt_issuer: str = "liveloop"
     jwt_audience: str = "liveloop"
@@ -75,6 +77,7 @@ def from_env(service: str) -> Settings:
         database_url=env.get("DATABASE_URL", defaults.database_url),
         nats_url=env.get("NATS_URL", defaults.nats_url),
         namespace=env.get("LIVELOOP_NS", defaults.namespace),
+        stream_replicas=int(env.get("LIVELOOP_STREAM_REPLICAS", defaults.stream_replicas)),
         jwt_secret=env.get("LIVELOOP_JWT_SECRET", defaults.jwt_secret),
         stripe_api_key=env.get("STRIPE_API_KEY", defaults.stripe_api_key),
         stripe_api_base=env.get("STRIPE_API_BASE") or None,

@@ -15,7 +15,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import BadRequestError
-from opentelemetry import context, trace
+from opentelemetry import context
 from opentelemetry.trace import SpanKind, StatusCode
 
 from libs.contracts import STREAMS
@@ -47,21 +47,22 @@ class Bus:
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
-    async def connect(cls, url: str, namespace: str, telemetry: Telemetry, *, name: str = "") -> Bus:
-        """Connect, reconnecting forever: the outbox holds events while NATS is away."""
+    async def connect(cls, url: str, namespace: str, telemetry: Telemetry, *, name: str = "", replicas: int = 1) -> Bus:
+        """Connect (`url` may list a cluster's nodes, comma-separated), reconnecting forever: the outbox holds
+        events while NATS is away. `replicas` is the replica count of the streams this bus creates."""
 
         async def _on_error(exc: Exception) -> None:
             log.warning("nats error: %s", exc)
 
         nc = await nats.connect(
-            url,
+            [server.strip() for server in url.split(",") if server.strip()],
             name=name or "liveloop",
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
             connect_timeout=3,
             error_cb=_on_error,
         )
-        return cls(nc, namespace, telemetry)
+        return cls(nc, namespace, telemetry, replicas=replicas)
 
     def subject(self, subject: str) -> str:
         """The wire subject for a contract subject."""
@@ -183,9 +184,3 @@ def raise_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
-
-
-def current_trace_id() -> str:
-    """Hex trace id of the current span (for logs and responses)."""
-    ctx = trace.get_current_span().get_span_context()
-    return format(ctx.trace_id, "032x") if ctx.is_valid else ""

@@ -28,7 +28,7 @@ from libs.scheduler import JobHandler, Scheduler
 from libs.settings import Settings, check_secrets
 from libs.telemetry import Telemetry
 from libs.web.guards import BearerAuthMiddleware
-from libs.web.problems import EXCEPTION_HANDLERS, PROBLEM_JSON, Problem
+from libs.web.problems import EXCEPTION_HANDLERS, Problem
 
 log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -144,7 +144,13 @@ def build_app(
         runtime.db = await connect(
             settings.database_url, spec.schema, min_size=settings.db_pool_min, max_size=settings.db_pool_max
         )
-        runtime.bus = await Bus.connect(settings.nats_url, settings.namespace, telemetry, name=f"liveloop-{spec.name}")
+        runtime.bus = await Bus.connect(
+            settings.nats_url,
+            settings.namespace,
+            telemetry,
+            name=f"liveloop-{spec.name}",
+            replicas=settings.stream_replicas,
+        )
         await runtime.bus.ensure_streams()
         runtime.relay = Relay(runtime.db, runtime.bus, interval_s=settings.relay_interval_s)
         runtime.consumers = ConsumerRunner(
@@ -196,4 +202,4 @@ def build_app(
     return app
 
 
-__all__ = ["PROBLEM_JSON", "Runtime", "ServiceSpec", "build_app"]
+__all__ = ["Runtime", "ServiceSpec", "build_app"]
