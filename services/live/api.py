@@ -13,6 +13,7 @@ from litestar import Request, Response, delete, get, post
 from opentelemetry import trace
 
 from libs.auth import Principal
+from libs.ids import canonical_uuid
 from libs.telemetry import baggage_set, names
 from libs.web.app import Runtime
 from libs.web.guards import principal_of, requires
@@ -40,7 +41,7 @@ class NewBagItem(msgspec.Struct, kw_only=True):
 
 def _tag_room(room_id: str) -> None:
     """Attribute this request's span to the room (only well-formed ids: the value comes from the client)."""
-    parsed = domain.parse_id(room_id)
+    parsed = canonical_uuid(room_id)
     if parsed:
         trace.get_current_span().set_attribute(names.ROOM_ID, parsed)
 
@@ -117,7 +118,7 @@ async def join_room(room_id: str, request: Request, runtime: Runtime) -> Respons
     async def effect(conn: asyncpg.Connection) -> tuple[int, View]:
         return 200, await use_cases.join_room(conn, runtime.clock, viewer, room_id)
 
-    with baggage_set(**{names.ROOM_ID: domain.parse_id(room_id)}):
+    with baggage_set(**{names.ROOM_ID: canonical_uuid(room_id)}):
         return await _write(runtime, request, viewer, f"live.join:{room_id}", {}, effect)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -11,6 +10,7 @@ import msgspec
 
 from libs.auth import Principal
 from libs.contracts import OrderLine
+from libs.ids import canonical_uuid
 from libs.web.problems import Problem
 
 
@@ -80,14 +80,6 @@ class RoomStats(msgspec.Struct, kw_only=True):
     currency: str | None
 
 
-def parse_id(value: str) -> str | None:
-    """The canonical form of a UUID string, or None if it is not one (unknown ids answer 404)."""
-    try:
-        return str(uuid.UUID(value))
-    except (ValueError, AttributeError, TypeError):
-        return None
-
-
 def room_not_found() -> Problem:
     """The one answer for an unknown room and for a room whose private data is someone else's."""
     return Problem(404, "not-found", "no such room")
@@ -95,10 +87,10 @@ def room_not_found() -> Problem:
 
 def room_merchant(host: Principal, asked: str | None) -> str:
     """The merchant a host's new room sells for: the one its token names; naming another is refused."""
-    own = parse_id(host.merchant_id) if host.merchant_id else None
+    own = canonical_uuid(host.merchant_id) if host.merchant_id else None
     if own is None:
         raise Problem(403, "host-not-linked-to-merchant", "this host token names no merchant to stream for")
-    if asked is not None and parse_id(asked) != own:
+    if asked is not None and canonical_uuid(asked) != own:
         raise Problem(
             403, "not-your-merchant", "a host opens rooms only for the merchant its token names", field="merchant_id"
         )
@@ -135,7 +127,7 @@ def may_read_stats(room: Room, principal: Principal) -> bool:
     if principal.role == "host":
         return principal.sub == room.host_id
     if principal.role == "merchant":
-        return principal.merchant_id is not None and parse_id(principal.merchant_id) == room.merchant_id
+        return principal.merchant_id is not None and canonical_uuid(principal.merchant_id) == room.merchant_id
     return False
 
 
@@ -143,7 +135,7 @@ def room_amounts(lines: Iterable[OrderLine]) -> dict[str, int]:
     """Paid amount per room among an order's lines; lines without a well-formed room id count nowhere."""
     totals: dict[str, int] = {}
     for line in lines:
-        room_id = parse_id(line.room_id) if line.room_id else None
+        room_id = canonical_uuid(line.room_id) if line.room_id else None
         if room_id is not None:
             totals[room_id] = totals.get(room_id, 0) + line.amount_minor
     return totals
@@ -153,7 +145,7 @@ def bag_skus(snapshots: Iterable[Mapping[str, Any]], stock: Mapping[str, int]) -
     """A product's SKUs with the newest stock live knows (the product's own snapshot if it knows none)."""
     skus = []
     for sku in snapshots:
-        available = stock.get(parse_id(sku["sku_id"]) or sku["sku_id"], sku.get("stock_available", 0))
+        available = stock.get(canonical_uuid(sku["sku_id"]) or sku["sku_id"], sku.get("stock_available", 0))
         skus.append(
             BagSku(
                 sku_id=sku["sku_id"],

@@ -10,6 +10,7 @@ from opentelemetry import trace
 from libs.bus import Subscription
 from libs.bus.consumer import Handler
 from libs.contracts import Event, OrderPaid, ProductPublished, ProductUpdated, StockChanged
+from libs.ids import canonical_uuid
 from libs.telemetry import names
 from libs.web.app import Runtime
 from services.live import domain, store
@@ -38,7 +39,7 @@ def room_sales(runtime: Runtime) -> Handler:
 
     async def count_paid_order(conn: asyncpg.Connection, event: Event) -> None:
         assert isinstance(event, OrderPaid)
-        merchant_id = domain.parse_id(event.merchant_id)
+        merchant_id = canonical_uuid(event.merchant_id)
         amounts = domain.room_amounts(event.lines) if merchant_id else {}
         if len(amounts) == 1:
             trace.get_current_span().set_attribute(names.ROOM_ID, next(iter(amounts)))

@@ -10,6 +10,7 @@ import asyncpg
 from libs.auth import Principal
 from libs.clock import Clock
 from libs.db import Database
+from libs.ids import canonical_uuid
 from libs.web.problems import Problem
 from services.live import domain, store
 from services.live.domain import Bag, BagEntry, BagItem, Room, RoomStats, View
@@ -41,7 +42,7 @@ async def create_room(
 
 
 async def _room(conn: asyncpg.Connection, room_id: str, *, lock: bool = False) -> Room:
-    parsed = domain.parse_id(room_id)
+    parsed = canonical_uuid(room_id)
     room = await store.fetch_room(conn, parsed, lock=lock) if parsed else None
     if room is None:
         raise domain.room_not_found()
@@ -71,7 +72,7 @@ async def remove_from_bag(db: Database, host: Principal, room_id: str, product_i
     async with db.transaction() as conn:
         room = await _room(conn, room_id, lock=True)
         domain.ensure_room_host(room, host)
-        parsed = domain.parse_id(product_id)
+        parsed = canonical_uuid(product_id)
         if parsed is None or not await store.delete_bag_entry(conn, room.room_id, parsed):
             raise Problem(404, "not-found", "this product is not in the room's bag")
 

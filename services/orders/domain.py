@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -194,15 +193,6 @@ def reservation_matches(items: Iterable[ReserveItem], reserved: Iterable[Reserve
         return total
 
     return units(items) == units(reserved)
-
-
-def is_uuid(value: str) -> bool:
-    """True for a well-formed UUID (anything else names nothing we store)."""
-    try:
-        uuid.UUID(value)
-    except (ValueError, TypeError, AttributeError):
-        return False
-    return True
 
 
 class _FromRoom(Protocol):

@@ -12,6 +12,7 @@ from opentelemetry import trace
 
 from libs.bus import RequestFailed, add_events
 from libs.contracts import RESERVE_STOCK, ReservedLine, ReserveItem, ReserveStock, ReserveStockReply
+from libs.ids import is_uuid
 from libs.scheduler import schedule
 from libs.telemetry import baggage_set, capture_headers, names
 from libs.web.app import Runtime
@@ -210,7 +211,7 @@ async def confirm_payment(
 
     Safe to retry: a confirm that finds the payment made, or being made, answers with its status and charges nothing.
     """
-    row = await store.payment_for_buyer(runtime.db, payment_id, buyer_id) if domain.is_uuid(payment_id) else None
+    row = await store.payment_for_buyer(runtime.db, payment_id, buyer_id) if is_uuid(payment_id) else None
     if row is None:
         raise Problem(404, "not-found", "no such payment")
     span = trace.get_current_span()
@@ -259,7 +260,7 @@ async def confirm_payment(
 
 
 async def checkout_of(runtime: Runtime, *, buyer_id: str, checkout_id: str) -> views.CheckoutView:
-    found = await store.checkout_for_buyer(runtime.db, checkout_id, buyer_id) if domain.is_uuid(checkout_id) else None
+    found = await store.checkout_for_buyer(runtime.db, checkout_id, buyer_id) if is_uuid(checkout_id) else None
     if found is None:
         raise Problem(404, "not-found", "no such checkout")
     return views.checkout_view(found["checkout"], found["orders"])
@@ -269,7 +270,7 @@ async def order_of(
     runtime: Runtime, *, order_id: str, buyer_id: str | None = None, merchant_id: str | None = None
 ) -> views.OrderView:
     """One order, if the buyer placed it or the merchant sells it; 404 otherwise."""
-    if not _scoped(buyer_id, merchant_id) or not domain.is_uuid(order_id):
+    if not _scoped(buyer_id, merchant_id) or not is_uuid(order_id):
         raise Problem(404, "not-found", "no such order")
     rows = await store.order_rows(runtime.db, order_id=order_id, buyer_id=buyer_id, merchant_id=merchant_id, limit=1)
     if not rows:
@@ -308,5 +309,5 @@ async def orders_page(
 def _scoped(buyer_id: str | None, merchant_id: str | None) -> bool:
     """A read names whose orders it wants; a merchant id that is no UUID owns nothing."""
     if merchant_id is not None:
-        return domain.is_uuid(merchant_id)
+        return is_uuid(merchant_id)
     return buyer_id is not None

@@ -11,6 +11,7 @@ import msgspec
 
 from libs.contracts import OrderLine
 from libs.db import Database
+from libs.ids import is_uuid
 from services.orders import domain
 from services.orders.domain import (
     CHECKOUT_TRANSITIONS,
@@ -273,7 +274,7 @@ async def payment_for_intent(db: Conn, intent_id: str, payment_id: str | None) -
             WHERE p.stripe_payment_intent_id = $1 OR (p.payment_id = $2 AND p.stripe_payment_intent_id IS NULL)
             ORDER BY p.stripe_payment_intent_id IS NULL LIMIT 1""",
         intent_id,
-        payment_id if payment_id and domain.is_uuid(payment_id) else None,
+        payment_id if payment_id and is_uuid(payment_id) else None,
     )
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import msgspec
 
 from libs.contracts import OrderLine
+from libs.ids import is_uuid
 from services.orders import domain
 from services.orders.domain import CheckoutPlan
 
@@ -177,6 +178,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         decoded = msgspec.json.decode(raw, type=_Cursor)
     except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
         raise domain.DomainError("cursor is not one this API handed out", field="cursor") from exc
-    if not domain.is_uuid(decoded.order_id):
+    if not is_uuid(decoded.order_id):
         raise domain.DomainError("cursor is not one this API handed out", field="cursor")
     return decoded.created_at, decoded.order_id

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from libs.db import Database
+from libs.ids import is_uuid
 from libs.telemetry import baggage_set, names
 from libs.web.problems import Problem
-from services.shop import domain
 from services.shop.store import cart as store
 from services.shop.tracing import tag
 from services.shop.views import CartLineView
@@ -30,7 +30,7 @@ async def put(
     # The room rides on as baggage, so whatever this request causes downstream is attributed to it.
     with baggage_set(**{names.ROOM_ID: room_id}):
         created = None
-        if domain.is_uuid(sku_id):
+        if is_uuid(sku_id):
             async with db.transaction() as conn:
                 created = await store.put(conn, buyer_id, sku_id, quantity, source, now)
         if created is None:
@@ -42,5 +42,5 @@ async def put(
 async def remove(db: Database, buyer_id: str, sku_id: str) -> None:
     """Drop a line from the buyer's cart (404 if it is not there)."""
     tag({names.BUYER_ID: buyer_id, names.SKU_ID: sku_id})
-    if not domain.is_uuid(sku_id) or not await store.remove(db.pool, buyer_id, [sku_id]):
+    if not is_uuid(sku_id) or not await store.remove(db.pool, buyer_id, [sku_id]):
         raise Problem(404, "cart-item-not-found", f"SKU {sku_id} is not in your cart", field="sku_id")

@@ -11,6 +11,7 @@ import asyncpg
 
 from libs.bus import add_events
 from libs.db import Database
+from libs.ids import is_uuid
 from libs.telemetry import names
 from libs.web.problems import Problem
 from services.shop import domain
@@ -47,7 +48,7 @@ async def create_merchant(conn: asyncpg.Connection, now: datetime, name: str, cu
 
 async def merchant(db: Database, merchant_id: str) -> MerchantView:
     """A merchant's public profile (404 if unknown)."""
-    found = await store.merchant(db.pool, merchant_id) if domain.is_uuid(merchant_id) else None
+    found = await store.merchant(db.pool, merchant_id) if is_uuid(merchant_id) else None
     if found is None:
         raise _not_found("merchant", merchant_id)
     return found
@@ -58,7 +59,7 @@ async def create_product(
 ) -> ProductView:
     """Create and publish a product of `merchant_id`, announcing it with ProductPublished."""
     tag({names.MERCHANT_ID: merchant_id})
-    owner = await store.merchant(conn, merchant_id) if domain.is_uuid(merchant_id) else None
+    owner = await store.merchant(conn, merchant_id) if is_uuid(merchant_id) else None
     if owner is None:
         raise Problem(404, "merchant-not-found", f"no merchant {merchant_id}: onboard it first")
     domain.check_new_skus(owner.currency, [(s.name, s.currency) for s in skus])
@@ -81,7 +82,7 @@ async def create_product(
 async def products_of(db: Database, merchant_id: str, *, limit: int, offset: int) -> list[ProductView]:
     """A merchant's own products."""
     tag({names.MERCHANT_ID: merchant_id})
-    if not domain.is_uuid(merchant_id):
+    if not is_uuid(merchant_id):
         return []
     return await store.products_of(db.pool, merchant_id, limit=limit, offset=offset)
 
@@ -90,7 +91,7 @@ async def own_product(db: Database, merchant_id: str, product_id: str) -> Produc
     """One of the merchant's products; someone else's is as unknown as a made-up id (404)."""
     tag({names.MERCHANT_ID: merchant_id, names.PRODUCT_ID: product_id})
     found = None
-    if domain.is_uuid(product_id) and domain.is_uuid(merchant_id):
+    if is_uuid(product_id) and is_uuid(merchant_id):
         found = await store.product(db.pool, product_id, merchant_id=merchant_id)
     if found is None:
         raise _not_found("product", product_id)
@@ -100,7 +101,7 @@ async def own_product(db: Database, merchant_id: str, product_id: str) -> Produc
 async def public_product(db: Database, product_id: str) -> PublicProductView:
     """A published product as buyers see it (404 if unknown or not for sale)."""
     tag({names.PRODUCT_ID: product_id})
-    found = await store.product(db.pool, product_id) if domain.is_uuid(product_id) else None
+    found = await store.product(db.pool, product_id) if is_uuid(product_id) else None
     if found is None or found.status != "published":
         raise _not_found("product", product_id)
     return public(found)
@@ -111,7 +112,7 @@ async def edit_product(
 ) -> ProductView:
     """Change title/description; a real change bumps the version and emits ProductUpdated."""
     tag({names.MERCHANT_ID: merchant_id, names.PRODUCT_ID: product_id})
-    if not (domain.is_uuid(product_id) and domain.is_uuid(merchant_id)):
+    if not (is_uuid(product_id) and is_uuid(merchant_id)):
         raise _not_found("product", product_id)
     async with db.transaction() as conn:
         current = await store.lock_product(conn, product_id, merchant_id)
@@ -140,7 +141,7 @@ async def edit_sku(
 ) -> ProductView:
     """Change a SKU's price and/or stock on hand; emits ProductUpdated and, for stock, StockChanged."""
     tag({names.MERCHANT_ID: merchant_id, names.SKU_ID: sku_id})
-    if not (domain.is_uuid(sku_id) and domain.is_uuid(merchant_id)):
+    if not (is_uuid(sku_id) and is_uuid(merchant_id)):
         raise _not_found("sku", sku_id)
     async with db.transaction() as conn:
         current = await store.lock_sku(conn, sku_id, merchant_id)
@@ -168,7 +169,7 @@ async def sku_changes(db: Database, merchant_id: str, sku_id: str) -> list[SkuCh
     """The edit history of one of the merchant's SKUs."""
     tag({names.MERCHANT_ID: merchant_id, names.SKU_ID: sku_id})
     found = None
-    if domain.is_uuid(sku_id) and domain.is_uuid(merchant_id):
+    if is_uuid(sku_id) and is_uuid(merchant_id):
         found = await store.sku_changes(db.pool, sku_id, merchant_id)
     if found is None:
         raise _not_found("sku", sku_id)
@@ -178,4 +179,4 @@ async def sku_changes(db: Database, merchant_id: str, sku_id: str) -> list[SkuCh
 async def shortfalls(db: Database, merchant_id: str) -> list[ShortfallView]:
     """Units the merchant's paid orders need that stock could not supply."""
     tag({names.MERCHANT_ID: merchant_id})
-    return await store.shortfalls(db.pool, merchant_id) if domain.is_uuid(merchant_id) else []
+    return await store.shortfalls(db.pool, merchant_id) if is_uuid(merchant_id) else []

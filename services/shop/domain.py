@@ -17,20 +17,12 @@ from libs.contracts import (
     SkuSnapshot,
     StockChanged,
 )
+from libs.ids import is_uuid
 from libs.web.problems import Problem
 from services.shop.views import ProductView
 
 # Above this a quantity is a typo or an attack, and it would overflow the int columns.
 MAX_QUANTITY = 1_000_000
-
-
-def is_uuid(value: str) -> bool:
-    """True if `value` is a UUID string (ids we minted); anything else names nothing we have."""
-    try:
-        uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        return False
-    return True
 
 
 # --- catalogue --------------------------------------------------------------------

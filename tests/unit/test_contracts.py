@@ -126,3 +126,12 @@ def test_event_ignores_fields_it_does_not_know(subject: str, cls: type[Event]) -
     event = _instance(cls)
     grown = msgspec.to_builtins(event) | {"added_in_a_later_version": {"x": [1, 2]}}
     assert msgspec.json.decode(msgspec.json.encode(grown), type=cls) == event
+
+
+def test_ids_are_canonical_uuids_and_anything_else_names_nothing() -> None:
+    from libs.ids import canonical_uuid, is_uuid
+
+    assert canonical_uuid("3393F270-6A60-4840-A4E4-39427C2DA35F") == "3393f270-6a60-4840-a4e4-39427c2da35f"
+    assert canonical_uuid("not-a-room") is None
+    assert canonical_uuid(None) is None
+    assert not is_uuid("1; DROP TABLE orders")
