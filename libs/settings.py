@@ -41,6 +41,11 @@ class Settings(msgspec.Struct, kw_only=True):
     relay_interval_s: float = 0.2
     scheduler_interval_s: float = 0.5
     consumer_max_deliver: int = 5
+    # Live flash sales: how long an admitted buyer has to pay before the unit goes back to the sale.
+    flash_sale_payment_window_s: int = 300
+    # Per-caller burst limit on purchase and claim endpoints (token bucket: `burst` at once, `rate` per s after).
+    purchase_rate_per_s: float = 2.0
+    purchase_burst: int = 5
 
 
 class InsecureSettings(Exception):
@@ -85,6 +90,11 @@ def from_env(service: str) -> Settings:
         otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
         payment_window_s=int(env.get("LIVELOOP_PAYMENT_WINDOW_S", defaults.payment_window_s)),
         db_pool_max=int(env.get("LIVELOOP_DB_POOL_MAX", defaults.db_pool_max)),
+        flash_sale_payment_window_s=int(
+            env.get("LIVELOOP_FLASH_SALE_PAYMENT_WINDOW_S", defaults.flash_sale_payment_window_s)
+        ),
+        purchase_rate_per_s=float(env.get("LIVELOOP_PURCHASE_RATE_PER_S", defaults.purchase_rate_per_s)),
+        purchase_burst=int(env.get("LIVELOOP_PURCHASE_BURST", defaults.purchase_burst)),
         run_relay=_env_bool("LIVELOOP_RUN_RELAY", True),
         run_consumers=_env_bool("LIVELOOP_RUN_CONSUMERS", True),
         run_scheduler=_env_bool("LIVELOOP_RUN_SCHEDULER", True),

@@ -111,25 +111,31 @@ class Stack:
                 await register_webhook(self.infra, f"{served.url}/stripe/webhook", webhook_id=f"orders-{served.port}")
         return self
 
+    async def start_instance(self, name: str, key: str, **overrides: object) -> ServedApp:
+        """Another instance of service `name` (same database and NATS namespace), reachable as `key`."""
+        self.overrides[key] = {**self.overrides.get(name, {}), **overrides}
+        return await self._serve(name, free_port(), key=key)
+
     async def restart(self, name: str, *, while_down: Callable[[], object] | None = None) -> None:
         """Stop one service and start a fresh process-equivalent of it on the same port (new app, new pools)."""
         old = self.apps.pop(name)
         await old.stop()
         if while_down is not None:
             while_down()
-        await self._serve(name, old.port)
+        await self._serve(old.name, old.port, key=name)
 
-    async def _serve(self, name: str, port: int) -> ServedApp:
+    async def _serve(self, name: str, port: int, *, key: str | None = None) -> ServedApp:
         telemetry = Telemetry(name)
         add_exporter(telemetry, self.spans)
         module = importlib.import_module(f"services.{name}.app")
-        settings = self.infra.settings(name, **self.overrides.get(name, {}))
+        settings = self.infra.settings(name, **self.overrides.get(key or name, {}))
         served = ServedApp(name, module.create_app(settings, telemetry=telemetry, clock=self.clock), port)
         await served.start()
-        self.apps[name] = served
+        self.apps[key or name] = served
         return served
 
     def url(self, service: str) -> str:
+        """Base URL of a service (or of an extra instance, by the key it was started under)."""
         return self.apps[service].url
 
     def client(self, service: str, token: str | None = None) -> httpx.AsyncClient:

@@ -10,6 +10,7 @@ from datetime import datetime
 import msgspec
 
 RESERVE_STOCK = "rpc.shop.stock.reserve.v1"
+ALLOCATE_STOCK = "rpc.shop.stock.allocate.v1"
 
 
 class ReserveItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,7 +59,43 @@ class ReserveStockReply(msgspec.Struct, frozen=True, kw_only=True):
     item_index: int | None = None
 
 
+class AllocateStock(msgspec.Struct, frozen=True, kw_only=True):
+    """Move `quantity` units of a SKU out of available stock into a flash sale. Idempotent on `allocation_id`.
+
+    The units stay counted in shop's `stock_reserved` until orders' `OrderPaid` commits them one line at a
+    time (lines carry `flash_sale_id` = `allocation_id`) or live's `FlashSaleUnitsReturned` gives them back.
+    """
+
+    allocation_id: str
+    merchant_id: str
+    sku_id: str
+    quantity: int
+    answer_by: datetime | None = None
+
+
+class AllocateStockReply(msgspec.Struct, frozen=True, kw_only=True):
+    """`ok` with the SKU's facts, or an error code.
+
+    Codes: `unknown_sku` (no such SKU, or not this merchant's), `invalid_quantity`, `insufficient_stock`
+    (`available` says how many there are), `allocation_conflict` (the id was used for another SKU or
+    quantity), `too_late`, `invalid_request`.
+    """
+
+    ok: bool
+    error: str | None = None
+    detail: str | None = None
+    available: int | None = None
+    product_id: str | None = None
+    title: str | None = None
+    sku_name: str | None = None
+    price_minor: int | None = None
+    currency: str | None = None
+
+
 __all__ = [
+    "ALLOCATE_STOCK",
+    "AllocateStock",
+    "AllocateStockReply",
     "RESERVE_STOCK",
     "ReserveItem",
     "ReserveStock",
