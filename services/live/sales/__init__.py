@@ -1,0 +1,1 @@
+"""Flash sales and coupon drops of live rooms."""

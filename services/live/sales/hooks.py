@@ -1,0 +1,19 @@
+"""What the room side of live asks of flash sales and coupon drops (kept here so rooms never import sales internals)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from libs.clock import Clock
+
+
+async def room_snapshot(conn: asyncpg.Connection, room_id: str) -> dict[str, Any]:
+    """The room's running and scheduled sales (with stock left) and open coupon drops, for `GET /rooms/{id}/state`."""
+    return {"sales": [], "coupon_drops": []}
+
+
+async def on_room_ended(conn: asyncpg.Connection, clock: Clock, room_id: str) -> None:
+    """A room's session ended (in that transaction): its running and scheduled sales end too."""
+    return None
