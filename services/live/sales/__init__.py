@@ -1,1 +1,30 @@
-"""Flash sales and coupon drops of live rooms."""
+"""Flash sales and coupon drops of live rooms: what they add to the live service's wiring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from libs.bus import Subscription
+from libs.scheduler import JobHandler
+from libs.web.app import Runtime
+
+# Route handlers of flash sales and coupon drops.
+ROUTES: list[Any] = []
+
+
+def subscriptions(runtime: Runtime) -> list[Subscription]:
+    """Durable consumers of flash sales and coupon drops."""
+    return []
+
+
+def jobs(runtime: Runtime) -> dict[str, JobHandler]:
+    """Due-job handlers of flash sales and coupon drops."""
+    return {}
+
+
+async def on_start(runtime: Runtime) -> None:
+    """Start what sales need in this process (after the room feed hub is up)."""
+
+
+async def on_stop(runtime: Runtime) -> None:
+    """Stop what on_start started."""
