@@ -1,0 +1,115 @@
+"""The flash-sale benchmark's printed table and verdict (pure: formatting and rules only)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bench.results import CeilingResult, Latency, SaleResult, mean_rate, ratio
+
+TARGET_WHILE_STOCK = 0.5
+TARGET_AFTER_SOLD_OUT = 0.9
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything one benchmark run measured."""
+
+    settings: dict[str, object]
+    ceilings: Sequence[tuple[str, CeilingResult]]
+    sale: SaleResult
+    remaining: int | None
+    lost: Sequence[str]
+    settle_s: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ceiling_per_s(self) -> float | None:
+        """Mean requests/s of the ceiling runs."""
+        return mean_rate([c for _, c in self.ceilings])
+
+    @property
+    def ratio_all(self) -> float | None:
+        return ratio(self.sale.requests_per_s, self.ceiling_per_s)
+
+    @property
+    def ratio_while_stock(self) -> float | None:
+        return ratio(self.sale.before_sold_out_per_s, self.ceiling_per_s)
+
+    @property
+    def ratio_after_sold_out(self) -> float | None:
+        return ratio(self.sale.after_sold_out_per_s, self.ceiling_per_s)
+
+
+def failures(report: Report) -> list[str]:
+    """Correctness rules the run broke; any one makes the benchmark exit non-zero."""
+    sale = report.sale
+    broken = []
+    if sale.oversold:
+        broken.append(f"oversold: {sale.admitted} admitted for {sale.stock} units")
+    if report.remaining is not None and sale.admitted + report.remaining > sale.stock:
+        broken.append(f"stock: {sale.admitted} admitted + {report.remaining} remaining > {sale.stock}")
+    if report.lost:
+        broken.append(f"lost: {len(report.lost)} admissions without an order after {report.settle_s:.0f} s")
+    if sale.duplicate_order_ids:
+        broken.append(f"duplicate order ids: {sale.duplicate_order_ids}")
+    if sale.admitted == 0:
+        broken.append("nothing was admitted: the sale never sold")
+    return broken
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _verdict(value: float | None, target: float) -> str:
+    if value is None:
+        return "n/a"
+    return "met" if value >= target else "MISSED"
+
+
+def _latency_row(label: str, lat: Latency) -> str:
+    return f"  {label:<34}{lat.count:>8}{_num(lat.p50_ms, 1):>10}{_num(lat.p99_ms, 1):>10}"
+
+
+def render(report: Report) -> str:
+    """The table the runner prints (and docs/PERFORMANCE.md quotes)."""
+    sale = report.sale
+    settings = "  ".join(f"{k}={v}" for k, v in report.settings.items())
+    out = [f"Flash-sale benchmark  {settings}", ""]
+    out.append(f"  {'throughput':<34}{'req/s':>10}{'ratio':>8}{'target':>10}")
+    for label, ceiling in report.ceilings:
+        out.append(f"  {'ceiling POST /echo ' + label:<34}{_num(ceiling.requests_per_s):>10}")
+    out.append(f"  {'ceiling (mean)':<34}{_num(report.ceiling_per_s):>10}")
+    out.append(f"  {'sale, all requests':<34}{_num(sale.requests_per_s):>10}{_num(report.ratio_all, 2):>8}")
+    window = f" ({_num(sale.sold_out_after_s, 2)} s)" if sale.sold_out_after_s is not None else ""
+    out.append(
+        f"  {'sale, while stock lasts' + window:<34}{_num(sale.before_sold_out_per_s):>10}"
+        f"{_num(report.ratio_while_stock, 2):>8}{'>= ' + str(TARGET_WHILE_STOCK):>10}  "
+        f"{_verdict(report.ratio_while_stock, TARGET_WHILE_STOCK)}"
+    )
+    out.append(
+        f"  {'sale, after sold out':<34}{_num(sale.after_sold_out_per_s):>10}"
+        f"{_num(report.ratio_after_sold_out, 2):>8}{'>= ' + str(TARGET_AFTER_SOLD_OUT):>10}  "
+        f"{_verdict(report.ratio_after_sold_out, TARGET_AFTER_SOLD_OUT)}"
+    )
+    out.append(f"  {'admissions/s':<34}{_num(sale.admissions_per_s):>10}")
+    out += ["", f"  {'latency (ms)':<34}{'count':>8}{'p50':>10}{'p99':>10}"]
+    out.append(_latency_row("admitted (201)", sale.admitted_latency))
+    out.append(_latency_row("rejected (409)", sale.rejected_latency))
+    for label, ceiling in report.ceilings:
+        out.append(_latency_row(f"ceiling {label}", ceiling.latency))
+    out += ["", "  correctness"]
+    out.append(f"  {'admitted':<34}{sale.admitted:>8}  of {sale.stock} units, {sale.sent} buyers")
+    out.append(f"  {'oversold (admitted - S)':<34}{sale.admitted - sale.stock:>8}  must be 0")
+    remaining = "-" if report.remaining is None else str(report.remaining)
+    out.append(f"  {'remaining (GET sale)':<34}{remaining:>8}  admitted + remaining must be S")
+    polled = f"must be 0 (orders polled up to {report.settle_s:.0f} s)"
+    out.append(f"  {'lost (admitted, no order)':<34}{len(report.lost):>8}  {polled}")
+    errors = ", ".join(f"{status}: {n}" for status, n in sorted(sale.errors.items())) or "none"
+    out.append(f"  {'errors (not 201/409)':<34}{sum(sale.errors.values()):>8}  {errors}")
+    out.append(f"  {'unanswered requests':<34}{sale.missing:>8}")
+    out += [f"  note: {note}" for note in report.notes]
+    broken = failures(report)
+    out += ["", "  FAILED: " + "; ".join(broken) if broken else "  OK: nothing oversold, nothing lost"]
+    return "\n".join(out)

@@ -1,0 +1,176 @@
+"""The flash sale under test, set up and checked through the public API as a merchant, host and buyers would."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from libs.auth import mint_token
+
+PRICE_MINOR = 4999
+SALE_PRICE_MINOR = 999
+SALE_DURATION_S = 3600
+RETRY_S = 20.0
+
+
+class SetupError(RuntimeError):
+    """A setup call failed; the message names the call and the answer."""
+
+
+@dataclass(frozen=True)
+class Sale:
+    """The sale the buyers hit, and who runs it."""
+
+    merchant_id: str
+    product_id: str
+    sku_id: str
+    room_id: str
+    sale_id: str
+    host_token: str
+
+    def purchase_url(self, live: str) -> str:
+        """Where buyers POST their purchase."""
+        return f"{live}/rooms/{self.room_id}/flash-sales/{self.sale_id}/purchase"
+
+    def sale_url(self, live: str) -> str:
+        """Where anyone reads the sale (remaining units)."""
+        return f"{live}/rooms/{self.room_id}/flash-sales/{self.sale_id}"
+
+
+def buyer_tokens(secret: str, run: str, count: int, *, ttl_s: int = 7200) -> list[str]:
+    """One token per buyer, each a different `sub`."""
+    return [mint_token(sub=f"bench-{run}-{i}", role="buyer", secret=secret, ttl_s=ttl_s) for i in range(count)]
+
+
+def _post(client: httpx.Client, url: str, token: str, body: Mapping[str, Any] | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
+    return client.post(url, json=body if body is not None else {}, headers=headers)
+
+
+def _expect(resp: httpx.Response, *ok: int) -> dict[str, Any]:
+    if resp.status_code not in ok:
+        raise SetupError(f"{resp.request.method} {resp.request.url} -> {resp.status_code}: {resp.text[:500]}")
+    return resp.json()
+
+
+def _post_until(client: httpx.Client, url: str, token: str, body: Mapping[str, Any], *ok: int) -> dict[str, Any]:
+    """POST until accepted: live learns merchants' products over NATS, a moment after shop commits them."""
+    deadline = time.monotonic() + RETRY_S
+    while True:
+        resp = _post(client, url, token, body)
+        if resp.status_code in ok or resp.status_code != 409 or time.monotonic() > deadline:
+            return _expect(resp, *ok)
+        time.sleep(0.2)
+
+
+def set_up_sale(urls: Mapping[str, str], secret: str, run: str, *, stock: int) -> Sale:
+    """Merchant, product with `stock` units, live room with it in the bag, and a running sale of all of them."""
+    shop, live = urls["shop"], urls["live"]
+    with httpx.Client(timeout=15.0) as client:
+        operator = mint_token(sub=f"bench-operator-{run}", role="operator", secret=secret)
+        merchant = _expect(
+            _post(client, f"{shop}/merchants", operator, {"name": f"Bench {run}", "currency": "USD"}), 200, 201
+        )
+        merchant_id = str(merchant["merchant_id"])
+        seller = mint_token(sub=f"bench-merchant-{run}", role="merchant", secret=secret, merchant_id=merchant_id)
+        product = _expect(
+            _post(
+                client,
+                f"{shop}/seller/products",
+                seller,
+                {
+                    "title": "Flash-sale sneaker",
+                    "description": "Benchmark product.",
+                    "skus": [{"name": "One size", "price_minor": PRICE_MINOR, "currency": "USD", "stock": stock}],
+                },
+            ),
+            200,
+            201,
+        )
+        product_id = str(product["product_id"])
+        sku_id = str(product["skus"][0]["sku_id"])
+        host = mint_token(sub=f"bench-host-{run}", role="host", secret=secret, merchant_id=merchant_id)
+        room = _expect(
+            _post(client, f"{live}/rooms", host, {"title": "Bench flash sale", "merchant_id": merchant_id}), 200, 201
+        )
+        room_id = str(room["room_id"])
+        _post_until(client, f"{live}/rooms/{room_id}/bag", host, {"product_id": product_id}, 200, 201)
+        _expect(_post(client, f"{live}/rooms/{room_id}/start", host), 200, 201)
+        sale = _post_until(
+            client,
+            f"{live}/rooms/{room_id}/flash-sales",
+            host,
+            {
+                "sku_id": sku_id,
+                "quantity": stock,
+                "price_minor": SALE_PRICE_MINOR,
+                "per_buyer_limit": 1,
+                "duration_s": SALE_DURATION_S,
+            },
+            200,
+            201,
+        )
+        result = Sale(merchant_id, product_id, sku_id, room_id, str(sale["sale_id"]), host)
+        _wait_running(client, result.sale_url(live), stock)
+        return result
+
+
+def _wait_running(client: httpx.Client, url: str, stock: int) -> None:
+    """Wait until the sale reads as running with all its units."""
+    deadline = time.monotonic() + RETRY_S
+    while True:
+        resp = client.get(url)
+        body = resp.json() if resp.status_code == 200 else {}
+        if body.get("status") == "running" and body.get("remaining") == stock:
+            return
+        if time.monotonic() > deadline:
+            raise SetupError(f"GET {url} -> {resp.status_code}: {resp.text[:500]} (waiting for a running sale)")
+        time.sleep(0.2)
+
+
+def remaining_units(urls: Mapping[str, str], sale: Sale) -> int | None:
+    """Units the sale still has, as live reports them."""
+    resp = httpx.get(sale.sale_url(urls["live"]), timeout=15.0)
+    if resp.status_code != 200:
+        return None
+    value = resp.json().get("remaining")
+    return int(value) if value is not None else None
+
+
+async def _order_exists(client: httpx.AsyncClient, orders: str, order_id: str, token: str) -> bool:
+    resp = await client.get(f"{orders}/orders/{order_id}", headers={"Authorization": f"Bearer {token}"})
+    return resp.status_code == 200
+
+
+async def _missing_orders(
+    orders: str, admitted: Sequence[tuple[str, str]], settle_s: float, concurrency: int
+) -> list[str]:
+    """Order ids (with their buyer's token) that orders still does not have after settle_s."""
+    pending = list(admitted)
+    deadline = time.monotonic() + settle_s
+    gate = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(timeout=15.0) as client:
+
+        async def check(item: tuple[str, str]) -> bool:
+            async with gate:
+                return await _order_exists(client, orders, *item)
+
+        while True:
+            found = await asyncio.gather(*(check(item) for item in pending))
+            pending = [item for item, ok in zip(pending, found, strict=True) if not ok]
+            if not pending or time.monotonic() > deadline:
+                return [order_id for order_id, _ in pending]
+            await asyncio.sleep(1.0)
+
+
+def lost_orders(
+    urls: Mapping[str, str], admitted: Sequence[tuple[str, str]], *, settle_s: float, concurrency: int = 32
+) -> list[str]:
+    """Admitted order ids with no order in orders once the run settles (each checked as its buyer)."""
+    return asyncio.run(_missing_orders(urls["orders"], admitted, settle_s, concurrency))

@@ -1,0 +1,181 @@
+"""A throwaway stack for the benchmark: its own database, NATS namespace and ports, stopped by PID."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import nats
+
+from devstack import embedded
+from devstack.embedded import Proc, StartupError
+from libs.settings import DEV_JWT_SECRET
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+# The flash sale touches these three; aftersales and local_life only listen for paid orders.
+SERVICES = ("shop", "live", "orders")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the stack under test answers, and the secret its tokens are signed with."""
+
+    urls: dict[str, str]
+    jwt_secret: str
+    logs: Path | None = None
+
+
+def _say(message: str) -> None:
+    print(f"bench | {message}", flush=True)
+
+
+def _liveloop() -> list[str]:
+    """The `liveloop` command of this venv (how production serves a service)."""
+    script = Path(sys.executable).parent / "liveloop"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "libs.cli"]
+
+
+def _admin_dsn(work: Path, cleanup: contextlib.ExitStack) -> str:
+    """A Postgres to create the bench database in: the given one, the local one, or an embedded one."""
+    given = os.environ.get("BENCH_DATABASE_URL")
+    if given:
+        return given
+    if embedded.tcp_reachable(HOST, 5432):
+        return f"postgresql://postgres@{HOST}:5432/postgres"
+    pg = embedded.start_postgres(work / "pg", cleanup="delete")
+    cleanup.callback(pg.stop)
+    return pg.dsn
+
+
+def _nats_url(work: Path, cleanup: contextlib.ExitStack) -> str:
+    """A NATS with JetStream: the given one, the local one, or an embedded one on a free port."""
+    given = os.environ.get("BENCH_NATS_URL")
+    if given:
+        return given
+    if embedded.tcp_reachable(HOST, 4222):
+        return f"nats://{HOST}:4222"
+    proc = embedded.start_nats(work / "nats", embedded.free_port())
+    cleanup.callback(proc.stop)
+    return proc.url
+
+
+async def _create_database(admin_dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _drop_database(admin_dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def _drop_streams(nats_url: str, prefix: str) -> None:
+    """Delete the namespace's streams so a shared NATS does not fill up run after run."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        names: list[str] = []
+        while page := await js.streams_info(offset=len(names)):
+            names += [info.config.name or "" for info in page]
+        for name in names:
+            if name.startswith(prefix):
+                await js.delete_stream(name)
+    finally:
+        await nc.close()
+
+
+def _wait_ready(procs: list[Proc], timeout: float) -> None:
+    """Wait for 200 on every /ready; raise StartupError with the log tail of the first laggard."""
+    deadline = time.monotonic() + timeout
+    pending = list(procs)
+    with httpx.Client(timeout=2.0) as client:
+        while pending:
+            for proc in list(pending):
+                if not proc.alive():
+                    raise StartupError(f"{proc.name} exited during startup; log {proc.log_path}:\n{proc.log_tail()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(f"{proc.url}/ready").status_code == 200:
+                        pending.remove(proc)
+            if pending and time.monotonic() > deadline:
+                proc = pending[0]
+                raise StartupError(f"{proc.name} not ready in {timeout:.0f}s; log {proc.log_path}:\n{proc.log_tail()}")
+            time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def own_stack(
+    *,
+    live_workers: int,
+    env_overrides: Mapping[str, str],
+    logs_root: Path,
+    ready_timeout: float = 60.0,
+) -> Iterator[Target]:
+    """Start shop, live and orders (+ localstripe) on free ports against a fresh database and namespace."""
+    run = uuid.uuid4().hex[:10]
+    work = Path(tempfile.mkdtemp(prefix=f"liveloop-bench-{run}-"))
+    logs = logs_root / run
+    procs: list[Proc] = []
+    with contextlib.ExitStack() as cleanup:
+        admin_dsn = _admin_dsn(work, cleanup)
+        nats_url = _nats_url(work, cleanup)
+        database = f"liveloop_bench_{run}"
+        namespace = f"bench{run}"
+        asyncio.run(_create_database(admin_dsn, database))
+        cleanup.callback(lambda: asyncio.run(_drop_database(admin_dsn, database)))
+        cleanup.callback(lambda: asyncio.run(_drop_streams(nats_url, f"{namespace}_")))
+        stripe = embedded.start_localstripe(embedded.free_port(), log_dir=logs)
+        cleanup.callback(stripe.stop)
+
+        env = {
+            **os.environ,
+            "DATABASE_URL": embedded.dsn_for_database(admin_dsn, database),
+            "NATS_URL": nats_url,
+            "LIVELOOP_NS": namespace,
+            "STRIPE_API_BASE": stripe.url,
+            "STRIPE_API_KEY": "sk_test_liveloop",
+            "LIVELOOP_JWT_SECRET": DEV_JWT_SECRET,
+            "LIVELOOP_ENV": "dev",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+            **env_overrides,
+        }
+        cleanup.callback(_stop_all, procs)
+        for name in SERVICES:
+            port = embedded.free_port()
+            workers = live_workers if name == "live" else 1
+            argv = [*_liveloop(), "serve", name, "--host", HOST, "--port", str(port), "--workers", str(workers)]
+            procs.append(
+                embedded.spawn(name, argv, logs / f"{name}.log", url=f"http://{HOST}:{port}", env=env, cwd=REPO_ROOT)
+            )
+        _wait_ready(procs, ready_timeout)
+        _say(f"stack up: database {database}, NATS namespace {namespace}, logs in {logs}")
+        for proc in procs:
+            _say(f"  {proc.name:<7} {proc.url}  pid {proc.pid}")
+        yield Target(urls={p.name: p.url for p in procs}, jwt_secret=DEV_JWT_SECRET, logs=logs)
+
+
+def _stop_all(procs: list[Proc]) -> None:
+    """SIGTERM what we started, by PID, in reverse order."""
+    for proc in reversed(procs):
+        proc.stop(15.0)
+    if procs:
+        _say("stack stopped")

@@ -1,0 +1,71 @@
+"""The flash-sale benchmark's verdict and table: what fails the run, what the reader sees."""
+
+from __future__ import annotations
+
+from bench.report import Report, failures, render
+from bench.results import Record, ceiling_result, sale_result
+
+MS = 1_000_000
+
+
+def rec(status: int, start_ms: float, end_ms: float, rid: str = "", order_id: str = "") -> Record:
+    return Record(status, int(start_ms * MS), int(end_ms * MS), rid, order_id)
+
+
+def _report(sale_records: list[Record], *, stock: int, remaining: int | None = 0, lost: tuple[str, ...] = ()) -> Report:
+    ceiling = ceiling_result([rec(201, 0, i) for i in range(1, 101)], sent=100)  # 100 req in 0.1 s: 1000/s
+    return Report(
+        settings={"S": stock, "B": len(sale_records), "C": 4},
+        ceilings=[("before", ceiling), ("after", ceiling)],
+        sale=sale_result(sale_records, stock=stock, sent=len(sale_records)),
+        remaining=remaining,
+        lost=lost,
+        settle_s=60,
+    )
+
+
+def _clean_sale() -> list[Record]:
+    # 2 units out by 10 ms (4 responses: 400/s, ratio 0.4); 6 rejections by 16 ms (1000/s, ratio 1.0).
+    return [
+        rec(201, 0, 5, "a", "o1"),
+        rec(409, 0, 6, "b"),
+        rec(409, 0, 8, "c"),
+        rec(201, 0, 10, "d", "o2"),
+        *[rec(409, 10, 11 + i, f"r{i}") for i in range(6)],
+    ]
+
+
+def test_a_clean_run_passes_and_shows_ratios_against_targets() -> None:
+    report = _report(_clean_sale(), stock=2)
+    assert failures(report) == []
+    text = render(report)
+    assert "OK: nothing oversold, nothing lost" in text
+    while_stock = next(line for line in text.splitlines() if "while stock lasts" in line)
+    after = next(line for line in text.splitlines() if "after sold out" in line)
+    assert "0.40" in while_stock
+    assert "MISSED" in while_stock
+    assert "1.00" in after
+    assert "met" in after
+
+
+def test_oversold_fails_the_run() -> None:
+    records = [*_clean_sale(), rec(201, 0, 12, "x", "o3")]
+    report = _report(records, stock=2)
+    assert any(f.startswith("oversold: 3 admitted for 2 units") for f in failures(report))
+    assert "FAILED" in render(report)
+
+
+def test_lost_orders_fail_the_run() -> None:
+    report = _report(_clean_sale(), stock=2, lost=("o2",))
+    assert failures(report) == ["lost: 1 admissions without an order after 60 s"]
+
+
+def test_more_remaining_than_the_admissions_left_fails_the_run() -> None:
+    report = _report(_clean_sale(), stock=2, remaining=1)
+    assert failures(report) == ["stock: 2 admitted + 1 remaining > 2"]
+
+
+def test_a_sale_that_admitted_nobody_fails_the_run() -> None:
+    report = _report([rec(409, 0, 1, "a"), rec(500, 0, 2, "b")], stock=2, remaining=2)
+    assert failures(report) == ["nothing was admitted: the sale never sold"]
+    assert "500: 1" in render(report)
