@@ -11,7 +11,7 @@ from libs.settings import Settings, from_env
 from libs.telemetry import Telemetry
 from libs.web.app import ServiceSpec, build_app
 from services.shop.api import ROUTES
-from services.shop.handlers import jobs, serve_reservations, subscriptions
+from services.shop.handlers import jobs, serve_stock, subscriptions
 
 SPEC = ServiceSpec(
     name="shop",
@@ -20,8 +20,8 @@ SPEC = ServiceSpec(
     route_handlers=ROUTES,
     subscriptions=subscriptions,
     jobs=jobs,
-    on_start=serve_reservations,
-    description="Merchants, catalogue, SKUs and stock, reservations for checkout, buyer carts.",
+    on_start=serve_stock,
+    description="Merchants, catalogue, SKUs and stock, reservations for checkout, flash-sale allocations, buyer carts.",
 )
 
 

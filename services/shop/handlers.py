@@ -1,4 +1,4 @@
-"""Reactions to orders' events, the reservation expiry job, and the stock reservation responder."""
+"""Reactions to orders' and live's events, the reservation expiry job, and the stock reserve/allocate responders."""
 
 from __future__ import annotations
 
@@ -7,10 +7,22 @@ import logging
 import asyncpg
 
 from libs.bus import Subscription
-from libs.contracts import RESERVE_STOCK, Event, OrderCancelled, OrderPaid, OrderPlaced, ReserveStock, ReserveStockReply
+from libs.contracts import (
+    ALLOCATE_STOCK,
+    RESERVE_STOCK,
+    AllocateStock,
+    AllocateStockReply,
+    Event,
+    FlashSaleUnitsReturned,
+    OrderCancelled,
+    OrderPaid,
+    OrderPlaced,
+    ReserveStock,
+    ReserveStockReply,
+)
 from libs.scheduler import JobHandler
 from libs.web.app import Runtime
-from services.shop import stock
+from services.shop import allocations, stock
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +42,15 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         assert isinstance(event, OrderCancelled)
         await stock.release_cancelled(conn, runtime.clock.now(), event)
 
+    async def on_units_returned(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, FlashSaleUnitsReturned)
+        await allocations.take_back(conn, event)
+
     return [
         Subscription("shop__attach_orders", (OrderPlaced.SUBJECT,), on_placed),
         Subscription("shop__commit_paid_stock", (OrderPaid.SUBJECT,), on_paid),
         Subscription("shop__release_cancelled_stock", (OrderCancelled.SUBJECT,), on_cancelled),
+        Subscription("shop__take_back_flash_sale_units", (FlashSaleUnitsReturned.SUBJECT,), on_units_returned),
     ]
 
 
@@ -46,16 +63,28 @@ def jobs(runtime: Runtime) -> dict[str, JobHandler]:
     return {stock.EXPIRY_JOB: expire}
 
 
-async def serve_reservations(runtime: Runtime) -> None:
-    """Answer `rpc.shop.stock.reserve.v1`; every shop instance joins queue group `shop`."""
+_UNAVAILABLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+async def serve_stock(runtime: Runtime) -> None:
+    """Answer the reserve and allocate RPCs; every shop instance joins queue group `shop`."""
 
     async def answer(request: ReserveStock) -> ReserveStockReply:
         try:
             return await stock.reserve(runtime.db, runtime.clock, request)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except _UNAVAILABLE:
             # Say so at once rather than let checkout wait out its timeout; a retry with the same
             # checkout id is safe (nothing was held, or the stored reservation is answered again).
             log.exception("reserving stock for checkout %s failed", request.checkout_id)
             return ReserveStockReply(ok=False, error="unavailable", detail="stock could not be reserved now; retry")
 
+    async def allocate(request: AllocateStock) -> AllocateStockReply:
+        try:
+            return await allocations.allocate(runtime.db, runtime.clock, request)
+        except _UNAVAILABLE:
+            # As for reservations: a retry with the same allocation id is safe.
+            log.exception("allocating stock for sale %s failed", request.allocation_id)
+            return AllocateStockReply(ok=False, error="unavailable", detail="stock could not be allocated now; retry")
+
     await runtime.bus.serve(RESERVE_STOCK, ReserveStock, answer, queue="shop")
+    await runtime.bus.serve(ALLOCATE_STOCK, AllocateStock, allocate, queue="shop")

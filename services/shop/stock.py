@@ -23,7 +23,7 @@ from libs.contracts import (
 from libs.db import Database
 from libs.scheduler import cancel, schedule
 from libs.telemetry import names
-from services.shop import domain
+from services.shop import allocations, domain
 from services.shop.domain import ReservationRefused, StockLevel
 from services.shop.store import cart as cart_store
 from services.shop.store import catalogue as catalogue_store
@@ -100,7 +100,10 @@ async def reserve(db: Database, clock: Clock, request: ReserveStock) -> ReserveS
 async def attach_order(conn: asyncpg.Connection, event: OrderPlaced) -> None:
     """An order now owns its merchant's lines of the checkout; what was ordered leaves the buyer's cart."""
     tag({names.ORDER_ID: event.order_id, names.CHECKOUT_ID: event.checkout_id, names.MERCHANT_ID: event.merchant_id})
+    # Flash-sale lines have no reservation (their units sit in the sale's allocation) and never came from the cart.
     sku_ids = domain.skus_of(event.lines)
+    if not sku_ids:
+        return
     attached = await store.attach_order(conn, event.checkout_id, event.merchant_id, sku_ids, event.order_id)
     if attached < len(sku_ids):
         log.warning(
@@ -110,15 +113,40 @@ async def attach_order(conn: asyncpg.Connection, event: OrderPlaced) -> None:
 
 
 async def commit_paid(conn: asyncpg.Connection, now: datetime, event: OrderPaid) -> None:
-    """The paid order's held units leave stock for good, once, however often the event arrives."""
+    """The paid order's units leave stock for good, once, however often the event arrives.
+
+    Each line by its kind: reservation lines from the checkout's hold, flash-sale lines from their sale's allocation.
+    """
     tag({names.ORDER_ID: event.order_id, names.CHECKOUT_ID: event.checkout_id, names.MERCHANT_ID: event.merchant_id})
-    if not await store.lock_reservation(conn, event.checkout_id):
-        log.warning("paid order %s: checkout %s was never reserved here", event.order_id, event.checkout_id)
-        return
-    sku_ids = domain.skus_of(event.lines)
-    common = dict(order_id=event.order_id, now=now)
     committed: list[StockLine] = []
     levels: list[StockLevel] = []
+    sku_ids = domain.skus_of(event.lines)
+    if sku_ids:
+        committed, levels = await _commit_reserved(conn, now, event, sku_ids)
+    sold = domain.sold_from_sales(event.lines)
+    if sold:
+        from_sales, sale_levels = await allocations.commit_sold(conn, now, event, sold)
+        committed += from_sales
+        levels += sale_levels
+    if committed:
+        await add_events(
+            conn,
+            StockCommitted(
+                order_id=event.order_id, checkout_id=event.checkout_id, merchant_id=event.merchant_id, lines=committed
+            ),
+            *(domain.stock_changed(level) for level in levels),
+        )
+
+
+async def _commit_reserved(
+    conn: asyncpg.Connection, now: datetime, event: OrderPaid, sku_ids: list[str]
+) -> tuple[list[StockLine], list[StockLevel]]:
+    committed: list[StockLine] = []
+    levels: list[StockLevel] = []
+    if not await store.lock_reservation(conn, event.checkout_id):
+        log.warning("paid order %s: checkout %s was never reserved here", event.order_id, event.checkout_id)
+        return committed, levels
+    common = dict(order_id=event.order_id, now=now)
     for line in await store.settle(
         conn, event.checkout_id, sku_ids, from_status="held", to_status="committed", **common
     ):
@@ -143,27 +171,25 @@ async def commit_paid(conn: asyncpg.Connection, now: datetime, event: OrderPaid)
             continue
         levels.append(taken)
         committed.append(StockLine(sku_id=line.sku_id, quantity=line.quantity))
-    if committed:
-        await add_events(
-            conn,
-            StockCommitted(
-                order_id=event.order_id, checkout_id=event.checkout_id, merchant_id=event.merchant_id, lines=committed
-            ),
-            *(domain.stock_changed(level) for level in levels),
-        )
     if not await store.has_held_lines(conn, event.checkout_id):
         await cancel(conn, EXPIRY_JOB, event.checkout_id)
+    return committed, levels
 
 
 async def release_cancelled(conn: asyncpg.Connection, now: datetime, event: OrderCancelled) -> None:
-    """A cancelled order's held units go back to available stock, once."""
+    """A cancelled order's held units go back to available stock, once.
+
+    Flash-sale lines are not ours to release: live decides whether such a unit goes back to the sale
+    or, with FlashSaleUnitsReturned, to available stock.
+    """
     tag({names.ORDER_ID: event.order_id, names.CHECKOUT_ID: event.checkout_id, names.MERCHANT_ID: event.merchant_id})
-    if not await store.lock_reservation(conn, event.checkout_id):
+    sku_ids = domain.skus_of(event.lines)
+    if not sku_ids or not await store.lock_reservation(conn, event.checkout_id):
         return
     released = await store.settle(
         conn,
         event.checkout_id,
-        domain.skus_of(event.lines),
+        sku_ids,
         from_status="held",
         to_status="released",
         order_id=event.order_id,
