@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -191,7 +191,7 @@ class RoomFeed(Event, frozen=True, kw_only=True):
     room_id: str
     seq: int
     kind: str
-    data: dict[str, object] = {}
+    data: dict[str, Any] = {}
 
 
 class Admission(msgspec.Struct, frozen=True, kw_only=True):
