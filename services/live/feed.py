@@ -9,6 +9,15 @@ import asyncpg
 from libs.bus import add_events
 from libs.contracts import RoomFeed
 
+# Kinds the room side writes (flash sales and coupon drops add their own; docs/ARCHITECTURE.md, "Room feed").
+ROOM_STARTED = "room.started"
+ROOM_ENDED = "room.ended"
+ROOM_UPDATED = "room.updated"
+BAG_CHANGED = "bag.changed"
+PIN_CHANGED = "pin.changed"
+# Not from the outbox: each instance reads the count for its own clients (see hub.py).
+VIEWERS = "viewers"
+
 
 async def emit(conn: asyncpg.Connection, room_id: str, kind: str, data: dict[str, Any]) -> int:
     """Tell the room's viewers `kind` happened, in the caller's transaction; returns the event's `seq`.

@@ -50,6 +50,9 @@ async def open_shopfront(stack: Stack, *, stock: int = 5, price_minor: int = 259
         response = await host.post("/rooms", json={"title": "Summer drop", "merchant_id": merchant_id})
         assert response.status_code == 201, response.text
         room_id = response.json()["room_id"]
+        # Viewers join live rooms only.
+        started = await host.post(f"/rooms/{room_id}/start")
+        assert started.status_code == 200, started.text
 
         async def bag_accepts() -> bool:
             added = await host.post(f"/rooms/{room_id}/bag", json={"product_id": product["product_id"]})

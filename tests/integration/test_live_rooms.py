@@ -1,7 +1,8 @@
-"""Live rooms and their bag, against real Postgres and NATS; shop's events are published by the test."""
+"""Live rooms: creation, lifecycle (start, end, sessions), edits, and who may control them; real Postgres and NATS."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -9,10 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import pytest_asyncio
 
-from libs.contracts import ProductPublished, ProductUpdated, SkuSnapshot, StockChanged
-from tests.harness import Infra, Stack, eventually, publish
-
-PROBLEM = "https://liveloop.dev/problems/"
+from tests.harness import Infra, Stack
+from tests.integration.live_support import PROBLEM, Room, control, create_room, new_id
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -20,63 +19,6 @@ async def live(infra: Infra) -> AsyncIterator[Stack]:
     st = await Stack(infra).start("live")
     yield st
     await st.stop()
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-def product_event(
-    merchant_id: str,
-    *,
-    product_id: str | None = None,
-    title: str = "Linen Shirt",
-    version: int = 1,
-    skus: list[SkuSnapshot] | None = None,
-    occurred_at: datetime | None = None,
-) -> ProductPublished:
-    return ProductPublished(
-        product_id=product_id or new_id(),
-        merchant_id=merchant_id,
-        title=title,
-        version=version,
-        skus=skus if skus is not None else [sku()],
-        occurred_at=occurred_at or datetime.now(UTC),
-    )
-
-
-def sku(name: str = "M", price_minor: int = 2599, stock: int = 5, sku_id: str | None = None) -> SkuSnapshot:
-    return SkuSnapshot(
-        sku_id=sku_id or new_id(), name=name, price_minor=price_minor, currency="USD", stock_available=stock
-    )
-
-
-async def create_room(stack: Stack, infra: Infra, merchant_id: str, host_token: str | None = None) -> dict:
-    async with stack.client("live", host_token or infra.token("host", merchant_id=merchant_id)) as client:
-        response = await client.post("/rooms", json={"title": "Summer drop", "merchant_id": merchant_id})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def bag_titles(stack: Stack, room_id: str) -> list[str]:
-    async with stack.client("live") as client:
-        response = await client.get(f"/rooms/{room_id}/bag")
-    assert response.status_code == 200, response.text
-    return [item["title"] for item in response.json()["items"]]
-
-
-async def add_when_known(stack: Stack, host_token: str, room_id: str, product_id: str) -> dict:
-    """Add to the bag, retrying while live has not yet seen the product."""
-
-    async def attempt() -> dict | None:
-        async with stack.client("live", host_token) as client:
-            response = await client.post(f"/rooms/{room_id}/bag", json={"product_id": product_id})
-        if response.status_code == 409:
-            return None
-        assert response.status_code == 201, response.text
-        return response.json()
-
-    return await eventually(attempt)
 
 
 # --- rooms ----------------------------------------------------------------------------------
@@ -225,233 +167,167 @@ async def test_unknown_room_is_404(live: Stack, room_id: str) -> None:
             assert response.json()["type"] == PROBLEM + "not-found"
 
 
-# --- bag --------------------------------------------------------------------------------
+# --- lifecycle --------------------------------------------------------------------------------
 
 
-async def test_bag_accepts_a_product_once_live_has_heard_of_it(live: Stack, infra: Infra) -> None:
-    merchant_id, host_id = new_id(), f"host-{uuid.uuid4().hex[:8]}"
-    host = infra.token("host", sub=host_id, merchant_id=merchant_id)
-    room = await create_room(live, infra, merchant_id, host)
-    event = product_event(merchant_id, skus=[sku("M", 2599, stock=5), sku("L", 2799, stock=0)])
-
-    async with live.client("live", host) as client:
-        early = await client.post(f"/rooms/{room['room_id']}/bag", json={"product_id": event.product_id})
-    assert early.status_code == 409
-    assert early.json()["type"] == PROBLEM + "product-unknown"
-    assert "retry" in early.json()["detail"]
-
-    await publish(live, event)
-    added = await add_when_known(live, host, room["room_id"], event.product_id)
-    assert added["room_id"] == room["room_id"]
-    assert added["product_id"] == event.product_id
-    assert added["position"] == 1
-
-    async with live.client("live", host) as client:
-        again = await client.post(f"/rooms/{room['room_id']}/bag", json={"product_id": event.product_id})
-    assert again.status_code == 200
-    assert again.json() == added
-
-    async with live.client("live") as anonymous:
-        bag = (await anonymous.get(f"/rooms/{room['room_id']}/bag")).json()
-    assert bag == {
-        "items": [
-            {
-                "product_id": event.product_id,
-                "title": "Linen Shirt",
-                "position": 1,
-                "skus": [
-                    {
-                        "sku_id": event.skus[0].sku_id,
-                        "name": "M",
-                        "price_minor": 2599,
-                        "currency": "USD",
-                        "stock_available": 5,
-                        "in_stock": True,
-                    },
-                    {
-                        "sku_id": event.skus[1].sku_id,
-                        "name": "L",
-                        "price_minor": 2799,
-                        "currency": "USD",
-                        "stock_available": 0,
-                        "in_stock": False,
-                    },
-                ],
-            }
-        ]
-    }
+async def status_of(stack: Stack, room: Room) -> str:
+    async with stack.client("live") as client:
+        return (await client.get(f"/rooms/{room.room_id}")).json()["status"]
 
 
-async def test_bag_keeps_products_in_the_order_they_were_added(live: Stack, infra: Infra) -> None:
-    merchant_id = new_id()
-    host = infra.token("host", merchant_id=merchant_id)
-    room = await create_room(live, infra, merchant_id, host)
-    first, second = product_event(merchant_id, title="First"), product_event(merchant_id, title="Second")
-    await publish(live, first)
-    await publish(live, second)
-    assert (await add_when_known(live, host, room["room_id"], second.product_id))["position"] == 1
-    assert (await add_when_known(live, host, room["room_id"], first.product_id))["position"] == 2
-    assert await bag_titles(live, room["room_id"]) == ["Second", "First"]
+async def sessions_of(stack: Stack, room: Room) -> list[dict]:
+    async with stack.client("live", room.host) as client:
+        response = await client.get(f"/rooms/{room.room_id}/stats")
+    assert response.status_code == 200, response.text
+    return response.json()["sessions"]
 
 
-async def test_product_replica_ignores_an_older_version_arriving_late(live: Stack, infra: Infra) -> None:
-    merchant_id = new_id()
-    host = infra.token("host", merchant_id=merchant_id)
-    room = await create_room(live, infra, merchant_id, host)
-    product_id = new_id()
-    await publish(live, product_event(merchant_id, product_id=product_id, title="v1"))
-    await add_when_known(live, host, room["room_id"], product_id)
-    newer = ProductUpdated(product_id=product_id, merchant_id=merchant_id, title="v3", version=3, skus=[sku()])
-    await publish(live, newer)
-    await eventually(lambda: _titles_are(live, room["room_id"], ["v3"]))
+async def test_each_start_of_a_room_opens_a_session_and_its_end_closes_it(live: Stack, infra: Infra) -> None:
+    room = await create_room(live, infra)
+    assert await sessions_of(live, room) == []
 
-    late = ProductUpdated(product_id=product_id, merchant_id=merchant_id, title="v2", version=2, skus=[sku()])
-    await publish(live, late)
-    # The same consumer takes events in stream order: once a later marker shows, the late one was handled.
-    marker = product_event(merchant_id, title="marker")
-    await publish(live, marker)
-    await add_when_known(live, host, room["room_id"], marker.product_id)
-    assert await bag_titles(live, room["room_id"]) == ["v3", "marker"]
+    started = await control(live, room, "start")
+    assert started == {**room.body, "status": "live"}
+    assert await status_of(live, room) == "live"
+    (first,) = await sessions_of(live, room)
+    assert (first["number"], first["ended_at"]) == (1, None)
 
+    assert (await control(live, room, "end"))["status"] == "ended"
+    assert await status_of(live, room) == "ended"
+    (first,) = await sessions_of(live, room)
+    assert first["ended_at"] is not None
 
-async def _titles_are(stack: Stack, room_id: str, titles: list[str]) -> bool:
-    return await bag_titles(stack, room_id) == titles
-
-
-async def test_stock_changes_show_in_the_bag_and_older_ones_are_ignored(live: Stack, infra: Infra) -> None:
-    merchant_id = new_id()
-    host = infra.token("host", merchant_id=merchant_id)
-    room = await create_room(live, infra, merchant_id, host)
-    t0 = datetime.now(UTC)
-    event = product_event(merchant_id, title="v1", skus=[sku("M", stock=5), sku("L", stock=5)], occurred_at=t0)
-    sku_m, sku_l = (s.sku_id for s in event.skus)
-    await publish(live, event)
-    await add_when_known(live, host, room["room_id"], event.product_id)
-
-    def stock_change(sku_id: str, available: int, seconds: float) -> StockChanged:
-        return StockChanged(
-            sku_id=sku_id,
-            product_id=event.product_id,
-            merchant_id=merchant_id,
-            stock_on_hand=available + 1,
-            stock_reserved=1,
-            stock_available=available,
-            occurred_at=t0 + timedelta(seconds=seconds),
-        )
-
-    async def shown() -> dict:
-        async with live.client("live") as client:
-            item = (await client.get(f"/rooms/{room['room_id']}/bag")).json()["items"][0]
-        return {"title": item["title"], **{s["name"]: (s["stock_available"], s["in_stock"]) for s in item["skus"]}}
-
-    async def shows(**expected: object) -> bool:
-        current = await shown()
-        return all(current[k] == v for k, v in expected.items())
-
-    await publish(live, stock_change(sku_m, 0, seconds=2))
-    await eventually(lambda: shows(M=(0, False), L=(5, True)))
-
-    # An older level of M arrives late; a later change of L on the same consumer shows it was handled.
-    await publish(live, stock_change(sku_m, 4, seconds=1))
-    await publish(live, stock_change(sku_l, 3, seconds=3))
-    await eventually(lambda: shows(L=(3, True)))
-    assert await shown() == {"title": "v1", "M": (0, False), "L": (3, True)}
-
-    # Product events carry a stock snapshot, but once live has a SKU's level only stock events change it.
-    await publish(
-        live,
-        ProductUpdated(
-            product_id=event.product_id,
-            merchant_id=merchant_id,
-            title="v2",
-            version=2,
-            skus=[sku("M", stock=6, sku_id=sku_m), sku("L", stock=6, sku_id=sku_l)],
-            occurred_at=t0 + timedelta(seconds=5),
-        ),
-    )
-    await eventually(lambda: shows(title="v2"))
-    assert await shown() == {"title": "v2", "M": (0, False), "L": (3, True)}
-
-    await publish(live, stock_change(sku_m, 6, seconds=6))
-    await eventually(lambda: shows(M=(6, True)))
+    # Its merchant takes it live again: a second session, the first one stays as it was.
+    assert (await control(live, room, "start", token=room.merchant))["status"] == "live"
+    again, second = await sessions_of(live, room)
+    assert again == first
+    assert (second["number"], second["ended_at"]) == (2, None)
+    assert second["session_id"] != first["session_id"]
+    assert datetime.fromisoformat(second["started_at"]) >= datetime.fromisoformat(first["ended_at"])
+    assert (await control(live, room, "end", token=room.merchant))["status"] == "ended"
 
 
-async def test_product_of_another_merchant_is_refused(live: Stack, infra: Infra) -> None:
-    merchant_id = new_id()
-    host = infra.token("host", merchant_id=merchant_id)
-    room = await create_room(live, infra, merchant_id, host)
-    foreign = product_event(new_id())
-    await publish(live, foreign)
-
-    async def attempt() -> dict | None:
-        async with live.client("live", host) as client:
-            response = await client.post(f"/rooms/{room['room_id']}/bag", json={"product_id": foreign.product_id})
-        return None if response.status_code == 409 else {"status": response.status_code, **response.json()}
-
-    refused = await eventually(attempt)
-    assert refused["status"] == 422
-    assert refused["type"] == PROBLEM + "product-not-from-room-merchant"
-    assert refused["field"] == "product_id"
-    assert await bag_titles(live, room["room_id"]) == []
+async def test_a_room_is_started_and_ended_only_in_the_right_state(live: Stack, infra: Infra) -> None:
+    room = await create_room(live, infra)
+    async with live.client("live", room.host) as host:
+        not_live = await host.post(f"/rooms/{room.room_id}/end")
+        assert (await host.post(f"/rooms/{room.room_id}/start")).status_code == 200
+        already = await host.post(f"/rooms/{room.room_id}/start")
+        assert (await host.post(f"/rooms/{room.room_id}/end")).status_code == 200
+        ended = await host.post(f"/rooms/{room.room_id}/end")
+    assert (not_live.status_code, not_live.json()["type"]) == (409, PROBLEM + "room-not-live")
+    assert (already.status_code, already.json()["type"]) == (409, PROBLEM + "room-already-live")
+    assert (ended.status_code, ended.json()["type"]) == (409, PROBLEM + "room-not-live")
+    assert len(await sessions_of(live, room)) == 1
 
 
-async def test_only_the_rooms_host_changes_its_bag(live: Stack, infra: Infra) -> None:
-    merchant_id = new_id()
-    host = infra.token("host", merchant_id=merchant_id)
-    room = await create_room(live, infra, merchant_id, host)
-    event = product_event(merchant_id)
-    await publish(live, event)
-    await add_when_known(live, host, room["room_id"], event.product_id)
-    bag_path, item_path = f"/rooms/{room['room_id']}/bag", f"/rooms/{room['room_id']}/bag/{event.product_id}"
-    body = {"product_id": event.product_id}
-
-    # Another host streaming for the same merchant is still not this room's host.
-    async with live.client("live", infra.token("host", merchant_id=merchant_id)) as other_host:
-        added = await other_host.post(bag_path, json=body)
-        removed = await other_host.delete(item_path)
-    for response in (added, removed):
-        assert response.status_code == 403
-        assert response.json()["type"] == PROBLEM + "not-room-host"
+async def test_room_controls_belong_to_its_host_and_its_merchant(live: Stack, infra: Infra) -> None:
+    room = await create_room(live, infra)
+    start, end, edit = f"/rooms/{room.room_id}/start", f"/rooms/{room.room_id}/end", f"/rooms/{room.room_id}"
+    # Another host of the same merchant, and another merchant, are told it is not their room.
+    for stranger in (infra.token("host", merchant_id=room.merchant_id), infra.token("merchant", merchant_id=new_id())):
+        async with live.client("live", stranger) as client:
+            for response in (
+                await client.post(start),
+                await client.post(end),
+                await client.patch(edit, json={"title": "Mine now"}),
+            ):
+                assert response.status_code == 403, response.text
+                assert response.json()["type"] == PROBLEM + "not-your-room"
     async with live.client("live", infra.token("buyer")) as buyer:
-        assert (await buyer.post(bag_path, json=body)).status_code == 403
-        assert (await buyer.delete(item_path)).status_code == 403
-    async with live.client("live", infra.token("merchant", merchant_id=merchant_id)) as merchant:
-        assert (await merchant.post(bag_path, json=body)).status_code == 403
+        for response in (await buyer.post(start), await buyer.post(end), await buyer.patch(edit, json={"title": "x"})):
+            assert response.status_code == 403
+            assert response.json()["type"] == PROBLEM + "forbidden"
     async with live.client("live") as anonymous:
-        assert (await anonymous.post(bag_path, json=body)).status_code == 401
-        assert (await anonymous.delete(item_path)).status_code == 401
-    assert await bag_titles(live, room["room_id"]) == ["Linen Shirt"]
+        assert (await anonymous.post(start)).status_code == 401
+    assert await status_of(live, room) == "scheduled"
+    async with live.client("live", room.host) as host:
+        for path in (f"/rooms/{new_id()}/start", "/rooms/not-a-room/end", f"/rooms/{new_id()}"):
+            response = await (host.patch(path, json={"title": "x"}) if path.count("/") == 2 else host.post(path))
+            assert response.status_code == 404, path
+            assert response.json()["type"] == PROBLEM + "not-found"
 
 
-async def test_bag_refuses_a_malformed_product_id_and_unknown_rooms(live: Stack, infra: Infra) -> None:
-    merchant_id = new_id()
-    host = infra.token("host", merchant_id=merchant_id)
-    room = await create_room(live, infra, merchant_id, host)
-    async with live.client("live", host) as client:
-        malformed = await client.post(f"/rooms/{room['room_id']}/bag", json={"product_id": "shirt"})
-        unknown_room = await client.post(f"/rooms/{new_id()}/bag", json={"product_id": new_id()})
-    assert malformed.status_code == 400
-    assert malformed.json()["field"] == "product_id"
-    assert unknown_room.status_code == 404
+async def test_simultaneous_starts_open_one_session(live: Stack, infra: Infra) -> None:
+    room = await create_room(live, infra)
+    async with live.client("live", room.host) as host:
+        answers = await asyncio.gather(*(host.post(f"/rooms/{room.room_id}/start") for _ in range(12)))
+    assert sorted(a.status_code for a in answers) == [200] + [409] * 11
+    assert {a.json()["type"] for a in answers if a.status_code == 409} == {PROBLEM + "room-already-live"}
+    assert len(await sessions_of(live, room)) == 1
 
 
-async def test_host_removes_a_product_from_the_bag(live: Stack, infra: Infra) -> None:
-    merchant_id = new_id()
-    host = infra.token("host", merchant_id=merchant_id)
-    room = await create_room(live, infra, merchant_id, host)
-    kept, dropped = product_event(merchant_id, title="Kept"), product_event(merchant_id, title="Dropped")
-    await publish(live, kept)
-    await publish(live, dropped)
-    await add_when_known(live, host, room["room_id"], kept.product_id)
-    await add_when_known(live, host, room["room_id"], dropped.product_id)
+async def test_a_retried_start_with_the_same_key_gets_the_first_answer(live: Stack, infra: Infra) -> None:
+    room = await create_room(live, infra)
+    headers = {"Idempotency-Key": uuid.uuid4().hex}
+    async with live.client("live", room.host) as host:
+        first = await host.post(f"/rooms/{room.room_id}/start", headers=headers)
+        again = await host.post(f"/rooms/{room.room_id}/start", headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json()
+    assert len(await sessions_of(live, room)) == 1
 
-    async with live.client("live", host) as client:
-        removed = await client.delete(f"/rooms/{room['room_id']}/bag/{dropped.product_id}")
-        again = await client.delete(f"/rooms/{room['room_id']}/bag/{dropped.product_id}")
-    assert removed.status_code == 204
-    assert again.status_code == 404
-    assert await bag_titles(live, room["room_id"]) == ["Kept"]
 
-    readded = await add_when_known(live, host, room["room_id"], dropped.product_id)
-    assert readded["position"] == 2
-    assert await bag_titles(live, room["room_id"]) == ["Kept", "Dropped"]
+# --- edits ------------------------------------------------------------------------------------
+
+
+async def test_host_edits_title_cover_and_schedule_until_the_room_ends(live: Stack, infra: Infra) -> None:
+    room = await create_room(live, infra)
+    path = f"/rooms/{room.room_id}"
+    starts = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    async with live.client("live", room.host) as host:
+        renamed = await host.patch(path, json={"title": "Autumn drop", "cover_url": "https://cdn.example.com/a.jpg"})
+        assert renamed.status_code == 200, renamed.text
+        assert renamed.json() == {**room.body, "title": "Autumn drop", "cover_url": "https://cdn.example.com/a.jpg"}
+        scheduled = await host.patch(path, json={"scheduled_start_at": starts.isoformat(), "cover_url": None})
+        assert scheduled.status_code == 200, scheduled.text
+        assert scheduled.json()["title"] == "Autumn drop"  # absent: unchanged
+        assert scheduled.json()["cover_url"] is None  # null: cleared
+        assert datetime.fromisoformat(scheduled.json()["scheduled_start_at"]) == starts
+        assert (await host.get(path)).json() == scheduled.json()
+
+        await control(live, room, "start")
+        assert (await host.patch(path, json={"title": "Live now"})).json()["title"] == "Live now"
+        await control(live, room, "end")
+        refused = await host.patch(path, json={"title": "Too late"})
+    assert refused.status_code == 409
+    assert refused.json()["type"] == PROBLEM + "room-ended"
+    async with live.client("live", room.merchant) as merchant:
+        assert (await merchant.get(path)).json()["title"] == "Live now"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"title": ""}, "title"),
+        ({"title": None}, "title"),
+        ({"cover_url": "javascript:alert(1)"}, "cover_url"),
+        ({"scheduled_start_at": "2030-01-01T10:00:00"}, "scheduled_start_at"),
+    ],
+)
+async def test_an_edit_with_a_bad_field_is_refused_naming_it(
+    live: Stack, infra: Infra, change: dict, field: str
+) -> None:
+    room = await create_room(live, infra)
+    async with live.client("live", room.host) as host:
+        response = await host.patch(f"/rooms/{room.room_id}", json=change)
+        unchanged = (await host.get(f"/rooms/{room.room_id}")).json()
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == field
+    assert unchanged == room.body
+
+
+# --- echo -------------------------------------------------------------------------------------
+
+
+async def test_echo_tells_an_authenticated_caller_who_it_is(live: Stack, infra: Infra) -> None:
+    for role in ("buyer", "host", "merchant", "operator"):
+        claims = {"merchant_id": new_id()} if role == "merchant" else {}
+        async with live.client("live", infra.token(role, sub=f"{role}-echo", **claims)) as client:
+            response = await client.post("/echo")
+        assert response.status_code == 200, response.text
+        assert response.json() == {"sub": f"{role}-echo", "role": role}
+    async with live.client("live") as anonymous:
+        assert (await anonymous.post("/echo")).status_code == 401
+    async with live.client("live", "not-a-token") as forged:
+        assert (await forged.post("/echo")).status_code == 401

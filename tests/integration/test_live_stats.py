@@ -1,19 +1,18 @@
-"""Views and per-room paid orders, against real Postgres and NATS; orders' events are published by the test."""
+"""Room stats: viewers per session and paid orders per room (orders' events are published by the test)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import pytest
 import pytest_asyncio
 
 from libs.contracts import OrderLine, OrderPaid
 from libs.telemetry import names
 from tests.harness import Infra, Stack, eventually, publish
-
-PROBLEM = "https://liveloop.dev/problems/"
+from tests.integration.live_support import PROBLEM, Room, control, create_room, join, new_id, stats
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -21,33 +20,6 @@ async def live(infra: Infra) -> AsyncIterator[Stack]:
     st = await Stack(infra).start("live")
     yield st
     await st.stop()
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-class Room:
-    """A room created over HTTP, with the tokens of its host and its merchant."""
-
-    def __init__(self, room_id: str, merchant_id: str, host: str, merchant: str) -> None:
-        self.room_id, self.merchant_id, self.host, self.merchant = room_id, merchant_id, host, merchant
-
-
-async def create_room(stack: Stack, infra: Infra, merchant_id: str | None = None) -> Room:
-    merchant_id = merchant_id or new_id()
-    host = infra.token("host", merchant_id=merchant_id)
-    async with stack.client("live", host) as client:
-        response = await client.post("/rooms", json={"title": "Summer drop", "merchant_id": merchant_id})
-    assert response.status_code == 201, response.text
-    return Room(response.json()["room_id"], merchant_id, host, infra.token("merchant", merchant_id=merchant_id))
-
-
-async def stats(stack: Stack, room: Room) -> dict:
-    async with stack.client("live", room.host) as client:
-        response = await client.get(f"/rooms/{room.room_id}/stats")
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def line(amount_minor: int, room_id: str | None, quantity: int = 1) -> OrderLine:
@@ -85,75 +57,67 @@ async def paid_orders_reach(stack: Stack, room: Room, count: int) -> dict:
     return await eventually(check)
 
 
-# --- views --------------------------------------------------------------------------------
+# --- sessions -------------------------------------------------------------------------------
 
 
-async def test_joins_count_views_and_unique_viewers(live: Stack, infra: Infra) -> None:
+async def test_each_session_counts_its_own_viewers(live: Stack, infra: Infra) -> None:
     room = await create_room(live, infra)
-    alice, bob = infra.token("buyer"), infra.token("buyer")
-    for token in (alice, bob, alice):
-        async with live.client("live", token) as client:
-            joined = await client.post(f"/rooms/{room.room_id}/join")
-        assert joined.status_code == 200, joined.text
-        assert joined.json()["room_id"] == room.room_id
-        assert set(joined.json()) == {"room_id", "viewer_id", "joined_at"}
+    alice, bob, carol = (infra.token("buyer") for _ in range(3))
+    await control(live, room, "start")
+    for viewer in (alice, bob):
+        assert (await join(live, room, viewer)).status_code == 200
+    live.clock.advance(20)
+    async with live.client("live", alice) as client:
+        assert (await client.post(f"/rooms/{room.room_id}/leave")).status_code == 204
+    live.clock.advance(10)
+    await control(live, room, "end")  # bob watched 30 s, alice 20 s
 
-    assert await stats(live, room) == {
-        "room_id": room.room_id,
-        "views": 3,
-        "unique_viewers": 2,
-        "paid_orders": 0,
-        "paid_amount_minor": 0,
-        "currency": None,
+    await control(live, room, "start")
+    for viewer in (carol, alice):
+        assert (await join(live, room, viewer)).status_code == 200
+    live.clock.advance(5)
+
+    counted = await stats(live, room)
+    first, second = counted["sessions"]
+    assert set(first) == {
+        "session_id",
+        "number",
+        "started_at",
+        "ended_at",
+        "concurrent_viewers",
+        "peak_concurrent_viewers",
+        "unique_viewers",
+        "views",
+        "average_watch_s",
+    }
+    assert (first["number"], first["views"], first["unique_viewers"]) == (1, 2, 2)
+    assert (first["concurrent_viewers"], first["peak_concurrent_viewers"]) == (0, 2)
+    assert first["average_watch_s"] == pytest.approx(25, abs=1.5)
+    assert first["ended_at"] is not None
+    assert (second["number"], second["views"], second["unique_viewers"]) == (2, 2, 2)
+    assert (second["concurrent_viewers"], second["peak_concurrent_viewers"]) == (2, 2)
+    assert second["average_watch_s"] == pytest.approx(5, abs=1.5)
+    assert second["ended_at"] is None
+    # The room over all its sessions: alice came to both.
+    assert {k: counted[k] for k in ("views", "unique_viewers", "concurrent_viewers")} == {
+        "views": 4,
+        "unique_viewers": 3,
+        "concurrent_viewers": 2,
     }
 
 
-async def test_simultaneous_joins_of_one_viewer_make_one_unique_viewer(live: Stack, infra: Infra) -> None:
+async def test_a_room_never_live_has_no_sessions_and_nothing_counted(live: Stack, infra: Infra) -> None:
     room = await create_room(live, infra)
-    viewer = infra.token("buyer")
-    async with live.client("live", viewer) as client:
-        answers = await asyncio.gather(*(client.post(f"/rooms/{room.room_id}/join") for _ in range(20)))
-    assert {a.status_code for a in answers} == {200}
-    counted = await stats(live, room)
-    assert (counted["views"], counted["unique_viewers"]) == (20, 1)
-
-
-async def test_join_is_attributed_to_the_room_in_traces(live: Stack, infra: Infra) -> None:
-    room = await create_room(live, infra)
-    async with live.client("live", infra.token("buyer")) as client:
-        assert (await client.post(f"/rooms/{room.room_id}/join")).status_code == 200
-
-    def join_spans() -> list:
-        return [
-            s
-            for s in live.spans.get_finished_spans()
-            if s.attributes.get(names.ROOM_ID) == room.room_id and "join" in (s.attributes.get("http.route") or s.name)
-        ]
-
-    assert await eventually(join_spans)
-
-
-async def test_retried_join_with_the_same_key_counts_once(live: Stack, infra: Infra) -> None:
-    room = await create_room(live, infra)
-    headers = {"Idempotency-Key": uuid.uuid4().hex}
-    async with live.client("live", infra.token("buyer")) as client:
-        first = await client.post(f"/rooms/{room.room_id}/join", headers=headers)
-        again = await client.post(f"/rooms/{room.room_id}/join", headers=headers)
-    assert first.status_code == again.status_code == 200
-    assert first.json() == again.json()
-    assert (await stats(live, room))["views"] == 1
-
-
-async def test_only_buyers_join_known_rooms(live: Stack, infra: Infra) -> None:
-    room = await create_room(live, infra)
-    async with live.client("live") as anonymous:
-        assert (await anonymous.post(f"/rooms/{room.room_id}/join")).status_code == 401
-    async with live.client("live", room.host) as host:
-        assert (await host.post(f"/rooms/{room.room_id}/join")).status_code == 403
-    async with live.client("live", infra.token("buyer")) as buyer:
-        assert (await buyer.post(f"/rooms/{new_id()}/join")).status_code == 404
-        assert (await buyer.post("/rooms/nope/join")).status_code == 404
-    assert (await stats(live, room))["views"] == 0
+    assert await stats(live, room) == {
+        "room_id": room.room_id,
+        "views": 0,
+        "unique_viewers": 0,
+        "concurrent_viewers": 0,
+        "paid_orders": 0,
+        "paid_amount_minor": 0,
+        "currency": None,
+        "sessions": [],
+    }
 
 
 # --- paid orders ------------------------------------------------------------------------
