@@ -46,7 +46,10 @@ async def insert_room(conn: asyncpg.Connection, room: Room) -> None:
 
 async def fetch_room(conn: asyncpg.Connection, room_id: str, *, lock: bool = False) -> Room | None:
     """The room, optionally row-locked so changes of one room happen one at a time."""
-    row = await conn.fetchrow(_SELECT_ROOM + " FOR UPDATE" if lock else _SELECT_ROOM, room_id)
+    # NO KEY UPDATE, not UPDATE: rows that reference the room (views, sessions, sales) check their
+    # foreign key with a KEY SHARE lock, which UPDATE would block. A join holding its session share-locked
+    # and waiting on that check, while the room's end waits on the session, was a deadlock.
+    row = await conn.fetchrow(_SELECT_ROOM + " FOR NO KEY UPDATE" if lock else _SELECT_ROOM, room_id)
     return _room(row) if row else None
 
 
