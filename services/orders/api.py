@@ -25,8 +25,11 @@ class CheckoutItem(msgspec.Struct, kw_only=True):
     room_id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
 
 
-class CheckoutRequest(msgspec.Struct, kw_only=True):
+# omit_defaults: a request without coupons hashes as before they existed, so its Idempotency-Key replays still match.
+class CheckoutRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
     items: Annotated[list[CheckoutItem], msgspec.Meta(min_length=1, max_length=50)]
+    # Coupons claimed in live rooms, at most one per merchant's order.
+    coupon_ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=20)] = []
 
 
 class ConfirmRequest(msgspec.Struct, kw_only=True):
@@ -44,7 +47,10 @@ async def checkout(request: Request, data: CheckoutRequest, runtime: Runtime) ->
     key = idempotency_key(request)
     items = [ReserveItem(sku_id=str(i.sku_id), quantity=i.quantity, room_id=i.room_id) for i in data.items]
     buyer_id = principal_of(request).sub
-    return await service.place_checkout(runtime, buyer_id=buyer_id, key=key, items=items, request_body=data)
+    coupon_ids = [str(c) for c in data.coupon_ids]
+    return await service.place_checkout(
+        runtime, buyer_id=buyer_id, key=key, items=items, coupon_ids=coupon_ids, request_body=data
+    )
 
 
 @get("/checkouts/{checkout_id:str}", guards=[requires("buyer")], tags=["checkout"])

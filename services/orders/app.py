@@ -10,7 +10,7 @@ from libs.clock import Clock
 from libs.settings import Settings, from_env
 from libs.telemetry import Telemetry
 from libs.web.app import ServiceSpec, build_app
-from services.orders import context, jobs
+from services.orders import consumers, context, jobs
 from services.orders.api import ROUTES
 
 SPEC = ServiceSpec(
@@ -18,10 +18,14 @@ SPEC = ServiceSpec(
     schema="orders",
     migrations=Path(__file__).with_name("migrations"),
     route_handlers=ROUTES,
+    subscriptions=consumers.subscriptions,
     jobs=jobs.jobs,
     on_start=context.start,
     on_stop=context.stop,
-    description="Checkout, one order per merchant, Stripe payments and webhooks, payment deadlines.",
+    description=(
+        "Checkout, one order per merchant, Stripe payments and webhooks, payment deadlines; orders from live's"
+        " flash-sale admissions and coupons claimed in live rooms."
+    ),
 )
 
 

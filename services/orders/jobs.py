@@ -82,12 +82,15 @@ async def close_window(runtime: Runtime, conn: asyncpg.Connection, checkout_id: 
 
 
 async def _expire(runtime: Runtime, conn: asyncpg.Connection, checkout_id: str, now: datetime) -> None:
-    """Unpaid at pay_by: expire the checkout and cancel every order (shop releases their stock)."""
+    """Unpaid at pay_by: expire the checkout, cancel every order (shop or live takes the units back) and give their
+    coupons back while still valid."""
     if not await store.close_checkout(conn, checkout_id, CheckoutStatus.EXPIRED, now):
         return
     reason = domain.CANCEL_REASON_PAYMENT_TIMEOUT
-    for order in await store.cancel_orders(conn, checkout_id, reason, now):
+    cancelled = await store.cancel_orders(conn, checkout_id, reason, now)
+    for order in cancelled:
         await settle.announce(runtime, conn, order, domain.cancelled_event(order, reason, now))
+    await store.give_back_coupons(conn, [o.order_id for o in cancelled if o.coupon_id], now)
 
 
 async def refund(runtime: Runtime, conn: asyncpg.Connection, intent_id: str) -> None:

@@ -20,6 +20,8 @@ from libs.web.idempotency import derived_id, run_idempotent
 from libs.web.problems import Problem
 from services.orders import context, domain, payments, store, views
 from services.orders.domain import CheckoutPlan, DomainError
+from services.orders.domain import coupons as coupon_rules
+from services.orders.domain.coupons import Coupon
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,19 @@ _REFUSALS: dict[str, tuple[int, str, str]] = {
     "invalid_quantity": (400, "invalid-quantity", "quantity"),
     "mixed_currency": (422, "mixed-currency", "sku_id"),
 }
-_DOMAIN_STATUS = {"payment-window-closed": 409, "already-paid": 409, "mixed-currency": 422}
+_DOMAIN_STATUS = {
+    "payment-window-closed": 409,
+    "already-paid": 409,
+    "mixed-currency": 422,
+    coupon_rules.CouponNotFound.code: 404,
+    coupon_rules.CouponUsed.code: 409,
+    coupon_rules.CouponExpired.code: 409,
+    coupon_rules.OneCouponPerOrder.code: 422,
+    coupon_rules.CouponNotApplicable.code: 422,
+    coupon_rules.CouponCurrencyMismatch.code: 422,
+    coupon_rules.CouponMinSpendNotMet.code: 422,
+    coupon_rules.BelowMinimumCharge.code: 422,
+}
 
 
 def problem_from(exc: DomainError, status: int | None = None) -> Problem:
@@ -46,9 +60,15 @@ def problem_from(exc: DomainError, status: int | None = None) -> Problem:
 
 
 async def place_checkout(
-    runtime: Runtime, *, buyer_id: str, key: str, items: list[ReserveItem], request_body: object
+    runtime: Runtime,
+    *,
+    buyer_id: str,
+    key: str,
+    items: list[ReserveItem],
+    coupon_ids: list[str],
+    request_body: object,
 ) -> views.CheckoutView:
-    """Reserve stock, then write checkout + orders + payment + events + deadline in one transaction."""
+    """Reserve stock, then write checkout + orders + payment + coupons used + events + deadline in one transaction."""
     checkout_id = derived_id(buyer_id, key)
     now = runtime.clock.now()
     pay_by = now + timedelta(seconds=runtime.settings.payment_window_s)
@@ -62,8 +82,10 @@ async def place_checkout(
         plan: CheckoutPlan | None = None
         # A retry of a checkout that exists only replays its answer: no second reservation call.
         if not await store.checkout_exists(runtime.db, checkout_id):
+            # Refusals that need no prices come before any stock is held for this checkout.
+            coupons = await _usable_coupons(runtime.db, buyer_id, coupon_ids, now)
             reserved = await _reserve(runtime, checkout_id, buyer_id, items, hold_until=pay_by + HOLD_GRACE)
-            plan = _plan(checkout_id, reserved)
+            plan = _plan(checkout_id, reserved, coupons)
         written = False
 
         async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
@@ -74,6 +96,7 @@ async def place_checkout(
                 conn, plan, buyer_id=buyer_id, pay_by=pay_by, now=now, trace_headers=capture_headers()
             )
             if written:
+                await _use_coupons(conn, plan, buyer_id, coupon_ids, now)
                 await _announce_placed(conn, plan, buyer_id, pay_by, now)
                 await schedule(conn, domain.PAYMENT_TIMEOUT_JOB, checkout_id, pay_by)
             # When a concurrent twin wrote it first, run_idempotent finds its stored answer and replays it.
@@ -136,18 +159,41 @@ async def _reserve(
     raise Problem(status, code, reply.detail or f"shop refused the reservation: {reply.error}", field=field)
 
 
-def _plan(checkout_id: str, reserved: list[ReservedLine]) -> CheckoutPlan:
+def _plan(checkout_id: str, reserved: list[ReservedLine], coupons: list[Coupon]) -> CheckoutPlan:
     merchants = {line.merchant_id for line in reserved}
     try:
-        return domain.plan_checkout(
+        plan = domain.plan_checkout(
             checkout_id,
             derived_id(checkout_id, "payment"),
             reserved,
             {m: derived_id(checkout_id, "order", m) for m in merchants},
         )
+        # A coupon refused on the prices leaves this checkout's hold to shop's expiry job, or to a retry with the
+        # same Idempotency-Key (shop answers it with the same hold).
+        return coupon_rules.apply_coupons(plan, coupons)
     except DomainError as exc:
         # Shop refuses mixed currencies before holding anything; were a hold left, shop's expiry job frees it.
         raise problem_from(exc) from exc
+
+
+async def _usable_coupons(db: store.Conn, buyer_id: str, coupon_ids: list[str], now: datetime) -> list[Coupon]:
+    found = await store.buyers_coupons(db, buyer_id, coupon_ids)
+    try:
+        return coupon_rules.ensure_usable(coupon_ids, found, buyer_id, now)
+    except DomainError as exc:
+        raise problem_from(exc) from exc
+
+
+async def _use_coupons(
+    conn: asyncpg.Connection, plan: CheckoutPlan, buyer_id: str, coupon_ids: list[str], now: datetime
+) -> None:
+    """Each coupon becomes used by its order, once: if a concurrent checkout used one first, this one fails whole."""
+    uses = [(order.coupon_id, order.order_id) for order in plan.orders if order.coupon_id]
+    if len(await store.use_coupons(conn, buyer_id, uses, now)) == len(uses):
+        return
+    # Tell which coupon and why, as the buyer would have been told a moment earlier; the transaction rolls back.
+    await _usable_coupons(conn, buyer_id, coupon_ids, now)
+    raise Problem(409, coupon_rules.CouponUsed.code, "a coupon was used by another checkout", field=coupon_rules.FIELD)
 
 
 async def _announce_placed(

@@ -22,16 +22,26 @@ class LineView(msgspec.Struct, kw_only=True):
     sku_name: str
     quantity: int
     unit_price_minor: int
+    # unit_price_minor * quantity - discount_minor: what the buyer pays for the line.
     amount_minor: int
     room_id: str | None = None
+    discount_minor: int = 0
+    flash_sale_id: str | None = None
+    admission_id: str | None = None
 
 
 class OrderView(msgspec.Struct, kw_only=True):
     order_id: str
     checkout_id: str
+    # Pay it with POST /payments/{payment_id}/confirm (one payment per checkout).
+    payment_id: str
     buyer_id: str
     merchant_id: str
     status: str
+    subtotal_minor: int
+    discount_minor: int
+    coupon_id: str | None
+    # The total to pay: subtotal_minor - discount_minor.
     amount_minor: int
     currency: str
     lines: list[LineView]
@@ -52,6 +62,9 @@ class CheckoutOrderView(msgspec.Struct, kw_only=True):
     order_id: str
     merchant_id: str
     status: str
+    subtotal_minor: int
+    discount_minor: int
+    coupon_id: str | None
     amount_minor: int
     currency: str
     lines: list[LineView]
@@ -108,6 +121,9 @@ def planned_checkout(plan: CheckoutPlan, pay_by: datetime) -> CheckoutView:
                 order_id=o.order_id,
                 merchant_id=o.merchant_id,
                 status=domain.OrderStatus.AWAITING_PAYMENT,
+                subtotal_minor=o.subtotal_minor,
+                discount_minor=o.discount_minor,
+                coupon_id=o.coupon_id,
                 amount_minor=o.amount_minor,
                 currency=o.currency,
                 lines=line_views(o.lines),
@@ -121,9 +137,13 @@ def order_view(row: Any) -> OrderView:
     return OrderView(
         order_id=row["order_id"],
         checkout_id=row["checkout_id"],
+        payment_id=row["payment_id"],
         buyer_id=row["buyer_id"],
         merchant_id=row["merchant_id"],
         status=row["status"],
+        subtotal_minor=row["subtotal_minor"],
+        discount_minor=row["discount_minor"],
+        coupon_id=row["coupon_id"],
         amount_minor=row["amount_minor"],
         currency=row["currency"],
         lines=msgspec.convert(row["lines"], list[LineView]),
@@ -152,6 +172,9 @@ def checkout_view(checkout: Any, orders: list[Any]) -> CheckoutView:
                 order_id=o["order_id"],
                 merchant_id=o["merchant_id"],
                 status=o["status"],
+                subtotal_minor=o["subtotal_minor"],
+                discount_minor=o["discount_minor"],
+                coupon_id=o["coupon_id"],
                 amount_minor=o["amount_minor"],
                 currency=o["currency"],
                 lines=msgspec.convert(o["lines"], list[LineView]),

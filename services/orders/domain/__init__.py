@@ -1,4 +1,8 @@
-"""Pure order rules: the status machines, splitting a checkout per merchant, totals, payability."""
+"""Pure order rules: the status machines, splitting a checkout per merchant, totals, payability.
+
+Coupon rules live in `domain.coupons` and flash-sale admissions in `domain.flash_sales`; this module knows only
+that an order may carry a discount.
+"""
 
 from __future__ import annotations
 
@@ -117,9 +121,17 @@ class PlannedOrder:
     merchant_id: str
     currency: str
     lines: list[OrderLine]
+    coupon_id: str | None = None
+    discount_minor: int = 0
+
+    @property
+    def subtotal_minor(self) -> int:
+        """The lines at their prices, before any discount."""
+        return sum(line.unit_price_minor * line.quantity for line in self.lines)
 
     @property
     def amount_minor(self) -> int:
+        """What the buyer pays for this order: the lines after their share of the discount."""
         return sum(line.amount_minor for line in self.lines)
 
     @property
@@ -295,6 +307,8 @@ def placed_event(plan: CheckoutPlan, order: PlannedOrder, buyer_id: str, pay_by:
         amount_minor=order.amount_minor,
         currency=order.currency,
         pay_by=pay_by,
+        coupon_id=order.coupon_id,
+        discount_minor=order.discount_minor,
         occurred_at=at,
     )
 
@@ -311,6 +325,8 @@ class StoredOrder:
     amount_minor: int
     currency: str
     lines: list[OrderLine]
+    coupon_id: str | None = None
+    discount_minor: int = 0
 
     @property
     def room_id(self) -> str | None:
@@ -325,6 +341,8 @@ def _facts(order: StoredOrder) -> dict[str, Any]:
         "buyer_id": order.buyer_id,
         "merchant_id": order.merchant_id,
         "lines": order.lines,
+        "coupon_id": order.coupon_id,
+        "discount_minor": order.discount_minor,
     }
 
 

@@ -1,0 +1,332 @@
+"""SQL for checkouts and orders: writes as conditional updates, and the read views behind GET endpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from libs.contracts import OrderLine
+from libs.db import Database
+from libs.telemetry import capture_headers
+from services.orders import domain
+from services.orders.domain import (
+    CHECKOUT_TRANSITIONS,
+    ORDER_TRANSITIONS,
+    CheckoutPlan,
+    CheckoutStatus,
+    OrderStatus,
+    PaymentStatus,
+    StoredOrder,
+)
+
+Conn = asyncpg.Connection | Database
+
+# Every order read carries its payment id and its lines, in cart order, as one jsonb array.
+_ORDER_SELECT = """
+SELECT o.order_id::text, o.checkout_id::text, o.buyer_id, o.merchant_id::text, o.status, o.subtotal_minor,
+       o.discount_minor, o.coupon_id::text, o.amount_minor, o.currency, o.created_at, o.paid_at, o.cancelled_at,
+       o.cancel_reason, p.payment_id::text, COALESCE(l.lines, '[]'::jsonb) AS lines
+FROM orders o
+JOIN payments p ON p.checkout_id = o.checkout_id
+LEFT JOIN LATERAL (
+    SELECT jsonb_agg(jsonb_build_object(
+               'sku_id', sku_id::text, 'product_id', product_id::text, 'title', title, 'sku_name', sku_name,
+               'quantity', quantity, 'unit_price_minor', unit_price_minor, 'amount_minor', amount_minor,
+               'room_id', room_id, 'discount_minor', discount_minor, 'flash_sale_id', flash_sale_id::text,
+               'admission_id', admission_id::text) ORDER BY line_no) AS lines
+    FROM order_lines WHERE order_id = o.order_id
+) l ON true
+"""
+
+
+def lines_of(row: asyncpg.Record) -> list[OrderLine]:
+    return msgspec.convert(row["lines"], list[OrderLine])
+
+
+def stored_order(row: asyncpg.Record) -> StoredOrder:
+    return StoredOrder(
+        order_id=row["order_id"],
+        checkout_id=row["checkout_id"],
+        buyer_id=row["buyer_id"],
+        merchant_id=row["merchant_id"],
+        status=row["status"],
+        amount_minor=row["amount_minor"],
+        currency=row["currency"],
+        lines=lines_of(row),
+        coupon_id=row["coupon_id"],
+        discount_minor=row["discount_minor"],
+    )
+
+
+# --- checkout ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class NewCheckout:
+    """A checkout to write: its plan, whose it is, until when it may be paid."""
+
+    plan: CheckoutPlan
+    buyer_id: str
+    pay_by: datetime
+    created_at: datetime
+    trace_headers: dict[str, str]
+
+
+async def checkout_exists(db: Conn, checkout_id: str) -> bool:
+    return bool(await db.fetchval("SELECT true FROM checkouts WHERE checkout_id = $1", checkout_id))
+
+
+async def insert_checkout(
+    conn: asyncpg.Connection,
+    plan: CheckoutPlan,
+    *,
+    buyer_id: str,
+    pay_by: datetime,
+    now: datetime,
+    trace_headers: dict[str, str],
+) -> bool:
+    """Write the checkout, its orders with their lines, and its payment; False if it already exists."""
+    return bool(await insert_checkouts(conn, [NewCheckout(plan, buyer_id, pay_by, now, trace_headers)]))
+
+
+async def insert_checkouts(conn: asyncpg.Connection, checkouts: Sequence[NewCheckout]) -> list[NewCheckout]:
+    """Write many checkouts with their orders, lines and payments, one statement per table; returns the new ones.
+
+    A checkout that already exists (a redelivered flash-sale batch, a concurrent twin) is skipped whole.
+    """
+    if not checkouts:
+        return []
+    created = {
+        row["checkout_id"]
+        for row in await conn.fetch(
+            """INSERT INTO checkouts (checkout_id, buyer_id, status, amount_minor, currency, pay_by, room_id,
+                                      trace_headers, created_at)
+               SELECT c.id, c.buyer_id, $1::text, c.amount, c.currency, c.pay_by, c.room_id, c.headers, c.created_at
+               FROM unnest($2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[],
+                           $8::jsonb[], $9::timestamptz[])
+                    AS c(id, buyer_id, amount, currency, pay_by, room_id, headers, created_at)
+               ON CONFLICT (checkout_id) DO NOTHING RETURNING checkout_id::text""",
+            CheckoutStatus.AWAITING_PAYMENT,
+            *_columns(
+                (
+                    c.plan.checkout_id,
+                    c.buyer_id,
+                    c.plan.amount_minor,
+                    c.plan.currency,
+                    c.pay_by,
+                    c.plan.room_id,
+                    c.trace_headers,
+                    c.created_at,
+                )
+                for c in checkouts
+            ),
+        )
+    }
+    new = [c for c in checkouts if c.plan.checkout_id in created]
+    if not new:
+        return []
+    await conn.execute(
+        """INSERT INTO orders (order_id, checkout_id, buyer_id, merchant_id, status, subtotal_minor, discount_minor,
+                               coupon_id, amount_minor, currency, created_at)
+           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::bigint[], $7::bigint[],
+                                $8::uuid[], $9::bigint[], $10::text[], $11::timestamptz[])""",
+        *_columns(
+            (
+                o.order_id,
+                c.plan.checkout_id,
+                c.buyer_id,
+                o.merchant_id,
+                OrderStatus.AWAITING_PAYMENT,
+                o.subtotal_minor,
+                o.discount_minor,
+                o.coupon_id,
+                o.amount_minor,
+                o.currency,
+                c.created_at,
+            )
+            for c in new
+            for o in c.plan.orders
+        ),
+    )
+    await conn.execute(
+        """INSERT INTO order_lines (order_id, line_no, sku_id, product_id, title, sku_name, quantity, unit_price_minor,
+                                    discount_minor, amount_minor, room_id, flash_sale_id, admission_id)
+           SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::int[],
+                                $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::uuid[], $13::uuid[])""",
+        *_columns(
+            (
+                o.order_id,
+                n,
+                ln.sku_id,
+                ln.product_id,
+                ln.title,
+                ln.sku_name,
+                ln.quantity,
+                ln.unit_price_minor,
+                ln.discount_minor,
+                ln.amount_minor,
+                ln.room_id,
+                ln.flash_sale_id,
+                ln.admission_id,
+            )
+            for c in new
+            for o in c.plan.orders
+            for n, ln in enumerate(o.lines)
+        ),
+    )
+    await conn.execute(
+        """INSERT INTO payments (payment_id, checkout_id, buyer_id, amount_minor, currency, status, created_at,
+                                 updated_at)
+           SELECT p.payment_id, p.checkout_id, p.buyer_id, p.amount_minor, p.currency, $1::text, p.created_at,
+                  p.created_at
+           FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[])
+                AS p(payment_id, checkout_id, buyer_id, amount_minor, currency, created_at)""",
+        PaymentStatus.REQUIRES_PAYMENT,
+        *_columns(
+            (c.plan.payment_id, c.plan.checkout_id, c.buyer_id, c.plan.amount_minor, c.plan.currency, c.created_at)
+            for c in new
+        ),
+    )
+    return new
+
+
+async def schedule_payment_windows(conn: asyncpg.Connection, checkouts: Sequence[NewCheckout]) -> None:
+    """Each checkout's payment_timeout job at its pay_by: libs.scheduler.schedule for a whole batch in one statement."""
+    if not checkouts:
+        return
+    await conn.execute(
+        """INSERT INTO due_jobs (kind, key, due_at, payload, headers)
+           SELECT $1, j.key, j.due_at, '{}'::jsonb, $4 FROM unnest($2::text[], $3::timestamptz[]) AS j(key, due_at)
+           ON CONFLICT (kind, key) DO NOTHING""",
+        domain.PAYMENT_TIMEOUT_JOB,
+        [c.plan.checkout_id for c in checkouts],
+        [c.pay_by for c in checkouts],
+        capture_headers(),
+    )
+
+
+def _columns(rows: Any) -> list[list[Any]]:
+    """Rows turned into one list per column: the arrays an `unnest` insert takes."""
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+async def close_checkout(conn: asyncpg.Connection, checkout_id: str, target: CheckoutStatus, now: datetime) -> bool:
+    """Move a checkout on (paid or expired) if the machine allows it from where it is now."""
+    column = "paid_at" if target == CheckoutStatus.PAID else "expired_at"
+    return bool(
+        await conn.fetchval(
+            f"""UPDATE checkouts SET status = $2, {column} = $3
+                WHERE checkout_id = $1 AND status = ANY($4::text[]) RETURNING true""",  # noqa: S608 - fixed column
+            checkout_id,
+            target,
+            now,
+            domain.sources(CHECKOUT_TRANSITIONS, target),
+        )
+    )
+
+
+async def lock_checkout(conn: asyncpg.Connection, checkout_id: str) -> asyncpg.Record:
+    """The checkout's and its payment's status and the stored intent, both rows locked until the transaction ends."""
+    row = await conn.fetchrow(
+        """SELECT c.status AS checkout_status, p.status AS payment_status, p.stripe_payment_intent_id
+           FROM checkouts c JOIN payments p ON p.checkout_id = c.checkout_id
+           WHERE c.checkout_id = $1 FOR UPDATE OF c, p""",
+        checkout_id,
+    )
+    if row is None:
+        raise LookupError(f"checkout {checkout_id} has no payment")
+    return row
+
+
+# --- orders -----------------------------------------------------------------------------------
+
+
+async def pay_orders(conn: asyncpg.Connection, checkout_id: str, now: datetime) -> list[StoredOrder]:
+    """Every order of the checkout still awaiting payment becomes paid; returns the ones that moved."""
+    rows = await conn.fetch(
+        f"""WITH moved AS (
+                UPDATE orders SET status = $2, paid_at = $3
+                WHERE checkout_id = $1 AND status = ANY($4::text[]) RETURNING order_id)
+            {_ORDER_SELECT} JOIN moved m ON m.order_id = o.order_id ORDER BY o.order_id""",  # noqa: S608
+        checkout_id,
+        OrderStatus.PAID,
+        now,
+        domain.sources(ORDER_TRANSITIONS, OrderStatus.PAID),
+    )
+    # The CTE's update is invisible to the outer SELECT of the same statement: report the new state.
+    return [dataclasses.replace(o, status=OrderStatus.PAID) for o in map(stored_order, rows)]
+
+
+async def cancel_orders(conn: asyncpg.Connection, checkout_id: str, reason: str, now: datetime) -> list[StoredOrder]:
+    """Every order of the checkout still awaiting payment is cancelled; returns the ones that moved."""
+    rows = await conn.fetch(
+        f"""WITH moved AS (
+                UPDATE orders SET status = $2, cancelled_at = $3, cancel_reason = $4
+                WHERE checkout_id = $1 AND status = ANY($5::text[]) RETURNING order_id)
+            {_ORDER_SELECT} JOIN moved m ON m.order_id = o.order_id ORDER BY o.order_id""",  # noqa: S608
+        checkout_id,
+        OrderStatus.CANCELLED,
+        now,
+        reason,
+        domain.sources(ORDER_TRANSITIONS, OrderStatus.CANCELLED),
+    )
+    return [dataclasses.replace(o, status=OrderStatus.CANCELLED) for o in map(stored_order, rows)]
+
+
+async def order_rows(
+    db: Conn,
+    *,
+    buyer_id: str | None = None,
+    merchant_id: str | None = None,
+    order_id: str | None = None,
+    checkout_id: str | None = None,
+    status: str | None = None,
+    before: tuple[datetime, str] | None = None,
+    limit: int = 100,
+) -> list[asyncpg.Record]:
+    """Orders newest first, always scoped by whoever asks (buyer or merchant)."""
+    conditions, args = [], []
+    for column, value in (
+        ("o.buyer_id", buyer_id),
+        ("o.merchant_id", merchant_id),
+        ("o.order_id", order_id),
+        ("o.checkout_id", checkout_id),
+        ("o.status", status),
+    ):
+        if value is not None:
+            args.append(value)
+            conditions.append(f"{column} = ${len(args)}")
+    if before is not None:
+        args.extend(before)
+        conditions.append(f"(o.created_at, o.order_id) < (${len(args) - 1}, ${len(args)}::uuid)")
+    args.append(limit)
+    where = " AND ".join(conditions) or "true"
+    return await db.fetch(
+        f"{_ORDER_SELECT} WHERE {where} ORDER BY o.created_at DESC, o.order_id DESC LIMIT ${len(args)}",
+        *args,
+    )
+
+
+# --- checkout view ----------------------------------------------------------------------------
+
+
+async def checkout_for_buyer(db: Conn, checkout_id: str, buyer_id: str) -> dict[str, Any] | None:
+    """A buyer's own checkout with its payment and orders, or None."""
+    row = await db.fetchrow(
+        """SELECT c.checkout_id::text, c.status, c.pay_by, c.amount_minor, c.currency,
+                  p.payment_id::text, p.amount_minor AS payment_amount_minor, p.currency AS payment_currency,
+                  p.status AS payment_status
+           FROM checkouts c JOIN payments p ON p.checkout_id = c.checkout_id
+           WHERE c.checkout_id = $1 AND c.buyer_id = $2""",
+        checkout_id,
+        buyer_id,
+    )
+    if row is None:
+        return None
+    orders = await order_rows(db, checkout_id=checkout_id, buyer_id=buyer_id)
+    return {"checkout": row, "orders": sorted(orders, key=lambda o: o["order_id"])}
