@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         log_level="info",
         access_log=False,
         lifespan="on",
+        # Room feeds (SSE) never end by themselves: without a bound, a shutdown would wait on them forever.
+        timeout_graceful_shutdown=10,
     )
     return 0
 
