@@ -7,9 +7,10 @@ from typing import Any
 from libs.bus import Subscription
 from libs.scheduler import JobHandler
 from libs.web.app import Runtime
+from services.live.sales import coupons
 
 # Route handlers of flash sales and coupon drops.
-ROUTES: list[Any] = []
+ROUTES: list[Any] = [*coupons.ROUTES]
 
 
 def subscriptions(runtime: Runtime) -> list[Subscription]:

@@ -78,7 +78,7 @@ async def insert_drop(
 async def fetch_drop(conn: asyncpg.Connection, room_id: str, drop_id: str, *, lock: bool = False) -> asyncpg.Record:
     """The drop if it belongs to this room; locked, every claim on it waits for the one before to commit."""
     sql = f"SELECT {_DROP_COLUMNS} FROM coupon_drops WHERE drop_id = $1 AND room_id = $2"  # noqa: S608
-    return await conn.fetchrow(sql + " FOR UPDATE" if lock else sql, drop_id, room_id)
+    return await conn.fetchrow(sql + " FOR NO KEY UPDATE" if lock else sql, drop_id, room_id)
 
 
 async def open_drops(conn: asyncpg.Connection, room_id: str, now: datetime) -> list[CouponDrop]:

@@ -1,0 +1,95 @@
+"""HTTP API of coupon drops: hosts and merchants drop coupons in a live room, watching buyers claim them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+import asyncpg
+from litestar import Request, Response, get, post
+from litestar.params import Parameter
+
+from libs.auth import Principal
+from libs.web.app import Runtime
+from libs.web.guards import principal_of, requires
+from libs.web.idempotency import idempotency_key, run_idempotent
+from services.live.sales.coupons import service
+from services.live.sales.coupons.domain import Coupon, CouponDrop, CouponDropList, MyCoupons, NewCouponDrop
+
+Limit = Annotated[int, Parameter(ge=1, le=100, description="page size")]
+Cursor = Annotated[str | None, Parameter(max_length=200, description="`next_cursor` of the previous page")]
+
+
+async def _write(
+    runtime: Runtime,
+    request: Request,
+    caller: Principal,
+    scope: str,
+    body: object,
+    effect: Callable[[asyncpg.Connection], Awaitable[tuple[int, object]]],
+) -> Response:
+    """One transaction; with an Idempotency-Key, a retry gets the first answer back and changes nothing."""
+    key = idempotency_key(request, required=False)
+    if key is None:
+        async with runtime.db.transaction() as conn:
+            status, content = await effect(conn)
+    else:
+        status, content = await run_idempotent(
+            runtime.db, principal=caller.sub, scope=scope, key=key, request_body=body, effect=effect
+        )
+    return Response(content, status_code=status)
+
+
+@post("/rooms/{room_id:str}/coupon-drops", guards=[requires("host", "merchant")], tags=["coupons"], status_code=201)
+async def drop_coupons(room_id: str, data: NewCouponDrop, request: Request, runtime: Runtime) -> Response[CouponDrop]:
+    """Drop coupons in a live room; the room's host or its merchant (Idempotency-Key honoured)."""
+    caller = principal_of(request)
+
+    async def effect(conn: asyncpg.Connection) -> tuple[int, CouponDrop]:
+        return 201, await service.drop_coupons(conn, runtime.clock, caller, room_id, data)
+
+    return await _write(runtime, request, caller, "live.coupon_drop", {"room_id": room_id, "drop": data}, effect)
+
+
+@get("/rooms/{room_id:str}/coupon-drops", tags=["coupons"])
+async def list_coupon_drops(room_id: str, runtime: Runtime) -> CouponDropList:
+    """The room's open coupon drops with how many are claimed and left; public."""
+    return await service.list_drops(runtime.db, runtime.clock, room_id)
+
+
+@post(
+    "/rooms/{room_id:str}/coupon-drops/{drop_id:str}/end",
+    guards=[requires("host", "merchant")],
+    tags=["coupons"],
+    status_code=200,
+)
+async def end_coupon_drop(room_id: str, drop_id: str, request: Request, runtime: Runtime) -> CouponDrop:
+    """Close a drop early: no more claims, claimed coupons stay good; the room's host or its merchant."""
+    caller = principal_of(request)
+    async with runtime.db.transaction() as conn:
+        return await service.end_drop(conn, runtime.clock, caller, room_id, drop_id)
+
+
+@post(
+    "/rooms/{room_id:str}/coupon-drops/{drop_id:str}/claim",
+    guards=[requires("buyer")],
+    tags=["coupons"],
+    status_code=201,
+)
+async def claim_coupon(room_id: str, drop_id: str, request: Request, runtime: Runtime) -> Response[Coupon]:
+    """Claim one coupon of the drop while watching the room (Idempotency-Key honoured: a retry gets the same coupon)."""
+    buyer = principal_of(request)
+
+    async def effect(conn: asyncpg.Connection) -> tuple[int, Coupon]:
+        return 201, await service.claim(conn, runtime.clock, buyer, room_id, drop_id)
+
+    return await _write(runtime, request, buyer, "live.coupon_claim", {"room_id": room_id, "drop_id": drop_id}, effect)
+
+
+@get("/coupons", guards=[requires("buyer")], tags=["coupons"])
+async def my_coupons(request: Request, runtime: Runtime, limit: Limit = 50, cursor: Cursor = None) -> MyCoupons:
+    """The coupons the buyer claimed in live rooms, newest first (orders knows which are used)."""
+    return await service.my_coupons(runtime.db, principal_of(request), limit=limit, cursor=cursor)
+
+
+ROUTES = [drop_coupons, list_coupon_drops, end_coupon_drop, claim_coupon, my_coupons]
