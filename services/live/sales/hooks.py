@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from libs.clock import Clock
-from services.live.sales import coupons
+from services.live.sales import coupons, flash
 
 
 async def room_snapshot(conn: asyncpg.Connection, room_id: str, now: datetime | None = None) -> dict[str, Any]:
@@ -17,10 +17,11 @@ async def room_snapshot(conn: asyncpg.Connection, room_id: str, now: datetime | 
     `now` is the service clock's time (drops past `valid_until` are left out); the wall clock if not given.
     """
     now = now or datetime.now(UTC)
+    sales = await flash.snapshot(conn, room_id, now)
     drops = await coupons.snapshot(conn, room_id, now)
-    return {"sales": [], "coupon_drops": drops}
+    return {"sales": sales, "coupon_drops": drops}
 
 
 async def on_room_ended(conn: asyncpg.Connection, clock: Clock, room_id: str) -> None:
     """A room's session ended (in that transaction): its running and scheduled sales end too."""
-    return None
+    await flash.end_room_sales(conn, clock.now(), room_id)

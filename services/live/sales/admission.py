@@ -1,0 +1,415 @@
+"""The flash-sale admission engine: per sale, purchases queue and are decided one transaction per batch.
+
+Why: a hot-row `UPDATE ... WHERE remaining > 0` per request caps near the commit rate of one row. Here
+every request that arrives while a batch commits joins the next batch; one flusher task per sale and
+process runs them. The sale's row lock (`FOR UPDATE`) serialises batches of all instances, so the
+per-buyer limit and the stock count hold globally. While a sale is sold out (or ended) each process
+answers from memory: a retried key that was admitted gets its admission from a dict loaded once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import asyncpg
+from opentelemetry import baggage, context, trace
+
+from libs.bus import add_events
+from libs.contracts import Admission, FlashSaleAdmitted, RoomFeed
+from libs.ids import canonical_uuid
+from libs.telemetry import names
+from libs.web.app import Runtime
+from libs.web.idempotency import derived_id
+from libs.web.problems import Problem
+from services.live import feed
+from services.live.sales import domain, flash, store
+from services.live.sales.domain import Admitted, Ask, Decision
+
+log = logging.getLogger(__name__)
+
+# Most requests one transaction decides: bounds its duration (and the wait of those queued behind it).
+BATCH_CAP = 512
+# While a sale looks sold out, look at the database at most this often in case a feed event was missed.
+RECHECK_S = 1.0
+# Sales this process remembers (their static terms; sold-out answers); the least recently used go first.
+MAX_SALES = 4096
+MAX_LINKS = 64
+
+
+@dataclass
+class _Pending:
+    ask: Ask
+    future: asyncio.Future[Admitted]
+    link: trace.Link | None
+
+
+@dataclass
+class SaleGate:
+    """This process's view of one sale: its fixed terms, whether it is known sold out or ended, its queue."""
+
+    sale_id: str
+    room_id: str
+    merchant_id: str
+    product_id: str
+    sku_id: str
+    title: str
+    sku_name: str
+    price_minor: int
+    currency: str
+    per_buyer_limit: int
+    pay_within_s: int
+    starts_at: datetime
+    ends_at: datetime
+    ended: bool = False
+    sold_out: bool = False
+    checked_at: float = 0.0
+    # (buyer, key) -> (units asked, answer): every admission, while none can be added (sold out or ended).
+    closed: dict[tuple[str, str], tuple[int, Admitted]] | None = None
+    pending: list[_Pending] = field(default_factory=list)
+    flusher: asyncio.Task[None] | None = None
+    checking: asyncio.Task[None] | None = None
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> SaleGate:
+        return cls(
+            sale_id=str(row["sale_id"]),
+            room_id=str(row["room_id"]),
+            merchant_id=str(row["merchant_id"]),
+            product_id=str(row["product_id"]),
+            sku_id=str(row["sku_id"]),
+            title=row["title"],
+            sku_name=row["sku_name"],
+            price_minor=row["price_minor"],
+            currency=row["currency"],
+            per_buyer_limit=row["per_buyer_limit"],
+            pay_within_s=row["pay_within_s"],
+            starts_at=row["starts_at"],
+            ends_at=row["ends_at"],
+            ended=row["status"] == "ended",
+        )
+
+    def admitted(self, row: asyncpg.Record) -> Admitted:
+        return Admitted(
+            admission_id=str(row["admission_id"]),
+            order_id=str(row["order_id"]),
+            sale_id=self.sale_id,
+            quantity=row["quantity"],
+            unit_price_minor=self.price_minor,
+            currency=self.currency,
+            pay_by=row["pay_by"],
+        )
+
+    def learn_sold_out(self, sold_out: bool) -> None:
+        if sold_out != self.sold_out:
+            self.closed = None if not self.ended else self.closed
+        self.sold_out = sold_out
+        self.checked_at = time.monotonic()
+
+
+def admission_ids(sale_id: str, buyer_id: str, key: str) -> tuple[str, str]:
+    """(admission id, order id) of a purchase: the same for every retry of it, so buyers can poll the order."""
+    admission_id = derived_id("flash-sale-admission", sale_id, buyer_id, key)
+    return admission_id, derived_id("flash-sale-order", admission_id)
+
+
+class AdmissionDesk:
+    """Every sale this process has seen, and the batches that admit their buyers."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.gates: OrderedDict[str, SaleGate] = OrderedDict()
+        self._loading: dict[str, asyncio.Future[SaleGate | None]] = {}
+
+    # --- the request path ------------------------------------------------------------------
+
+    async def purchase(self, room_id: str, sale_id: str, buyer_id: str, key: str, quantity: int) -> Admitted:
+        """Admit `quantity` units to the buyer, or raise the Problem that says why not."""
+        gate = await self._gate(sale_id)
+        if gate is None or gate.room_id != canonical_uuid(room_id):
+            raise flash.sale_not_found()
+        domain.check_quantity(quantity, gate.per_buyer_limit)
+        status = domain.current_status("ended" if gate.ended else "running", gate.starts_at, gate.ends_at, self.now())
+        if status == "scheduled":
+            raise domain.not_running(status)
+        if status == "ended":
+            return await self._from_closed(gate, buyer_id, key, quantity, lambda: domain.not_running("ended"))
+        if gate.sold_out:
+            if time.monotonic() - gate.checked_at > RECHECK_S:
+                await self._recheck(gate)
+            if gate.sold_out:
+                return await self._from_closed(gate, buyer_id, key, quantity, domain.sold_out)
+        return await self._enqueue(gate, Ask(buyer_id, key, quantity))
+
+    def now(self) -> datetime:
+        return self.runtime.clock.now()
+
+    async def _gate(self, sale_id: str) -> SaleGate | None:
+        parsed = canonical_uuid(sale_id)
+        if parsed is None:
+            return None
+        gate = self.gates.get(parsed)
+        if gate is not None:
+            self.gates.move_to_end(parsed)
+            return gate
+        # One read per sale however many requests arrive before it is known.
+        loading = self._loading.get(parsed)
+        if loading is None:
+            loading = asyncio.get_running_loop().create_future()
+            self._loading[parsed] = loading
+            try:
+                row = await store.fetch_sale(self.runtime.db, parsed)
+                gate = SaleGate.of(row) if row else None
+                if gate is not None:
+                    self._remember(gate)
+                loading.set_result(gate)
+            except BaseException as exc:
+                loading.set_exception(exc)
+                raise
+            finally:
+                del self._loading[parsed]
+            return gate
+        return await asyncio.shield(loading)
+
+    def _remember(self, gate: SaleGate) -> None:
+        self.gates[gate.sale_id] = gate
+        while len(self.gates) > MAX_SALES:
+            oldest_id, oldest = next(iter(self.gates.items()))
+            if oldest.pending or oldest.flusher:
+                self.gates.move_to_end(oldest_id)
+                break
+            del self.gates[oldest_id]
+
+    async def _from_closed(self, gate: SaleGate, buyer_id: str, key: str, quantity: int, refusal) -> Admitted:
+        """Answer while no admission can be added: the buyer's own for a retried key, else the refusal."""
+        if gate.closed is None and not await self._load_closed(gate):
+            # The sale was not closed after all (a unit came back): decide it in a batch.
+            return await self._enqueue(gate, Ask(buyer_id, key, quantity))
+        found = gate.closed.get((buyer_id, key)) if gate.closed is not None else None
+        if found is None and gate.closed is None:
+            # Past the end by the clock but not yet ended in the database: look this one up.
+            row = await store.admission(self.runtime.db, gate.sale_id, buyer_id, key)
+            found = (row["asked"], gate.admitted(row)) if row else None
+        if found is None:
+            raise refusal()
+        if found[0] != quantity:
+            raise domain.key_reused()
+        return found[1]
+
+    async def _load_closed(self, gate: SaleGate) -> bool:
+        """Load every admission of a closed sale from one snapshot; False if it turned out to be open."""
+        async with self.runtime.db.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            row = await store.fetch_sale(conn, gate.sale_id)
+            admissions = await store.sale_admissions(conn, gate.sale_id)
+        ended = row["status"] == "ended"
+        if ended:
+            gate.ended = True
+        elif row["remaining"] > 0:
+            if gate.sold_out:
+                gate.learn_sold_out(False)
+            # Open by the database; a sale past its end by the clock is answered per request.
+            return self.now() >= gate.ends_at
+        gate.closed = {(a["buyer_id"], a["idempotency_key"]): (a["asked"], gate.admitted(a)) for a in admissions}
+        return True
+
+    async def _recheck(self, gate: SaleGate) -> None:
+        """Is a sale that looks sold out still sold out? (One look per interval however many ask.)"""
+        if gate.checking is None:
+            gate.checking = asyncio.create_task(self._check(gate))
+        await asyncio.shield(gate.checking)
+
+    async def _check(self, gate: SaleGate) -> None:
+        try:
+            row = await store.fetch_sale(self.runtime.db, gate.sale_id)
+            if row is not None:
+                gate.ended = gate.ended or row["status"] == "ended"
+                gate.learn_sold_out(row["remaining"] == 0)
+        finally:
+            gate.checking = None
+
+    async def _enqueue(self, gate: SaleGate, ask: Ask) -> Admitted:
+        future: asyncio.Future[Admitted] = asyncio.get_running_loop().create_future()
+        span = trace.get_current_span().get_span_context()
+        gate.pending.append(_Pending(ask, future, trace.Link(span) if span.is_valid else None))
+        if gate.flusher is None:
+            gate.flusher = asyncio.create_task(self._flush(gate), name=f"flash-sale-{gate.sale_id}")
+        return await future
+
+    # --- the batch -------------------------------------------------------------------------------
+
+    async def _flush(self, gate: SaleGate) -> None:
+        try:
+            while gate.pending:
+                batch = gate.pending[:BATCH_CAP]
+                del gate.pending[:BATCH_CAP]
+                try:
+                    await self._admit(gate, batch)
+                except Exception:
+                    log.exception(
+                        "flash sale %s: a batch of %d failed; nothing of it was written", gate.sale_id, len(batch)
+                    )
+                    for pending in batch:
+                        _settle(
+                            pending.future, Problem(503, "try-again", "the purchase could not be decided; try again")
+                        )
+        finally:
+            gate.flusher = None
+            # Cancelled (shutdown): nobody will decide what is left.
+            for pending in gate.pending:
+                _settle(pending.future, Problem(503, "try-again", "the service is stopping; try again"))
+            gate.pending.clear()
+
+    async def _admit(self, gate: SaleGate, batch: list[_Pending]) -> None:
+        links = [p.link for p in batch[:MAX_LINKS] if p.link is not None]
+        token = context.attach(baggage.set_baggage(names.ROOM_ID, gate.room_id, context.Context()))
+        try:
+            attributes = {names.ROOM_ID: gate.room_id, names.SKU_ID: gate.sku_id, "liveloop.batch.size": len(batch)}
+            with self.runtime.telemetry.tracer.start_as_current_span(
+                "live.flash_sale admit", links=links, attributes=attributes
+            ):
+                answers = await self._decide(gate, [p.ask for p in batch])
+        finally:
+            context.detach(token)
+        for pending, answer in zip(batch, answers, strict=True):
+            _settle(pending.future, answer)
+
+    async def _decide(self, gate: SaleGate, asks: list[Ask]) -> list[Admitted | Problem]:
+        """One transaction: lock room and sale, grant, write admissions, event and feed; then the answers."""
+        now = self.now()
+        sale_id = gate.sale_id
+        async with self.runtime.db.transaction() as conn:
+            room_status = await store.lock_room(conn, gate.room_id)
+            sale = await store.fetch_sale(conn, sale_id, lock=True)
+            status = domain.current_status(sale["status"], sale["starts_at"], sale["ends_at"], now)
+            closed = None
+            if room_status != "live":
+                closed = "room-not-live"
+            elif status != "running":
+                closed = f"sale-{status}"
+            prior_rows = await store.prior_admissions(conn, sale_id, [a.buyer_id for a in asks], [a.key for a in asks])
+            prior = {(r["buyer_id"], r["idempotency_key"]): r for r in prior_rows}
+            held = await store.buyer_units(conn, sale_id, [a.buyer_id for a in asks]) if closed is None else {}
+            decisions, left = domain.grant(
+                asks,
+                remaining=sale["remaining"],
+                limit=sale["per_buyer_limit"],
+                held=held,
+                prior={pair: r["asked"] for pair, r in prior.items()},
+                closed=closed,
+            )
+            pay_by = now + timedelta(seconds=sale["pay_within_s"])
+            granted: dict[int, Admitted] = {}
+            rows = []
+            for index, (ask, decision) in enumerate(zip(asks, decisions, strict=True)):
+                if decision.outcome == domain.GRANTED and decision.duplicate_of is None:
+                    admission_id, order_id = admission_ids(sale_id, ask.buyer_id, ask.key)
+                    rows.append((admission_id, ask.buyer_id, ask.key, order_id, ask.quantity, decision.quantity))
+                    granted[index] = Admitted(
+                        admission_id=admission_id,
+                        order_id=order_id,
+                        sale_id=sale_id,
+                        quantity=decision.quantity,
+                        unit_price_minor=gate.price_minor,
+                        currency=gate.currency,
+                        pay_by=pay_by,
+                    )
+            if rows:
+                left = await store.admit(conn, sale, rows, now, pay_by)
+                await add_events(conn, self._admitted_event(gate, sale, rows, now))
+                await feed.emit(conn, gate.room_id, flash.SALE_STOCK, {"sale_id": sale_id, "remaining": left})
+                if left == 0:
+                    await feed.emit(conn, gate.room_id, flash.SALE_SOLD_OUT, {"sale_id": sale_id})
+        # Committed: what this process now knows about the sale.
+        if status == "ended":
+            gate.ended = True
+        gate.learn_sold_out(left == 0)
+        return [self._answer(gate, asks[i], i, d, granted, prior) for i, d in enumerate(decisions)]
+
+    def _admitted_event(
+        self, gate: SaleGate, sale: asyncpg.Record, rows: list[tuple], now: datetime
+    ) -> FlashSaleAdmitted:
+        return FlashSaleAdmitted(
+            sale_id=gate.sale_id,
+            room_id=gate.room_id,
+            merchant_id=str(sale["merchant_id"]),
+            sku_id=str(sale["sku_id"]),
+            product_id=str(sale["product_id"]),
+            title=sale["title"],
+            sku_name=sale["sku_name"],
+            unit_price_minor=sale["price_minor"],
+            currency=sale["currency"],
+            pay_within_s=sale["pay_within_s"],
+            admissions=[
+                Admission(admission_id=a, order_id=o, buyer_id=b, quantity=q, admitted_at=now)
+                for a, b, _, o, _, q in rows
+            ],
+        )
+
+    def _answer(
+        self,
+        gate: SaleGate,
+        ask: Ask,
+        index: int,
+        decision: Decision,
+        granted: dict[int, Admitted],
+        prior: dict[tuple[str, str], asyncpg.Record],
+    ) -> Admitted | Problem:
+        outcome = decision.outcome
+        if outcome == domain.GRANTED:
+            return granted[decision.duplicate_of if decision.duplicate_of is not None else index]
+        if outcome == domain.REPLAY:
+            return gate.admitted(prior[(ask.buyer_id, ask.key)])
+        if outcome == domain.SOLD_OUT:
+            return domain.sold_out()
+        if outcome == domain.LIMIT_REACHED:
+            return domain.limit_reached(gate.per_buyer_limit)
+        if outcome == domain.KEY_REUSED:
+            return domain.key_reused()
+        if outcome == "room-not-live":
+            return domain.room_not_live()
+        return domain.not_running(outcome.removeprefix("sale-"))
+
+    # --- what other instances tell ---------------------------------------------------------------
+
+    def on_feed(self, event: RoomFeed) -> None:
+        """Keep sold-out and ended flags in step with batches and ends of other instances."""
+        if not event.kind.startswith("sale."):
+            return
+        gate = self.gates.get(str(event.data.get("sale_id", "")))
+        if gate is None:
+            return
+        if event.kind == flash.SALE_STOCK:
+            remaining = event.data.get("remaining")
+            if isinstance(remaining, int):
+                gate.learn_sold_out(remaining == 0)
+        elif event.kind == flash.SALE_SOLD_OUT:
+            gate.learn_sold_out(True)
+        elif event.kind == flash.SALE_ENDED:
+            gate.ended = True
+
+    def forget_ended(self, sale_id: str) -> None:
+        """This process ended the sale itself."""
+        gate = self.gates.get(sale_id)
+        if gate is not None:
+            gate.ended = True
+
+    async def close(self) -> None:
+        tasks = [g.flusher for g in self.gates.values() if g.flusher] + [
+            g.checking for g in self.gates.values() if g.checking
+        ]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _settle(future: asyncio.Future[Admitted], answer: Admitted | Problem) -> None:
+    if future.done():
+        return
+    if isinstance(answer, Problem):
+        future.set_exception(answer)
+    else:
+        future.set_result(answer)
