@@ -396,6 +396,19 @@ async def test_one_buyer_racing_claims_gets_exactly_their_limit(live: Stack) -> 
     assert (await open_drops(live, room.room_id))[0]["claimed"] == 2
 
 
+async def test_a_burst_of_claims_from_one_buyer_is_shed_with_retry_after(live: Stack) -> None:
+    room = await open_room(live)
+    dropped = await drop(live, room, total=5, per_buyer_limit=1)
+    buyer = await watching_buyer(live, room)
+    answers = await asyncio.gather(*(claim(live, room.room_id, dropped["drop_id"], buyer) for _ in range(BURST + 10)))
+    shed = [a for a in answers if a.status_code == 429]
+    assert shed
+    assert all(int(a.headers["Retry-After"]) >= 1 for a in shed)
+    assert {a.json()["type"] for a in shed} == {PROBLEM + "too-many-requests"}
+    assert sorted({a.status_code for a in answers}) == [201, 409, 429]
+    assert len(await my_coupons(live, buyer)) == 1
+
+
 async def test_my_coupons_pages_newest_first(live: Stack) -> None:
     room = await open_room(live)
     buyer = await watching_buyer(live, room)

@@ -13,6 +13,7 @@ from libs.auth import Principal
 from libs.web.app import Runtime
 from libs.web.guards import principal_of, requires
 from libs.web.idempotency import idempotency_key, run_idempotent
+from libs.web.throttle import throttled
 from services.live.sales.coupons import service
 from services.live.sales.coupons.domain import Coupon, CouponDrop, CouponDropList, MyCoupons, NewCouponDrop
 
@@ -72,7 +73,8 @@ async def end_coupon_drop(room_id: str, drop_id: str, request: Request, runtime:
 
 @post(
     "/rooms/{room_id:str}/coupon-drops/{drop_id:str}/claim",
-    guards=[requires("buyer")],
+    # A burst from one caller sheds here before it queues on the drop's row lock.
+    guards=[requires("buyer"), throttled("coupon_claim")],
     tags=["coupons"],
     status_code=201,
 )
