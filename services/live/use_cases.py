@@ -217,7 +217,7 @@ async def room_state(db: Database, clock: Clock, room_id: str) -> RoomState:
         room = await room_of(conn, room_id)
         pinned_id = await store.pinned_product(conn, room.room_id)
         pinned = await _bag_items(conn, room.room_id, pinned_id) if pinned_id else []
-        sales = await hooks.room_snapshot(conn, room.room_id)
+        sales = await hooks.room_snapshot(conn, room.room_id, clock.now())
         present = await store.concurrent_viewers(conn, [room.room_id], domain.stale_before(clock.now()))
         return RoomState(
             room=room,
