@@ -175,6 +175,17 @@ class OrderCancelled(OrderFacts, frozen=True, kw_only=True):
     reason: str
 
 
+class CheckoutAbandoned(Event, frozen=True, kw_only=True):
+    """A checkout was refused after shop had reserved its stock (e.g. its coupon was lost to a
+    concurrent checkout): no order will ever use that reservation, so shop releases it now
+    rather than at `hold_until`."""
+
+    SUBJECT: ClassVar[str] = "orders.checkout.abandoned.v1"
+    checkout_id: str
+    buyer_id: str
+    reason: str
+
+
 # --- live -------------------------------------------------------------------------
 
 
@@ -275,6 +286,7 @@ EVENT_TYPES: dict[str, type[Event]] = _all_event_types()
 
 __all__ = [
     "Admission",
+    "CheckoutAbandoned",
     "CouponClaimed",
     "FlashSaleAdmitted",
     "FlashSaleUnitsReturned",
