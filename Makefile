@@ -31,8 +31,13 @@ test: venv ## Lint, format check, import contracts, tests (without benchmarks)
 	$(BIN)/lint-imports
 	$(BIN)/pytest -m "not bench"
 
-bench: venv ## Load and soak tests (pytest exit 5 = none collected yet, not a failure)
+# Flash-sale benchmark sizes: `make bench S=5000 B=50000 C=512`.
+S ?= 1000
+B ?= 20000
+C ?= 256
+bench: venv ## Load tests, then the flash-sale benchmark (S units, B buyers, C connections; needs wrk)
 	$(BIN)/pytest -m bench -s || [ $$? -eq 5 ]
+	$(BIN)/python -m bench.flash_sale --stock $(S) --buyers $(B) --concurrency $(C) $(BENCH_ARGS)
 
 lint: venv ## Lint, format check and import contracts
 	$(BIN)/ruff check .

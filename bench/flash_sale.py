@@ -11,7 +11,8 @@ room and a running sale of S units (per-buyer limit 1), then with wrk (bench/fla
 
   1. ceiling: B requests to POST /echo (same process, same middleware and auth), C connections;
   2. sale: B purchases, each a different buyer, same wrk settings;
-  3. ceiling again; the ceiling is the mean of 1 and 3 (so drift during the run shows, and cancels).
+  3. ceiling again, once orders has created every admitted order; the ceiling is the mean of 1
+     and 3 (drift during the run shows, and cancels).
 
 It prints requests/s and the ratio to the ceiling (overall, while stock lasts, after sold out),
 admissions/s, p50/p99 of admitted and rejected requests, oversold, remaining, and lost (admitted
@@ -21,15 +22,18 @@ orders that orders still lacks after --settle-s). Exit 1 if anything was oversol
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
-from bench import scenario
+from bench import profile, scenario
 from bench.report import Report, failures, render
 from bench.results import CeilingResult, ceiling_result, sale_result
-from bench.stack import REPO_ROOT, Target, own_stack
+from bench.stack import REPO_ROOT, Target, cpu_seconds, own_stack
 from bench.wrk import LoadSpec, WrkError, ensure_wrk
 from bench.wrk import run as run_wrk
 from devstack.embedded import StartupError
@@ -51,6 +55,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--orders-url")
     parser.add_argument("--jwt-secret", default=os.environ.get("LIVELOOP_JWT_SECRET", DEV_JWT_SECRET))
     parser.add_argument("--no-install", action="store_true", help="do not apt-get install wrk when missing")
+    parser.add_argument("--profile", type=Path, help="py-spy profiles of the services go here")
     args = parser.parse_args(argv)
     given = [args.live_url, args.shop_url, args.orders_url]
     if any(given) and not all(given):
@@ -65,6 +70,26 @@ def _say(message: str) -> None:
     print(f"bench | {message}", flush=True)
 
 
+@contextlib.contextmanager
+def _profiled(args: argparse.Namespace, target: Target, run: str) -> Iterator[None]:
+    """Profile our services during this run when --profile asks (only for a stack we started)."""
+    if args.profile is None or not target.pids:
+        yield
+        return
+    args.profile.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as recordings:
+        for name, pid in target.pids.items():
+            recordings.enter_context(profile.recording(pid, args.profile / f"{run}-{name}.txt"))
+        yield
+
+
+def _cpu_ms_per(before: dict[str, float], after: dict[str, float], names: tuple[str, ...], count: int) -> float | None:
+    """CPU milliseconds the named processes spent between two snapshots, per `count` requests."""
+    if not count or not all(n in before and n in after for n in names):
+        return None
+    return sum(after[n] - before[n] for n in names) * 1000 / count
+
+
 def _ceiling(wrk: str, target: Target, tokens: list[str], spec: LoadSpec, run_id: str) -> CeilingResult:
     result = run_wrk(wrk, f"{target.urls['live']}/echo", tokens, spec, run_id=run_id)
     ceiling = ceiling_result(result.records, result.sent)
@@ -75,7 +100,7 @@ def _ceiling(wrk: str, target: Target, tokens: list[str], spec: LoadSpec, run_id
 
 
 def bench(target: Target, args: argparse.Namespace, wrk: str, settings: dict[str, object]) -> Report:
-    """Set up the sale, run ceiling / sale / ceiling, then check stock and orders."""
+    """Set up the sale; run ceiling, sale, wait for the orders, ceiling again; check stock and orders."""
     run = uuid.uuid4().hex[:8]
     sale = scenario.set_up_sale(target.urls, target.jwt_secret, run, stock=args.stock)
     _say(f"sale {sale.sale_id} running in room {sale.room_id} with {args.stock} units")
@@ -84,12 +109,15 @@ def bench(target: Target, args: argparse.Namespace, wrk: str, settings: dict[str
 
     # A short warm-up: connections, route and auth caches; not measured.
     _ceiling(wrk, target, tokens[: min(len(tokens), 2000)], spec, f"w{run}")
+    cpu = [cpu_seconds(target)]
     _say(f"ceiling 1: {args.buyers} x POST /echo")
-    before = _ceiling(wrk, target, tokens, spec, f"c{run}")
+    with _profiled(args, target, "ceiling"):
+        before = _ceiling(wrk, target, tokens, spec, f"c{run}")
+    cpu.append(cpu_seconds(target))
     _say(f"sale: {args.buyers} buyers x POST .../purchase")
-    sale_run = run_wrk(wrk, sale.purchase_url(target.urls["live"]), tokens, spec, run_id=f"s{run}")
-    _say(f"ceiling 2: {args.buyers} x POST /echo")
-    after = _ceiling(wrk, target, tokens, spec, f"d{run}")
+    with _profiled(args, target, "sale"):
+        sale_run = run_wrk(wrk, sale.purchase_url(target.urls["live"]), tokens, spec, run_id=f"s{run}")
+    cpu.append(cpu_seconds(target))
 
     result = sale_result(sale_run.records, stock=args.stock, sent=sale_run.sent)
     remaining = scenario.remaining_units(target.urls, sale)
@@ -99,9 +127,22 @@ def bench(target: Target, args: argparse.Namespace, wrk: str, settings: dict[str
     _say(f"checking {len(admitted)} orders as their buyers (up to {args.settle_s:.0f} s)")
     started = time.monotonic()
     lost = scenario.lost_orders(target.urls, admitted, settle_s=args.settle_s) + no_order_id
-    notes = [f"orders settled in {time.monotonic() - started:.1f} s"]
+    notes = [f"orders settled in {time.monotonic() - started:.1f} s after the sale run"]
+    cpu.append(cpu_seconds(target))
+    # Measured once the orders have settled, like the first: both ceilings see a quiet stack.
+    _say(f"ceiling 2: {args.buyers} x POST /echo")
+    after = _ceiling(wrk, target, tokens, spec, f"d{run}")
+    cpu.append(cpu_seconds(target))
     if not sale_run.finished:
         notes.append(f"the sale run hit the {args.max_seconds} s bound before every response was in")
+    cpu_rows = [
+        ("live, ceiling before (per request)", _cpu_ms_per(cpu[0], cpu[1], ("live",), before.completed)),
+        ("live, sale (per request)", _cpu_ms_per(cpu[1], cpu[2], ("live",), result.completed)),
+        ("live, ceiling after (per request)", _cpu_ms_per(cpu[3], cpu[4], ("live",), after.completed)),
+        ("shop+orders, sale to settled (per order)", _cpu_ms_per(cpu[1], cpu[3], ("shop", "orders"), result.admitted)),
+        ("postgres, sale to settled (per order)", _cpu_ms_per(cpu[1], cpu[3], ("postgres",), result.admitted)),
+        ("postgres, ceiling before (per request)", _cpu_ms_per(cpu[0], cpu[1], ("postgres",), before.completed)),
+    ]
     return Report(
         settings=settings,
         ceilings=[("before", before), ("after", after)],
@@ -110,6 +151,7 @@ def bench(target: Target, args: argparse.Namespace, wrk: str, settings: dict[str
         lost=lost,
         settle_s=args.settle_s,
         notes=notes,
+        cpu_ms=[(label, value) for label, value in cpu_rows if value is not None],
     )
 
 
@@ -146,6 +188,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print()
     print(render(report), flush=True)
+    if args.profile is not None:
+        for run, name in (("ceiling", "live"), ("sale", "live"), ("sale", "orders"), ("sale", "shop")):
+            path = args.profile / f"{run}-{name}.txt"
+            if path.exists():
+                with path.open() as lines:
+                    print(f"\n{name} during the {run} run (py-spy; all files in {args.profile}):")
+                    print(profile.summary(lines))
     return 1 if failures(report) else 0
 
 

@@ -22,6 +22,9 @@ class Report:
     lost: Sequence[str]
     settle_s: float
     notes: list[str] = field(default_factory=list)
+    # CPU milliseconds per request (or order) of our processes, from the OS: unlike req/s, barely
+    # moved by other load on the machine.
+    cpu_ms: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def ceiling_per_s(self) -> float | None:
@@ -99,6 +102,9 @@ def render(report: Report) -> str:
     out.append(_latency_row("rejected (409)", sale.rejected_latency))
     for label, ceiling in report.ceilings:
         out.append(_latency_row(f"ceiling {label}", ceiling.latency))
+    if report.cpu_ms:
+        out += ["", f"  {'CPU time (ms)':<34}"]
+        out += [f"  {label:<44}{value:>8.2f}" for label, value in report.cpu_ms]
     out += ["", "  correctness"]
     out.append(f"  {'admitted':<34}{sale.admitted:>8}  of {sale.stock} units, {sale.sent} buyers")
     out.append(f"  {'oversold (admitted - S)':<34}{sale.admitted - sale.stock:>8}  must be 0")
