@@ -18,7 +18,7 @@ from libs.telemetry import baggage_set, capture_headers, names
 from libs.web.app import Runtime
 from libs.web.idempotency import derived_id, run_idempotent
 from libs.web.problems import Problem
-from services.orders import context, domain, payments, store, views
+from services.orders import abandoned, context, domain, payments, store, views
 from services.orders.domain import CheckoutPlan, DomainError
 from services.orders.domain import coupons as coupon_rules
 from services.orders.domain.coupons import Coupon
@@ -79,19 +79,23 @@ async def place_checkout(
     with baggage_set(**{names.ROOM_ID: room_id}):
         if room_id:
             span.set_attribute(names.ROOM_ID, room_id)
-        plan: CheckoutPlan | None = None
+        reserved: list[ReservedLine] | None = None
+        coupons: list[Coupon] = []
         # A retry of a checkout that exists only replays its answer: no second reservation call.
         if not await store.checkout_exists(runtime.db, checkout_id):
+            if await store.checkout_abandoned(runtime.db, checkout_id):
+                raise abandoned.checkout_expired()
             # Refusals that need no prices come before any stock is held for this checkout.
             coupons = await _usable_coupons(runtime.db, buyer_id, coupon_ids, now)
             reserved = await _reserve(runtime, checkout_id, buyer_id, items, hold_until=pay_by + HOLD_GRACE)
-            plan = _plan(checkout_id, reserved, coupons)
+        plan: CheckoutPlan | None = None
         written = False
 
         async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
             nonlocal written
             if plan is None:  # the checkout exists, so its answer is stored and this never runs
                 raise Problem(409, "idempotency-conflict", "this checkout is being written by another request")
+            await abandoned.ensure_not_abandoned(conn, checkout_id)
             written = await store.insert_checkout(
                 conn, plan, buyer_id=buyer_id, pay_by=pay_by, now=now, trace_headers=capture_headers()
             )
@@ -102,9 +106,16 @@ async def place_checkout(
             # When a concurrent twin wrote it first, run_idempotent finds its stored answer and replays it.
             return 201, views.planned_checkout(plan, pay_by)
 
-        _, stored = await run_idempotent(
-            runtime.db, principal=buyer_id, scope="checkout", key=key, request_body=request_body, effect=effect
-        )
+        try:
+            plan = _plan(checkout_id, reserved, coupons) if reserved is not None else None
+            _, stored = await run_idempotent(
+                runtime.db, principal=buyer_id, scope="checkout", key=key, request_body=request_body, effect=effect
+            )
+        except Problem as refusal:
+            if reserved is not None:
+                # Shop holds stock for a checkout that will not be: have it released now rather than at hold_until.
+                await abandoned.abandon(runtime, checkout_id, buyer_id, refusal)
+            raise
     if written and plan is not None:
         # Committed by this request (concurrent twins only replay it): count its orders once.
         context.instruments(runtime).orders_placed.add(len(plan.orders), {names.CURRENCY: plan.currency})
@@ -136,7 +147,8 @@ async def _reserve(
         raise Problem(503, "stock-unavailable", "stock could not be reserved right now; try again") from exc
     if reply.ok:
         if not domain.reservation_matches(items, reply.lines):
-            # Shop replays the first reservation of a checkout id: this key was first used for another cart.
+            # Shop replays the first reservation of a checkout id: this key was first used for another cart. That
+            # hold is the first request's (it may still be placing it), so this refusal does not abandon it.
             raise Problem(
                 422,
                 "idempotency-key-reused",
@@ -147,12 +159,7 @@ async def _reserve(
     if reply.error in ("too_late", "unavailable"):
         raise Problem(503, "stock-unavailable", "stock could not be reserved right now; try again")
     if reply.error == "expired":
-        raise Problem(
-            409,
-            "checkout-expired",
-            "the stock held for this checkout was released; start a new checkout with a new Idempotency-Key",
-            field="Idempotency-Key",
-        )
+        raise abandoned.checkout_expired()
     status, code, suffix = _REFUSALS.get(reply.error or "", (409, "stock-refused", ""))
     index = reply.item_index
     field = f"items[{index}].{suffix}" if index is not None and suffix else "items"
@@ -168,11 +175,9 @@ def _plan(checkout_id: str, reserved: list[ReservedLine], coupons: list[Coupon])
             reserved,
             {m: derived_id(checkout_id, "order", m) for m in merchants},
         )
-        # A coupon refused on the prices leaves this checkout's hold to shop's expiry job, or to a retry with the
-        # same Idempotency-Key (shop answers it with the same hold).
+        # A coupon refused on the prices abandons the checkout (place_checkout): shop releases its hold.
         return coupon_rules.apply_coupons(plan, coupons)
     except DomainError as exc:
-        # Shop refuses mixed currencies before holding anything; were a hold left, shop's expiry job frees it.
         raise problem_from(exc) from exc
 
 

@@ -12,6 +12,7 @@ from libs.contracts import (
     RESERVE_STOCK,
     AllocateStock,
     AllocateStockReply,
+    CheckoutAbandoned,
     Event,
     FlashSaleUnitsReturned,
     OrderCancelled,
@@ -42,6 +43,10 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         assert isinstance(event, OrderCancelled)
         await stock.release_cancelled(conn, runtime.clock.now(), event)
 
+    async def on_abandoned(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, CheckoutAbandoned)
+        await stock.release_abandoned(conn, runtime.clock.now(), event)
+
     async def on_units_returned(conn: asyncpg.Connection, event: Event) -> None:
         assert isinstance(event, FlashSaleUnitsReturned)
         await allocations.take_back(conn, event)
@@ -50,6 +55,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         Subscription("shop__attach_orders", (OrderPlaced.SUBJECT,), on_placed),
         Subscription("shop__commit_paid_stock", (OrderPaid.SUBJECT,), on_paid),
         Subscription("shop__release_cancelled_stock", (OrderCancelled.SUBJECT,), on_cancelled),
+        Subscription("shop__release_abandoned_checkouts", (CheckoutAbandoned.SUBJECT,), on_abandoned),
         Subscription("shop__take_back_flash_sale_units", (FlashSaleUnitsReturned.SUBJECT,), on_units_returned),
     ]
 

@@ -1,4 +1,5 @@
-"""Stock use cases: reserve for a checkout (request/reply), commit when paid, release when cancelled or expired."""
+"""Stock use cases: reserve for a checkout (request/reply), commit when paid, release when cancelled, expired or
+abandoned."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import asyncpg
 from libs.bus import add_events
 from libs.clock import Clock
 from libs.contracts import (
+    CheckoutAbandoned,
     OrderCancelled,
     OrderPaid,
     OrderPlaced,
@@ -216,6 +218,26 @@ async def expire(conn: asyncpg.Connection, now: datetime, checkout_id: str) -> N
     tag({names.CHECKOUT_ID: checkout_id})
     if not await store.lock_reservation(conn, checkout_id):
         return
+    await _release_held(conn, now, checkout_id, "hold_expired")
+    await store.mark_expired(conn, checkout_id)
+
+
+async def release_abandoned(conn: asyncpg.Connection, now: datetime, event: CheckoutAbandoned) -> None:
+    """Orders refused the checkout after we reserved its stock: what is still held goes back now, once.
+
+    An unknown checkout, or one whose lines were committed or released already, changes nothing. A replay of the
+    checkout then answers `expired`, as for any released hold.
+    """
+    tag({names.CHECKOUT_ID: event.checkout_id, names.BUYER_ID: event.buyer_id})
+    if not await store.lock_reservation(conn, event.checkout_id):
+        return
+    log.info("checkout %s abandoned by orders (%s): releasing its hold", event.checkout_id, event.reason)
+    await _release_held(conn, now, event.checkout_id, "checkout_abandoned")
+    await cancel(conn, EXPIRY_JOB, event.checkout_id)
+
+
+async def _release_held(conn: asyncpg.Connection, now: datetime, checkout_id: str, reason: str) -> None:
+    """Every still-held line of a locked reservation back to available stock, one StockReleased per order."""
     released = await store.settle(
         conn, checkout_id, None, from_status="held", to_status="released", order_id=None, now=now
     )
@@ -226,9 +248,8 @@ async def expire(conn: asyncpg.Connection, now: datetime, checkout_id: str) -> N
     await add_events(
         conn,
         *(
-            StockReleased(checkout_id=checkout_id, order_id=order_id, reason="hold_expired", lines=lines)
+            StockReleased(checkout_id=checkout_id, order_id=order_id, reason=reason, lines=lines)
             for order_id, lines in by_order.items()
         ),
         *(domain.stock_changed(level) for level in levels),
     )
-    await store.mark_expired(conn, checkout_id)

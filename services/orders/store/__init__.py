@@ -1,5 +1,6 @@
 """SQL for the orders schema, one module per aggregate; callers use `store.<function>` whichever module holds it."""
 
+from services.orders.store.abandoned import checkout_abandoned, lock_checkout_id, record_abandoned
 from services.orders.store.checkouts import (
     Conn,
     NewCheckout,
@@ -37,6 +38,7 @@ __all__ = [
     "attach_intent",
     "buyers_coupons",
     "cancel_orders",
+    "checkout_abandoned",
     "checkout_exists",
     "checkout_for_buyer",
     "close_checkout",
@@ -47,6 +49,7 @@ __all__ = [
     "keep_claimed",
     "lines_of",
     "lock_checkout",
+    "lock_checkout_id",
     "mark_refunded",
     "move_payment",
     "order_rows",
@@ -57,6 +60,7 @@ __all__ = [
     "payment_for_intent",
     "payment_of_checkout",
     "pending_refund",
+    "record_abandoned",
     "record_stripe_event",
     "schedule_payment_windows",
     "stored_order",
