@@ -23,17 +23,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from bench import profile, scenario
+from bench.cpu import Meter, Sample, cores_between
 from bench.report import Report, failures, render
 from bench.results import CeilingResult, ceiling_result, sale_result
-from bench.stack import REPO_ROOT, Target, cpu_seconds, own_stack
+from bench.stack import REPO_ROOT, Target, own_stack
 from bench.wrk import LoadSpec, WrkError, ensure_wrk
 from bench.wrk import run as run_wrk
 from devstack.embedded import StartupError
@@ -83,15 +84,23 @@ def _profiled(args: argparse.Namespace, target: Target, run: str) -> Iterator[No
         yield
 
 
-def _cpu_ms_per(before: dict[str, float], after: dict[str, float], names: tuple[str, ...], count: int) -> float | None:
-    """CPU milliseconds the named processes spent between two snapshots, per `count` requests."""
-    if not count or not all(n in before and n in after for n in names):
+def _ms_per(samples: list[Sample], name: str, count: int) -> float | None:
+    """CPU milliseconds `name` spent over the samples, per `count` requests."""
+    if len(samples) < 2 or not count or name not in samples[0].used or name not in samples[-1].used:
         return None
-    return sum(after[n] - before[n] for n in names) * 1000 / count
+    return (samples[-1].used[name] - samples[0].used[name]) * 1000 / count
 
 
-def _ceiling(wrk: str, target: Target, tokens: list[str], spec: LoadSpec, run_id: str) -> CeilingResult:
-    result = run_wrk(wrk, f"{target.urls['live']}/echo", tokens, spec, run_id=run_id)
+def _orders_ms(samples: list[Sample], admitted: int) -> float | None:
+    shop, orders = _ms_per(samples, "shop", admitted), _ms_per(samples, "orders", admitted)
+    return None if shop is None or orders is None else shop + orders
+
+
+def _ceiling(
+    wrk: str, target: Target, tokens: list[str], spec: LoadSpec, run_id: str, meter: Meter | None = None
+) -> CeilingResult:
+    on_start = functools.partial(meter.watch, "wrk") if meter is not None else None
+    result = run_wrk(wrk, f"{target.urls['live']}/echo", tokens, spec, run_id=run_id, on_start=on_start)
     ceiling = ceiling_result(result.records, result.sent)
     if ceiling.ok < ceiling.completed:
         statuses = sorted({r.status for r in result.records})
@@ -109,39 +118,47 @@ def bench(target: Target, args: argparse.Namespace, wrk: str, settings: dict[str
 
     # A short warm-up: connections, route and auth caches; not measured.
     _ceiling(wrk, target, tokens[: min(len(tokens), 2000)], spec, f"w{run}")
-    cpu = [cpu_seconds(target)]
+    meter = Meter(target)
     _say(f"ceiling 1: {args.buyers} x POST /echo")
-    with _profiled(args, target, "ceiling"):
-        before = _ceiling(wrk, target, tokens, spec, f"c{run}")
-    cpu.append(cpu_seconds(target))
+    with _profiled(args, target, "ceiling"), meter.sampling() as cpu_before:
+        before = _ceiling(wrk, target, tokens, spec, f"c{run}", meter)
     _say(f"sale: {args.buyers} buyers x POST .../purchase")
-    with _profiled(args, target, "sale"):
-        sale_run = run_wrk(wrk, sale.purchase_url(target.urls["live"]), tokens, spec, run_id=f"s{run}")
-    cpu.append(cpu_seconds(target))
-
-    result = sale_result(sale_run.records, stock=args.stock, sent=sale_run.sent)
-    remaining = scenario.remaining_units(target.urls, sale)
-    token_of = {f"s{run}-{i}": token for i, token in enumerate(tokens)}
-    admitted = [(r.order_id, token_of[r.request_id]) for r in sale_run.records if r.status == 201 and r.order_id]
-    no_order_id = [r.request_id for r in sale_run.records if r.status == 201 and not r.order_id]
-    _say(f"checking {len(admitted)} orders as their buyers (up to {args.settle_s:.0f} s)")
-    started = time.monotonic()
-    lost = scenario.lost_orders(target.urls, admitted, settle_s=args.settle_s) + no_order_id
-    notes = [f"orders settled in {time.monotonic() - started:.1f} s after the sale run"]
-    cpu.append(cpu_seconds(target))
+    with meter.sampling() as cpu_sale:
+        with _profiled(args, target, "sale"):
+            url = sale.purchase_url(target.urls["live"])
+            watch = functools.partial(meter.watch, "wrk")
+            sale_run = run_wrk(wrk, url, tokens, spec, run_id=f"s{run}", on_start=watch)
+        result = sale_result(sale_run.records, stock=args.stock, sent=sale_run.sent)
+        remaining = scenario.remaining_units(target.urls, sale)
+        token_of = {f"s{run}-{i}": token for i, token in enumerate(tokens)}
+        admitted = [(r.order_id, token_of[r.request_id]) for r in sale_run.records if r.status == 201 and r.order_id]
+        no_order_id = [r.request_id for r in sale_run.records if r.status == 201 and not r.order_id]
+        _say(f"checking {len(admitted)} orders as their buyers (up to {args.settle_s:.0f} s)")
+        check = scenario.check_orders(target.urls, admitted, settle_s=args.settle_s)
+    lost = check.missing + no_order_id
+    notes = [
+        f"orders checked right after the sale run: {len(admitted) - check.absent_at_first_look} of {len(admitted)}"
+        f" already there; the check took {check.seconds:.1f} s"
+    ]
     # Measured once the orders have settled, like the first: both ceilings see a quiet stack.
     _say(f"ceiling 2: {args.buyers} x POST /echo")
-    after = _ceiling(wrk, target, tokens, spec, f"d{run}")
-    cpu.append(cpu_seconds(target))
+    with meter.sampling() as cpu_after:
+        after = _ceiling(wrk, target, tokens, spec, f"d{run}", meter)
     if not sale_run.finished:
         notes.append(f"the sale run hit the {args.max_seconds} s bound before every response was in")
-    cpu_rows = [
-        ("live, ceiling before (per request)", _cpu_ms_per(cpu[0], cpu[1], ("live",), before.completed)),
-        ("live, sale (per request)", _cpu_ms_per(cpu[1], cpu[2], ("live",), result.completed)),
-        ("live, ceiling after (per request)", _cpu_ms_per(cpu[3], cpu[4], ("live",), after.completed)),
-        ("shop+orders, sale to settled (per order)", _cpu_ms_per(cpu[1], cpu[3], ("shop", "orders"), result.admitted)),
-        ("postgres, sale to settled (per order)", _cpu_ms_per(cpu[1], cpu[3], ("postgres",), result.admitted)),
-        ("postgres, ceiling before (per request)", _cpu_ms_per(cpu[0], cpu[1], ("postgres",), before.completed)),
+    cut = result.sold_out_ns or result.last_ns
+    cores = [
+        ("ceiling before", cores_between(cpu_before, before.first_ns, before.last_ns)),
+        ("sale, while stock lasts", cores_between(cpu_sale, result.first_ns, cut)),
+        ("sale, after sold out", cores_between(cpu_sale, cut, result.last_ns)),
+        ("ceiling after", cores_between(cpu_after, after.first_ns, after.last_ns)),
+    ]
+    cpu_ms = [
+        ("live, per /echo (ceiling before)", _ms_per(cpu_before, "live", before.completed)),
+        ("live, per purchase (sale)", _ms_per(cpu_sale, "live", result.completed)),
+        ("live, per /echo (ceiling after)", _ms_per(cpu_after, "live", after.completed)),
+        ("shop + orders, per admitted order", _orders_ms(cpu_sale, result.admitted)),
+        ("postgres, per admitted order", _ms_per(cpu_sale, "postgres", result.admitted)),
     ]
     return Report(
         settings=settings,
@@ -151,7 +168,8 @@ def bench(target: Target, args: argparse.Namespace, wrk: str, settings: dict[str
         lost=lost,
         settle_s=args.settle_s,
         notes=notes,
-        cpu_ms=[(label, value) for label, value in cpu_rows if value is not None],
+        cpu_ms=[(label, value) for label, value in cpu_ms if value is not None],
+        cpu_cores=[(label, split) for label, split in cores if split],
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bench.cpu import MACHINE, others
 from bench.results import CeilingResult, Latency, SaleResult, mean_rate, ratio
 
 TARGET_WHILE_STOCK = 0.5
@@ -25,6 +26,8 @@ class Report:
     # CPU milliseconds per request (or order) of our processes, from the OS: unlike req/s, barely
     # moved by other load on the machine.
     cpu_ms: list[tuple[str, float]] = field(default_factory=list)
+    # Average cores each process used in each phase (bench.cpu.cores_between).
+    cpu_cores: list[tuple[str, dict[str, float]]] = field(default_factory=list)
 
     @property
     def ceiling_per_s(self) -> float | None:
@@ -75,6 +78,23 @@ def _latency_row(label: str, lat: Latency) -> str:
     return f"  {label:<34}{lat.count:>8}{_num(lat.p50_ms, 1):>10}{_num(lat.p99_ms, 1):>10}"
 
 
+def _cpu_lines(report: Report) -> list[str]:
+    out: list[str] = []
+    if report.cpu_cores:
+        names = [n for n in ("live", "shop", "orders", "postgres", "wrk") if any(n in c for _, c in report.cpu_cores)]
+        header = "".join(f"{n:>9}" for n in [*names, "other", "machine"])
+        out += ["", f"  {'CPU, cores busy':<34}{header}"]
+        for label, cores in report.cpu_cores:
+            row = "".join(f"{_num(cores.get(n), 2):>9}" for n in names)
+            row += f"{_num(others(cores), 2):>9}{_num(cores.get(MACHINE), 2):>9}"
+            out.append(f"  {label:<34}{row}")
+        out.append("  (other: everything else on the machine, e.g. other users' processes)")
+    if report.cpu_ms:
+        out += ["", "  CPU per request (ms)"]
+        out += [f"  {label:<42}{value:>8.2f}" for label, value in report.cpu_ms]
+    return out
+
+
 def render(report: Report) -> str:
     """The table the runner prints (and docs/PERFORMANCE.md quotes)."""
     sale = report.sale
@@ -102,9 +122,7 @@ def render(report: Report) -> str:
     out.append(_latency_row("rejected (409)", sale.rejected_latency))
     for label, ceiling in report.ceilings:
         out.append(_latency_row(f"ceiling {label}", ceiling.latency))
-    if report.cpu_ms:
-        out += ["", f"  {'CPU time (ms)':<34}"]
-        out += [f"  {label:<44}{value:>8.2f}" for label, value in report.cpu_ms]
+    out += _cpu_lines(report)
     out += ["", "  correctness"]
     out.append(f"  {'admitted':<34}{sale.admitted:>8}  of {sale.stock} units, {sale.sent} buyers")
     out.append(f"  {'oversold (admitted - S)':<34}{sale.admitted - sale.stock:>8}  must be 0")

@@ -91,6 +91,8 @@ class CeilingResult:
     duration_s: float
     requests_per_s: float | None
     latency: Latency
+    first_ns: int = 0
+    last_ns: int = 0
 
 
 def ceiling_result(records: Sequence[Record], sent: int) -> CeilingResult:
@@ -105,6 +107,8 @@ def ceiling_result(records: Sequence[Record], sent: int) -> CeilingResult:
         duration_s=(last - first) / NS_PER_S,
         requests_per_s=_rate(len(records), first, last),
         latency=latency_of(records),
+        first_ns=first,
+        last_ns=last,
     )
 
 
@@ -136,6 +140,10 @@ class SaleResult:
     rejected_latency: Latency
     order_ids: tuple[str, ...]
     duplicate_order_ids: int
+    # CLOCK_MONOTONIC instants (ns): first request written, last admission read, last response read.
+    first_ns: int = 0
+    sold_out_ns: int | None = None
+    last_ns: int = 0
 
     @property
     def oversold(self) -> int:
@@ -181,6 +189,9 @@ def sale_result(records: Sequence[Record], *, stock: int, sent: int) -> SaleResu
         rejected_latency=latency_of(rejected),
         order_ids=order_ids,
         duplicate_order_ids=len(order_ids) - len(set(order_ids)),
+        first_ns=first,
+        sold_out_ns=cut if sold_out else None,
+        last_ns=last,
     )
 
 

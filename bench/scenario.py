@@ -148,13 +148,23 @@ async def _order_exists(client: httpx.AsyncClient, orders: str, order_id: str, t
     return resp.status_code == 200
 
 
-async def _missing_orders(
+@dataclass(frozen=True)
+class OrderCheck:
+    """How the admitted orders showed up in orders."""
+
+    missing: list[str]  # order ids still absent at the end: lost
+    absent_at_first_look: int  # how many were not there yet right after the sale run
+    seconds: float  # from the first look to the last
+
+
+async def _check_orders(
     orders: str, admitted: Sequence[tuple[str, str]], settle_s: float, concurrency: int
-) -> list[str]:
-    """Order ids (with their buyer's token) that orders still does not have after settle_s."""
+) -> OrderCheck:
     pending = list(admitted)
-    deadline = time.monotonic() + settle_s
+    started = time.monotonic()
+    deadline = started + settle_s
     gate = asyncio.Semaphore(concurrency)
+    first: int | None = None
     async with httpx.AsyncClient(timeout=15.0) as client:
 
         async def check(item: tuple[str, str]) -> bool:
@@ -164,13 +174,14 @@ async def _missing_orders(
         while True:
             found = await asyncio.gather(*(check(item) for item in pending))
             pending = [item for item, ok in zip(pending, found, strict=True) if not ok]
+            first = len(pending) if first is None else first
             if not pending or time.monotonic() > deadline:
-                return [order_id for order_id, _ in pending]
+                return OrderCheck([order_id for order_id, _ in pending], first, time.monotonic() - started)
             await asyncio.sleep(1.0)
 
 
-def lost_orders(
+def check_orders(
     urls: Mapping[str, str], admitted: Sequence[tuple[str, str]], *, settle_s: float, concurrency: int = 32
-) -> list[str]:
-    """Admitted order ids with no order in orders once the run settles (each checked as its buyer)."""
-    return asyncio.run(_missing_orders(urls["orders"], admitted, settle_s, concurrency))
+) -> OrderCheck:
+    """Look up every admitted order as its buyer (GET /orders/{id}) until all are there or settle_s passes."""
+    return asyncio.run(_check_orders(urls["orders"], admitted, settle_s, concurrency))

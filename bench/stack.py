@@ -189,38 +189,3 @@ def _stop_all(procs: list[Proc]) -> None:
         proc.stop(15.0)
     if procs:
         _say("stack stopped")
-
-
-async def _backend_pids(admin_dsn: str, database: str) -> list[int]:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database)
-    finally:
-        await conn.close()
-    return [row["pid"] for row in rows]
-
-
-def cpu_seconds(target: Target) -> dict[str, float]:
-    """User+system CPU seconds used so far by each service (with its uvicorn workers) and by the
-    Postgres backends serving the bench database; empty for a stack we did not start."""
-    try:
-        import psutil  # from the dev extra (via pgserver); CPU figures are skipped without it
-    except ImportError:
-        return {}
-
-    def used(pids: list[int], *, children: bool = False) -> float:
-        total = 0.0
-        for pid in pids:
-            with contextlib.suppress(psutil.Error):
-                root = psutil.Process(pid)
-                for proc in [root, *(root.children(recursive=True) if children else [])]:
-                    times = proc.cpu_times()
-                    total += times.user + times.system
-        return total
-
-    result = {name: used([pid], children=True) for name, pid in target.pids.items()}
-    if target.database and target.admin_dsn:
-        # Backends that come and go between two snapshots are missed: pool connections mostly stay.
-        with contextlib.suppress(OSError, asyncpg.PostgresError):
-            result["postgres"] = used(asyncio.run(_backend_pids(target.admin_dsn, target.database)))
-    return result

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +71,7 @@ def run(
     *,
     run_id: str,
     work_dir: Path | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> Run:
     """POST to url once per token with wrk, stopping as soon as every response is in."""
     threads = spec.threads_for(len(tokens))
@@ -97,6 +98,8 @@ def run(
     log_path = out_dir / "wrk.out"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # noqa: S603
+        if on_start is not None:
+            on_start(proc.pid)
         finished = False
         try:
             while proc.poll() is None:
