@@ -7,7 +7,7 @@
 -- exactly once. Request k of buyer b carries X-Request-ID = Idempotency-Key = RUN_ID-b;
 -- the services echo x-request-id, which pairs each response with the start time taken
 -- when its request was written. Each thread writes OUT_DIR/thread-k.tsv
--- (status, start_ns, end_ns, request_id, order_id; CLOCK_MONOTONIC, comparable across
+-- (status, start_ns, end_ns, request_id, order_id, error body; CLOCK_MONOTONIC, comparable across
 -- threads and with Python's time.monotonic_ns) and, once all its responses are in,
 -- OUT_DIR/thread-k.done and stops. wrk's main thread sleeps for -d regardless, so the
 -- runner sends wrk SIGINT once every thread is done; -d only bounds a stuck run.
@@ -90,11 +90,14 @@ function response(status, headers, body)
   local request_id = headers["x-request-id"] or headers["X-Request-ID"] or ""
   local start = started[request_id] or ""
   started[request_id] = nil
-  local order_id = ""
+  local order_id, detail = "", ""
   if status == 201 then
     order_id = string.match(body, '"order_id"%s*:%s*"([^"]+)"') or ""
+  elseif status ~= 409 and status >= 300 then
+    -- What went wrong, for the report: the start of the problem+json body, on one line.
+    detail = string.gsub(string.sub(body, 1, 300), "[\t\r\n]", " ")
   end
-  out:write(status, "\t", start, "\t", ended, "\t", request_id, "\t", order_id, "\n")
+  out:write(status, "\t", start, "\t", ended, "\t", request_id, "\t", order_id, "\t", detail, "\n")
   received = received + 1
   if received >= #requests then
     finish()

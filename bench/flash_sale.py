@@ -4,10 +4,12 @@
     python -m bench.flash_sale --live-url URL --shop-url URL --orders-url URL [--jwt-secret SECRET]
 
 By default it starts its own shop, live and orders (`liveloop serve`, as production runs them)
-on free ports against a fresh database and NATS namespace, and stops them by PID afterwards; with
-the three URLs it targets a running stack instead (tokens signed with --jwt-secret, default
-$LIVELOOP_JWT_SECRET or the dev secret). It sets up a merchant, a product with S units, a live
-room and a running sale of S units (per-buyer limit 1), then with wrk (bench/flash_sale.lua):
+on free ports against a fresh database and NATS namespace, and stops them by PID afterwards (the
+Postgres and NATS on 127.0.0.1:5432/4222 when they answer, else embedded ones; BENCH_DATABASE_URL
+and BENCH_NATS_URL point elsewhere). With the three URLs it targets a running stack instead
+(tokens signed with --jwt-secret, default $LIVELOOP_JWT_SECRET or the dev secret). It sets up a
+merchant, a product with S units, a live room and a running sale of S units (per-buyer limit 1),
+then with wrk (bench/flash_sale.lua):
 
   1. ceiling: B requests to POST /echo (same process, same middleware and auth), C connections;
   2. sale: B purchases, each a different buyer, same wrk settings;
@@ -16,7 +18,9 @@ room and a running sale of S units (per-buyer limit 1), then with wrk (bench/fla
 
 It prints requests/s and the ratio to the ceiling (overall, while stock lasts, after sold out),
 admissions/s, p50/p99 of admitted and rejected requests, oversold, remaining, and lost (admitted
-orders that orders still lacks after --settle-s). Exit 1 if anything was oversold or lost.
+orders that orders still lacks after --settle-s), and, for a stack it started, how the CPU was
+shared between the services, their Postgres backends, wrk and everything else (--profile adds
+py-spy profiles). Exit 1 if anything was oversold or lost, 2 if it could not run.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", "-C", type=int, default=256, help="open connections (default 256)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--live-workers", type=int, default=2, help="uvicorn workers for live (own stack)")
-    parser.add_argument("--db-pool-max", type=int, default=20, help="LIVELOOP_DB_POOL_MAX per process (own stack)")
+    parser.add_argument("--db-pool-max", type=int, default=10, help="LIVELOOP_DB_POOL_MAX per process (own stack)")
     parser.add_argument("--settle-s", type=float, default=60.0, help="how long orders may take to appear")
     parser.add_argument("--max-seconds", type=int, default=300, help="upper bound on each wrk run")
     parser.add_argument("--live-url")

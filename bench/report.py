@@ -132,6 +132,7 @@ def render(report: Report) -> str:
     out.append(f"  {'lost (admitted, no order)':<34}{len(report.lost):>8}  {polled}")
     errors = ", ".join(f"{status}: {n}" for status, n in sorted(sale.errors.items())) or "none"
     out.append(f"  {'errors (not 201/409)':<34}{sum(sale.errors.values()):>8}  {errors}")
+    out += [f"  {'':<34}{'':>8}  first {status}: {body}" for status, body in sorted(sale.error_samples.items()) if body]
     out.append(f"  {'unanswered requests':<34}{sale.missing:>8}")
     out += [f"  note: {note}" for note in report.notes]
     broken = failures(report)

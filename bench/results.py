@@ -20,6 +20,7 @@ class Record:
     end_ns: int
     request_id: str
     order_id: str = ""
+    detail: str = ""  # start of the body of an error answer (not 201/409)
 
     @property
     def latency_ms(self) -> float | None:
@@ -30,7 +31,7 @@ class Record:
 
 
 def parse_records(lines: Iterable[str]) -> list[Record]:
-    """Records from the wrk script's TSV lines (status, start_ns, end_ns, request_id, order_id)."""
+    """Records from the wrk script's TSV lines (status, start_ns, end_ns, request_id, order_id, detail)."""
     records = []
     for line in lines:
         fields = line.rstrip("\n").split("\t")
@@ -38,7 +39,8 @@ def parse_records(lines: Iterable[str]) -> list[Record]:
             continue  # a line cut short by a time-bounded stop
         start = int(fields[1]) if fields[1] else None
         order_id = fields[4] if len(fields) > 4 else ""
-        records.append(Record(int(fields[0]), start, int(fields[2]), fields[3], order_id))
+        detail = fields[5] if len(fields) > 5 else ""
+        records.append(Record(int(fields[0]), start, int(fields[2]), fields[3], order_id, detail))
     return records
 
 
@@ -128,6 +130,7 @@ class SaleResult:
     admitted: int
     rejected: int
     errors: dict[int, int]  # status -> count, for everything neither 201 nor 409
+    error_samples: dict[int, str]  # status -> the first such answer's body (start)
     missing: int  # sent but never answered (socket errors, time bound)
     duration_s: float
     sold_out: bool
@@ -156,14 +159,16 @@ def sale_result(records: Sequence[Record], *, stock: int, sent: int) -> SaleResu
     admitted = [r for r in records if r.status == ADMITTED]
     rejected = [r for r in records if r.status == REJECTED]
     errors: dict[int, int] = {}
+    samples: dict[int, str] = {}
     for r in records:
         if r.status not in (ADMITTED, REJECTED):
             errors[r.status] = errors.get(r.status, 0) + 1
+            samples.setdefault(r.status, r.detail)
     order_ids = tuple(r.order_id for r in admitted)
     empty = Latency(0, None, None)
     if not records:
         return SaleResult(
-            stock, sent, 0, 0, 0, errors, sent, 0.0, False, None, None, None, None, None, empty, empty, (), 0
+            stock, sent, 0, 0, 0, errors, samples, sent, 0.0, False, None, None, None, None, None, empty, empty, (), 0
         )
     first, last = _span(records)
     sold_out = len(admitted) >= stock
@@ -177,6 +182,7 @@ def sale_result(records: Sequence[Record], *, stock: int, sent: int) -> SaleResu
         admitted=len(admitted),
         rejected=len(rejected),
         errors=errors,
+        error_samples=samples,
         missing=max(0, sent - len(records)),
         duration_s=(last - first) / NS_PER_S,
         sold_out=sold_out,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -138,6 +139,7 @@ def own_stack(
     logs = logs_root / run
     procs: list[Proc] = []
     with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, work, ignore_errors=True)  # runs last: after Postgres and NATS stop
         admin_dsn = _admin_dsn(work, cleanup)
         nats_url = _nats_url(work, cleanup)
         database = f"liveloop_bench_{run}"

@@ -41,14 +41,14 @@ def test_records_parse_from_the_wrk_script_lines() -> None:
     lines = [
         "201\t1000\t3000\ts1-0\t0b0f5a1e-7d2c-4d8f-9d55-2f1f4f6a7b8c\n",
         "409\t1500\t2500\ts1-1\t\n",
-        "500\t\t4000\t\t\n",  # a response without our request id: latency unknown
+        '500\t\t4000\t\t\t{"type": "internal"}\n',  # no request id echoed: latency unknown
         "20",  # cut short by a time-bounded stop
     ]
     records = parse_records(lines)
     assert records == [
         Record(201, 1000, 3000, "s1-0", "0b0f5a1e-7d2c-4d8f-9d55-2f1f4f6a7b8c"),
         Record(409, 1500, 2500, "s1-1", ""),
-        Record(500, None, 4000, "", ""),
+        Record(500, None, 4000, "", "", '{"type": "internal"}'),
     ]
     assert records[0].latency_ms == pytest.approx(0.002)
     assert records[2].latency_ms is None
@@ -105,11 +105,12 @@ def test_errors_missing_oversold_and_duplicates_are_counted() -> None:
         rec(201, 0, 110, "b", "o1"),
         rec(201, 0, 120, "c", "o3"),
         rec(429, 0, 130, "d"),
-        rec(500, 0, 140, "e"),
-        rec(500, 0, 150, "f"),
+        Record(500, 0, 140 * MS, "e", "", "first"),
+        Record(500, 0, 150 * MS, "f", "", "second"),
     ]
     result = sale_result(records, stock=2, sent=8)
     assert result.errors == {429: 1, 500: 2}
+    assert result.error_samples == {429: "", 500: "first"}
     assert result.missing == 2
     assert result.oversold == 1
     assert result.duplicate_order_ids == 1

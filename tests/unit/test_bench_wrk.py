@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(WRK is None, reason="wrk is not installed (apt-g
 
 
 class _Server:
-    """HTTP/1.1 keep-alive server answering 201 with an order id, or 409 for odd request ids."""
+    """HTTP/1.1 keep-alive server: 201 with an order id for even request ids, 409 for odd ones, 503 for #7."""
 
     def __init__(self) -> None:
         self.seen: list[dict[str, str]] = []
@@ -47,7 +47,10 @@ class _Server:
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 self.seen.append({**headers, "path": lines[0].split(" ")[1], "body": body.decode()})
                 rid = headers.get("x-request-id", "")
-                if int(rid.rsplit("-", 1)[1]) % 2:
+                number = int(rid.rsplit("-", 1)[1])
+                if number == 7:
+                    status, payload = b"503 Service Unavailable", b'{"type":"try-again",\n"status":503}'
+                elif number % 2:
                     status, payload = b"409 Conflict", b'{"type":"sold-out"}'
                 else:
                     status, payload = b"201 Created", f'{{"order_id": "{uuid.uuid4()}"}}'.encode()
@@ -95,4 +98,7 @@ def test_each_buyer_is_sent_once_and_every_response_is_timed(server: _Server, tm
     admitted = [r for r in result.records if r.status == 201]
     assert len(admitted) == 151
     assert all(len(r.order_id) == 36 for r in admitted)
+    (failed,) = [r for r in result.records if r.status == 503]
+    assert failed.request_id == "t1-7"
+    assert failed.detail == '{"type":"try-again", "status":503}'  # kept on one line
     assert not list(tmp_path.glob("*/tokens"))  # bearer tokens are not left on disk
