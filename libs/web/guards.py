@@ -52,7 +52,8 @@ def principal_of(connection: ASGIConnection) -> Principal:
 def requires(*roles: str):
     """Guard: the caller must hold one of `roles` (401 without a valid token, 403 with the wrong role)."""
 
-    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    # Async on purpose: Litestar runs a sync guard in its thread pool, a hop per request for a dict lookup.
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         principal = principal_of(connection)
         if roles and principal.role not in roles:
             raise PermissionDeniedException(detail=f"requires role {' or '.join(roles)}, token has {principal.role}")
