@@ -15,6 +15,7 @@ from collections.abc import Callable
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
+from libs.web.app import Runtime
 from libs.web.guards import principal_of
 from libs.web.problems import Problem
 
@@ -86,25 +87,30 @@ def too_many(wait_s: float) -> Problem:
     )
 
 
+def take(runtime: Runtime, name: str, caller: str) -> float:
+    """One token from `caller`'s bucket of `name` on this runtime: 0.0, or the seconds to wait (see TokenBuckets)."""
+    buckets = runtime.extras.get(f"throttle:{name}")
+    if buckets is None:
+        settings = runtime.settings
+        buckets = runtime.extras[f"throttle:{name}"] = TokenBuckets(
+            settings.purchase_rate_per_s, settings.purchase_burst
+        )
+    return buckets.take(caller)
+
+
 def throttled(name: str):
     """Guard: one token per call from the caller's bucket of `name` (rate and burst from the settings).
 
     Place it after the role guard: it needs the caller's token. Buckets live on the service's runtime.
+    Async because Litestar runs sync guards in a thread pool: a hop per request for a few arithmetic steps.
     """
 
-    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-        caller = principal_of(connection).sub
-        runtime = connection.app.state.runtime
-        buckets = runtime.extras.get(f"throttle:{name}")
-        if buckets is None:
-            settings = runtime.settings
-            buckets = TokenBuckets(settings.purchase_rate_per_s, settings.purchase_burst)
-            runtime.extras[f"throttle:{name}"] = buckets
-        wait = buckets.take(caller)
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        wait = take(connection.app.state.runtime, name, principal_of(connection).sub)
         if wait > 0:
             raise too_many(wait)
 
     return guard
 
 
-__all__ = ["TokenBuckets", "retry_after", "throttled", "too_many"]
+__all__ = ["TokenBuckets", "retry_after", "take", "throttled", "too_many"]
