@@ -12,7 +12,7 @@ from datetime import timedelta
 import httpx
 import pytest_asyncio
 
-from tests.harness import Infra, Stack
+from tests.harness import Infra, Stack, eventually
 from tests.integration.flash_sales_support import (
     SALE_PRICE,
     ClientPool,
@@ -133,6 +133,51 @@ async def test_one_buyers_burst_is_throttled_while_others_still_buy(sales: Stack
             assert int(response.headers["retry-after"]) >= 1
     assert [r.status_code for r in polite] == [201] * 5
     assert await remaining_is(sales, room.room_id, sale["sale_id"], 50 - 3 - 5)
+
+    # Once sold out, refusals are answered from memory: the burst limit still holds there.
+    sold = await new_sale(sales, room, seller, quantity=1, per_buyer_limit=1)
+    async with httpx.AsyncClient(base_url=throttled.url, timeout=30) as client:
+        assert (await buy(client, room.room_id, sold["sale_id"], sales.infra.token("buyer"))).status_code == 201
+        eager = sales.infra.token("buyer")
+        burst = [await buy(client, room.room_id, sold["sale_id"], eager) for _ in range(6)]
+    assert [r.status_code for r in burst] == [409, 409, 409, 429, 429, 429]
+    assert all(int(r.headers["retry-after"]) >= 1 for r in burst if r.status_code == 429)
+
+
+async def test_a_room_ending_during_a_rush_ends_the_sale_cleanly(sales: Stack) -> None:
+    seller = await seller_with_stock(sales, 1000)
+    room = await room_selling(sales, seller)
+    sale = await new_sale(sales, room, seller, quantity=500, per_buyer_limit=1)
+
+    async def end_soon() -> httpx.Response:
+        # Once the first units are gone, while batches keep coming.
+        async def selling() -> bool:
+            return (await sale_view(sales, room.room_id, sale["sale_id"], "live2"))["remaining"] < 500
+
+        await eventually(selling, timeout=30, interval=0.01)
+        async with sales.client("live2", room.host) as host:
+            return await host.post(f"/rooms/{room.room_id}/end")
+
+    results, ended = await asyncio.gather(
+        rush(sales, room, sale["sale_id"], instances=("live", "live2"), buyers=600, attempts=1200), end_soon()
+    )
+    # The room's end and the admission batches take the room row and the sale row in the same order:
+    # nobody deadlocks, every purchase gets a decided answer.
+    assert ended.status_code == 200, ended.text
+    allowed = {"sold-out", "room-not-live", "sale-not-running", "limit-reached"}
+    refused = {r.json()["type"].removeprefix(PROBLEM) for _, r in results if r.status_code != 201}
+    assert {r.status_code for _, r in results} <= {201, 409}
+    assert refused <= allowed, refused
+    admitted = sum(1 for _, r in results if r.status_code == 201)
+    async with sales.client("live", room.host) as host:
+        report = (await host.get(f"/rooms/{room.room_id}/flash-sales/{sale['sale_id']}/report")).json()
+    assert report["sale"]["status"] == "ended"
+    assert (report["admitted_units"], report["admitted_units"] + report["returned_units"]) == (admitted, 500)
+    await eventually(lambda: _available_is(sales, seller, 1000 - admitted), timeout=20)
+
+
+async def _available_is(stack: Stack, seller: Seller, units: int) -> bool:
+    return await available_in_shop(stack, seller) == units
 
 
 # --- who may run a sale ------------------------------------------------------------------------
@@ -301,6 +346,10 @@ async def test_a_retried_purchase_gets_the_same_admission_and_limits_and_sold_ou
             late = await buy(client, room.room_id, sale["sale_id"], carol)
             replay = await buy(client, room.room_id, sale["sale_id"], bob, key="bob-1")
         assert (late.status_code, late.json()["type"]) == (409, PROBLEM + "sold-out")
+        assert late.headers["content-type"].startswith("application/problem+json")
+        assert late.json()["instance"] == f"/rooms/{room.room_id}/flash-sales/{sale['sale_id']}/purchase"
+        assert set(late.json()) == {"type", "title", "status", "detail", "instance", "request_id"}
+        assert late.json()["request_id"] == late.headers["x-request-id"]
         # Sold out is answered from memory, but a retried key still finds its admission.
         assert (replay.status_code, replay.json()) == (201, last.json())
     view = await sale_view(sales, room.room_id, sale["sale_id"])

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -39,12 +40,22 @@ RECHECK_S = 1.0
 # Sales this process remembers (their static terms; sold-out answers); the least recently used go first.
 MAX_SALES = 4096
 MAX_LINKS = 64
+# Where this process's engine lives on the runtime.
+DESK = "flash_sale_desk"
+# Before taking a batch, wait while requests keep arriving (up to the cap): right after a batch is answered its
+# buyers' next requests are still being parsed, and a batch of the first of them alone would run its round
+# trips on a busy event loop while the rest queue behind it.
+LINGER_S = 0.002
+MAX_LINGER_S = 0.02
+
+
+Answer = Admitted | Problem
 
 
 @dataclass
 class _Pending:
     ask: Ask
-    future: asyncio.Future[Admitted]
+    future: asyncio.Future[Answer]
     link: trace.Link | None
 
 
@@ -73,6 +84,7 @@ class SaleGate:
     pending: list[_Pending] = field(default_factory=list)
     flusher: asyncio.Task[None] | None = None
     checking: asyncio.Task[None] | None = None
+    loading: asyncio.Task[bool] | None = None
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> SaleGate:
@@ -127,23 +139,35 @@ class AdmissionDesk:
 
     # --- the request path ------------------------------------------------------------------
 
-    async def purchase(self, room_id: str, sale_id: str, buyer_id: str, key: str, quantity: int) -> Admitted:
-        """Admit `quantity` units to the buyer, or raise the Problem that says why not."""
+    async def purchase(self, room_id: str, sale_id: str, buyer_id: str, key: str, quantity: int) -> Answer:
+        """Admit `quantity` units to the buyer, or the Problem that says why not (returned: refusals are the
+        common case once a sale sells out, and raising costs more than answering)."""
         gate = await self._gate(sale_id)
         if gate is None or gate.room_id != canonical_uuid(room_id):
-            raise flash.sale_not_found()
-        domain.check_quantity(quantity, gate.per_buyer_limit)
+            return flash.sale_not_found()
+        if not 1 <= quantity <= gate.per_buyer_limit:
+            return domain.bad_quantity(gate.per_buyer_limit)
         status = domain.current_status("ended" if gate.ended else "running", gate.starts_at, gate.ends_at, self.now())
         if status == "scheduled":
-            raise domain.not_running(status)
+            return domain.not_running(status)
         if status == "ended":
-            return await self._from_closed(gate, buyer_id, key, quantity, lambda: domain.not_running("ended"))
+            return await self._from_closed(gate, Ask(buyer_id, key, quantity), domain.not_running, "ended")
         if gate.sold_out:
-            if time.monotonic() - gate.checked_at > RECHECK_S:
-                await self._recheck(gate)
-            if gate.sold_out:
-                return await self._from_closed(gate, buyer_id, key, quantity, domain.sold_out)
+            self.recheck_if_stale(gate)
+            return await self._from_closed(gate, Ask(buyer_id, key, quantity), domain.sold_out)
         return await self._enqueue(gate, Ask(buyer_id, key, quantity))
+
+    def known_gate(self, sale_id: str, room_id: str) -> SaleGate | None:
+        """The sale if this process has it loaded and it is of that room (ids as canonical strings); else None,
+        and nothing is loaded (the fast lane leaves the first request of a sale to the handler)."""
+        gate = self.gates.get(sale_id)
+        return gate if gate is not None and gate.room_id == room_id else None
+
+    def recheck_if_stale(self, gate: SaleGate) -> None:
+        """Look at the database again in the background when a sold-out flag is older than RECHECK_S: nobody
+        waits for it, the answers after it use what it finds."""
+        if gate.checking is None and time.monotonic() - gate.checked_at > RECHECK_S:
+            gate.checking = asyncio.create_task(self._check(gate))
 
     def now(self) -> datetime:
         return self.runtime.clock.now()
@@ -184,45 +208,48 @@ class AdmissionDesk:
                 break
             del self.gates[oldest_id]
 
-    async def _from_closed(self, gate: SaleGate, buyer_id: str, key: str, quantity: int, refusal) -> Admitted:
+    async def _from_closed(self, gate: SaleGate, ask: Ask, refusal: Callable[..., Problem], *args: str) -> Answer:
         """Answer while no admission can be added: the buyer's own for a retried key, else the refusal."""
-        if gate.closed is None and not await self._load_closed(gate):
-            # The sale was not closed after all (a unit came back): decide it in a batch.
-            return await self._enqueue(gate, Ask(buyer_id, key, quantity))
-        found = gate.closed.get((buyer_id, key)) if gate.closed is not None else None
-        if found is None and gate.closed is None:
+        if gate.closed is None:
+            if gate.loading is None:
+                gate.loading = asyncio.create_task(self._load_closed(gate))
+            # One snapshot per sale however many ask at once.
+            if not await asyncio.shield(gate.loading):
+                # The sale was not closed after all (a unit came back): decide it in a batch.
+                return await self._enqueue(gate, ask)
+        if gate.closed is not None:
+            found = gate.closed.get((ask.buyer_id, ask.key))
+        else:
             # Past the end by the clock but not yet ended in the database: look this one up.
-            row = await store.admission(self.runtime.db, gate.sale_id, buyer_id, key)
+            row = await store.admission(self.runtime.db, gate.sale_id, ask.buyer_id, ask.key)
             found = (row["asked"], gate.admitted(row)) if row else None
         if found is None:
-            raise refusal()
-        if found[0] != quantity:
-            raise domain.key_reused()
-        return found[1]
+            return refusal(*args)
+        return found[1] if found[0] == ask.quantity else domain.key_reused()
 
     async def _load_closed(self, gate: SaleGate) -> bool:
         """Load every admission of a closed sale from one snapshot; False if it turned out to be open."""
-        async with self.runtime.db.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            row = await store.fetch_sale(conn, gate.sale_id)
-            admissions = await store.sale_admissions(conn, gate.sale_id)
-        ended = row["status"] == "ended"
-        if ended:
-            gate.ended = True
-        elif row["remaining"] > 0:
-            if gate.sold_out:
-                gate.learn_sold_out(False)
-            # Open by the database; a sale past its end by the clock is answered per request.
-            return self.now() >= gate.ends_at
-        gate.closed = {(a["buyer_id"], a["idempotency_key"]): (a["asked"], gate.admitted(a)) for a in admissions}
-        return True
-
-    async def _recheck(self, gate: SaleGate) -> None:
-        """Is a sale that looks sold out still sold out? (One look per interval however many ask.)"""
-        if gate.checking is None:
-            gate.checking = asyncio.create_task(self._check(gate))
-        await asyncio.shield(gate.checking)
+        try:
+            async with (
+                self.runtime.db.pool.acquire() as conn,
+                conn.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                row = await store.fetch_sale(conn, gate.sale_id)
+                admissions = await store.sale_admissions(conn, gate.sale_id)
+            if row["status"] == "ended":
+                gate.ended = True
+            elif row["remaining"] > 0:
+                if gate.sold_out:
+                    gate.learn_sold_out(False)
+                # Open by the database; a sale past its end by the clock is answered per request.
+                return self.now() >= gate.ends_at
+            gate.closed = {(a["buyer_id"], a["idempotency_key"]): (a["asked"], gate.admitted(a)) for a in admissions}
+            return True
+        finally:
+            gate.loading = None
 
     async def _check(self, gate: SaleGate) -> None:
+        """Is a sale that looks sold out still sold out? (In case a feed event from another instance was lost.)"""
         try:
             row = await store.fetch_sale(self.runtime.db, gate.sale_id)
             if row is not None:
@@ -231,8 +258,8 @@ class AdmissionDesk:
         finally:
             gate.checking = None
 
-    async def _enqueue(self, gate: SaleGate, ask: Ask) -> Admitted:
-        future: asyncio.Future[Admitted] = asyncio.get_running_loop().create_future()
+    async def _enqueue(self, gate: SaleGate, ask: Ask) -> Answer:
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         span = trace.get_current_span().get_span_context()
         gate.pending.append(_Pending(ask, future, trace.Link(span) if span.is_valid else None))
         if gate.flusher is None:
@@ -242,12 +269,18 @@ class AdmissionDesk:
     # --- the batch -------------------------------------------------------------------------------
 
     async def _flush(self, gate: SaleGate) -> None:
+        # One connection for the whole rush: its prepared statements stay warm and no batch pays for a pool
+        # checkout and reset. A failed batch gives it back (a broken one is replaced) and the next takes another.
+        pool = self.runtime.db.pool
+        conn: asyncpg.Connection | None = None
         try:
             while gate.pending:
+                await _linger(gate)
                 batch = gate.pending[:BATCH_CAP]
                 del gate.pending[:BATCH_CAP]
                 try:
-                    await self._admit(gate, batch)
+                    conn = conn or await pool.acquire()
+                    await self._admit(gate, batch, conn)
                 except Exception:
                     log.exception(
                         "flash sale %s: a batch of %d failed; nothing of it was written", gate.sale_id, len(batch)
@@ -256,14 +289,22 @@ class AdmissionDesk:
                         _settle(
                             pending.future, Problem(503, "try-again", "the purchase could not be decided; try again")
                         )
-        finally:
-            gate.flusher = None
-            # Cancelled (shutdown): nobody will decide what is left.
+                    if conn is not None:
+                        released, conn = conn, None
+                        await pool.release(released)
+        except asyncio.CancelledError:
+            # Shutting down: nobody will decide what is left.
             for pending in gate.pending:
                 _settle(pending.future, Problem(503, "try-again", "the service is stopping; try again"))
             gate.pending.clear()
+            raise
+        finally:
+            # Before the release's await: a request arriving meanwhile starts a flusher of its own.
+            gate.flusher = None
+            if conn is not None:
+                await pool.release(conn)
 
-    async def _admit(self, gate: SaleGate, batch: list[_Pending]) -> None:
+    async def _admit(self, gate: SaleGate, batch: list[_Pending], conn: asyncpg.Connection) -> None:
         links = [p.link for p in batch[:MAX_LINKS] if p.link is not None]
         token = context.attach(baggage.set_baggage(names.ROOM_ID, gate.room_id, context.Context()))
         try:
@@ -271,28 +312,26 @@ class AdmissionDesk:
             with self.runtime.telemetry.tracer.start_as_current_span(
                 "live.flash_sale admit", links=links, attributes=attributes
             ):
-                answers = await self._decide(gate, [p.ask for p in batch])
+                answers = await self._decide(gate, [p.ask for p in batch], conn)
         finally:
             context.detach(token)
         for pending, answer in zip(batch, answers, strict=True):
             _settle(pending.future, answer)
 
-    async def _decide(self, gate: SaleGate, asks: list[Ask]) -> list[Admitted | Problem]:
+    async def _decide(self, gate: SaleGate, asks: list[Ask], conn: asyncpg.Connection) -> list[Answer]:
         """One transaction: lock room and sale, grant, write admissions, event and feed; then the answers."""
         now = self.now()
         sale_id = gate.sale_id
-        async with self.runtime.db.transaction() as conn:
-            room_status = await store.lock_room(conn, gate.room_id)
-            sale = await store.fetch_sale(conn, sale_id, lock=True)
+        async with conn.transaction():
+            sale = await store.lock_room_and_sale(conn, gate.room_id, sale_id)
+            room_status = sale["room_status"]
             status = domain.current_status(sale["status"], sale["starts_at"], sale["ends_at"], now)
             closed = None
             if room_status != "live":
                 closed = "room-not-live"
             elif status != "running":
                 closed = f"sale-{status}"
-            prior_rows = await store.prior_admissions(conn, sale_id, [a.buyer_id for a in asks], [a.key for a in asks])
-            prior = {(r["buyer_id"], r["idempotency_key"]): r for r in prior_rows}
-            held = await store.buyer_units(conn, sale_id, [a.buyer_id for a in asks]) if closed is None else {}
+            prior, held = await store.batch_buyers(conn, sale_id, [a.buyer_id for a in asks], [a.key for a in asks])
             decisions, left = domain.grant(
                 asks,
                 remaining=sale["remaining"],
@@ -357,7 +396,7 @@ class AdmissionDesk:
         decision: Decision,
         granted: dict[int, Admitted],
         prior: dict[tuple[str, str], asyncpg.Record],
-    ) -> Admitted | Problem:
+    ) -> Answer:
         outcome = decision.outcome
         if outcome == domain.GRANTED:
             return granted[decision.duplicate_of if decision.duplicate_of is not None else index]
@@ -406,10 +445,16 @@ class AdmissionDesk:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _settle(future: asyncio.Future[Admitted], answer: Admitted | Problem) -> None:
-    if future.done():
-        return
-    if isinstance(answer, Problem):
-        future.set_exception(answer)
-    else:
+async def _linger(gate: SaleGate) -> None:
+    # Bounded by the clock, not by a count of naps: on a busy loop one nap of 2 ms can last far longer.
+    until = time.monotonic() + MAX_LINGER_S
+    while len(gate.pending) < BATCH_CAP and time.monotonic() < until:
+        before = len(gate.pending)
+        await asyncio.sleep(LINGER_S)
+        if len(gate.pending) == before:
+            return
+
+
+def _settle(future: asyncio.Future[Answer], answer: Answer) -> None:
+    if not future.done():
         future.set_result(answer)

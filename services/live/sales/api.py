@@ -16,10 +16,12 @@ from libs.telemetry import baggage_set, names
 from libs.web.app import Runtime
 from libs.web.guards import principal_of, requires
 from libs.web.idempotency import derived_id, idempotency_key, run_idempotent
+from libs.web.problems import Problem, problem_response
 from libs.web.throttle import throttled
 from services.live.sales import flash
-from services.live.sales.admission import AdmissionDesk
-from services.live.sales.domain import Admitted, FlashSale, FlashSaleList, FlashSaleReport, NewSaleTerms
+from services.live.sales.admission import DESK, AdmissionDesk
+from services.live.sales.domain import Admitted, FlashSale, FlashSaleList, FlashSaleReport, NewSaleTerms, Purchase
+from services.live.sales.fastlane import PURCHASE_THROTTLE, PurchaseFastLane
 
 UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
@@ -35,15 +37,11 @@ class NewFlashSale(msgspec.Struct, kw_only=True):
     pay_within_s: int | None = None
 
 
-class Purchase(msgspec.Struct, kw_only=True):
-    quantity: int = 1
-
-
 def desk(runtime: Runtime) -> AdmissionDesk:
     """This process's admission engine (made on first use if on_start has not)."""
-    found = runtime.extras.get("flash_sale_desk")
+    found = runtime.extras.get(DESK)
     if found is None:
-        found = runtime.extras["flash_sale_desk"] = AdmissionDesk(runtime)
+        found = runtime.extras[DESK] = AdmissionDesk(runtime)
     return found
 
 
@@ -132,17 +130,22 @@ async def flash_sale_report(room_id: str, sale_id: str, request: Request, runtim
 
 @post(
     "/rooms/{room_id:str}/flash-sales/{sale_id:str}/purchase",
-    guards=[requires("buyer"), throttled("purchase")],
+    guards=[requires("buyer"), throttled(PURCHASE_THROTTLE)],
+    middleware=[PurchaseFastLane],
     tags=["flash sales"],
     status_code=201,
 )
-async def purchase(room_id: str, sale_id: str, data: Purchase, request: Request, runtime: Runtime) -> Admitted:
+async def purchase(
+    room_id: str, sale_id: str, data: Purchase, request: Request, runtime: Runtime
+) -> Response[Admitted]:
     """Ask for units of a running sale (Idempotency-Key required): 201 admitted, with the order to pay."""
     buyer = principal_of(request)
     key = idempotency_key(request)
-    room_id = _room_id(room_id)
-    with baggage_set(**{names.ROOM_ID: canonical_uuid(room_id)}):
-        return await desk(runtime).purchase(room_id, sale_id, buyer.sub, key, data.quantity)
+    answer = await desk(runtime).purchase(_room_id(room_id), sale_id, buyer.sub, key, data.quantity)
+    if isinstance(answer, Problem):
+        # Refusals are most answers once a sale sells out: rendered here rather than raised through the stack.
+        return problem_response(request, answer)
+    return Response(answer, status_code=201)
 
 
 ROUTES = [create_flash_sale, end_flash_sale, list_flash_sales, get_flash_sale, flash_sale_report, purchase]

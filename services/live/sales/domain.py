@@ -58,6 +58,12 @@ class FlashSaleReport(msgspec.Struct, kw_only=True):
     end_reason: str | None
 
 
+class Purchase(msgspec.Struct, kw_only=True):
+    """What a buyer asks for in a purchase (range checked against the sale's limit: 422, not a decode error)."""
+
+    quantity: int = 1
+
+
 class Admitted(msgspec.Struct, kw_only=True):
     """The answer to an admitted purchase (a retry with the same key gets this same body)."""
 
@@ -137,14 +143,10 @@ def key_reused() -> Problem:
     )
 
 
-def check_quantity(quantity: int, limit: int) -> None:
-    if not 1 <= quantity <= limit:
-        raise Problem(
-            422,
-            "invalid-quantity",
-            f"quantity must be 1 to {limit} (the sale's per-buyer limit)",
-            field="quantity",
-        )
+def bad_quantity(limit: int) -> Problem:
+    return Problem(
+        422, "invalid-quantity", f"quantity must be 1 to {limit} (the sale's per-buyer limit)", field="quantity"
+    )
 
 
 # --- admission: who gets the units of one batch ----------------------------------------

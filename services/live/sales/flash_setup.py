@@ -9,6 +9,7 @@ from libs.contracts import OrderCancelled, OrderPaid
 from libs.scheduler import JobHandler
 from libs.web.app import Runtime
 from services.live.sales import flash, outcomes
+from services.live.sales.admission import DESK
 from services.live.sales.api import desk
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,6 @@ async def on_start(runtime: Runtime) -> None:
 
 
 async def on_stop(runtime: Runtime) -> None:
-    engine = runtime.extras.get("flash_sale_desk")
+    engine = runtime.extras.get(DESK)
     if engine is not None:
         await engine.close()

@@ -50,6 +50,24 @@ async def lock_room(conn: asyncpg.Connection, room_id: str) -> str | None:
     return await conn.fetchval("SELECT status FROM rooms WHERE room_id = $1 FOR NO KEY UPDATE", room_id)
 
 
+async def lock_room_and_sale(conn: asyncpg.Connection, room_id: str, sale_id: str) -> asyncpg.Record:
+    """Room row, then sale row, in one round trip (the admission path): the sale with `room_status`.
+
+    The materialized CTE locks the room while the join is built; `FOR UPDATE OF s` locks the sale on top of
+    the join, after it. Waiting for the sale's lock, READ COMMITTED re-reads its newest version.
+    """
+    return await conn.fetchrow(
+        """WITH room AS MATERIALIZED (SELECT status FROM rooms WHERE room_id = $1 FOR NO KEY UPDATE)
+           SELECT room.status AS room_status, s.sale_id, s.room_id, s.merchant_id, s.product_id, s.sku_id, s.title,
+                  s.sku_name, s.price_minor, s.currency, s.quantity, s.remaining, s.returned, s.per_buyer_limit,
+                  s.pay_within_s, s.status, s.starts_at, s.ends_at, s.ended_at, s.end_reason
+           FROM room, flash_sales s WHERE s.sale_id = $2
+           FOR UPDATE OF s""",
+        room_id,
+        sale_id,
+    )
+
+
 async def bag_sku(conn: asyncpg.Connection, room_id: str, sku_id: str) -> asyncpg.Record | None:
     """The SKU with its product, if that product is in the room's bag (from live's catalogue replica)."""
     return await conn.fetchrow(
@@ -158,30 +176,28 @@ _SELECT_ADMISSIONS = """
     FROM flash_sale_admissions"""
 
 
-async def prior_admissions(
+async def batch_buyers(
     conn: asyncpg.Connection, sale_id: str, buyers: Sequence[str], keys: Sequence[str]
-) -> list[asyncpg.Record]:
-    """Admissions that exist for these (buyer, key) pairs: retried requests."""
-    return await conn.fetch(
-        """SELECT a.admission_id, a.order_id, a.sale_id, a.buyer_id, a.idempotency_key, a.asked, a.quantity,
-                  a.status, a.pay_by
+) -> tuple[dict[tuple[str, str], asyncpg.Record], dict[str, int]]:
+    """For a batch (call holding the sale's lock): admissions that exist for its (buyer, key) pairs (retries),
+    and the units its buyers hold. One round trip: it runs on the admission path."""
+    rows = await conn.fetch(
+        """SELECT a.buyer_id, a.idempotency_key, a.admission_id, a.order_id, a.asked, a.quantity, a.pay_by,
+                  NULL::int AS units
            FROM flash_sale_admissions a
            JOIN unnest($2::text[], $3::text[]) AS t(buyer_id, key)
              ON a.buyer_id = t.buyer_id AND a.idempotency_key = t.key
-           WHERE a.sale_id = $1""",
+           WHERE a.sale_id = $1
+           UNION ALL
+           SELECT buyer_id, NULL, NULL, NULL, NULL, NULL, NULL, units
+           FROM flash_sale_buyers WHERE sale_id = $1 AND buyer_id = ANY($2::text[])""",
         sale_id,
         list(buyers),
         list(keys),
     )
-
-
-async def buyer_units(conn: asyncpg.Connection, sale_id: str, buyers: Sequence[str]) -> dict[str, int]:
-    rows = await conn.fetch(
-        "SELECT buyer_id, units FROM flash_sale_buyers WHERE sale_id = $1 AND buyer_id = ANY($2::text[])",
-        sale_id,
-        list(set(buyers)),
-    )
-    return {r["buyer_id"]: r["units"] for r in rows}
+    prior = {(r["buyer_id"], r["idempotency_key"]): r for r in rows if r["units"] is None}
+    held = {r["buyer_id"]: r["units"] for r in rows if r["units"] is not None}
+    return prior, held
 
 
 async def admit(

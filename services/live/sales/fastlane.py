@@ -1,0 +1,126 @@
+"""The purchase fast lane: the hot path of a flash sale, served below the framework's per-request machinery.
+
+When a host says "go", every tap is a `POST .../purchase`, and once the sale sells out tens of thousands
+more arrive, each answered from this process's memory (admission.py). Per request, what costs then is
+mostly the framework around the engine: guards, the body model, dependency injection, the response
+object. This route middleware (it runs after routing and the bearer-token middleware, before guards and
+handler) serves a purchase itself when it can tell it is an ordinary one:
+
+- the caller's token is a buyer's, the Idempotency-Key is 1 to 200 characters, the body is a complete
+  JSON object whose quantity is within the sale's per-buyer limit;
+- this process already knows the sale and it belongs to the room in the path.
+
+Then it takes a token from the caller's throttle bucket (the same bucket the handler's guard uses; 429
+with Retry-After when empty), asks the same engine call the handler makes, and writes the same JSON the
+handler would (201 with the admission, or the problem+json of a refusal). Anything else (no or another
+token, a missing or odd key, a body that is not a sane quantity, a sale this process has not loaded yet)
+goes on to the handler unchanged, which answers it with the usual checks and errors.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry import trace
+
+from libs.auth import Principal
+from libs.telemetry import names
+from libs.web.problems import PROBLEM_JSON, TYPE_PREFIX, Problem
+from libs.web.throttle import take, too_many
+from services.live.sales.admission import DESK, AdmissionDesk
+from services.live.sales.domain import Purchase
+
+PURCHASE_THROTTLE = "purchase"
+_decode_purchase = msgspec.json.Decoder(Purchase).decode
+_encode = msgspec.json.Encoder().encode
+_TITLES = {409: "Conflict", 404: "Not Found", 422: "Unprocessable Content", 429: "Too Many Requests"}
+_JSON = [(b"content-type", b"application/json")]
+_PROBLEM = [(b"content-type", PROBLEM_JSON.encode())]
+
+
+class PurchaseFastLane:
+    """Route middleware of `POST /rooms/{room_id}/flash-sales/{sale_id}/purchase` (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        user = scope.get("user")
+        runtime = scope["app"].state.runtime
+        engine: AdmissionDesk | None = runtime.extras.get(DESK)
+        params = scope["path_params"]
+        gate = engine.known_gate(params["sale_id"], params["room_id"]) if engine is not None else None
+        if gate is None or not isinstance(user, Principal) or user.role != "buyer":
+            await self.app(scope, receive, send)
+            return
+        key = _idempotency_key(scope)
+        message = await receive()
+        quantity = _quantity(message, gate.per_buyer_limit) if key is not None else None
+        if engine is None or key is None or quantity is None:
+            await self.app(scope, _replaying(message, receive), send)
+            return
+        trace.get_current_span().set_attribute(names.ROOM_ID, gate.room_id)
+        wait = take(runtime, PURCHASE_THROTTLE, user.sub)
+        if wait > 0:
+            await _problem(scope, send, too_many(wait))
+            return
+        answer = await engine.purchase(gate.room_id, gate.sale_id, user.sub, key, quantity)
+        if isinstance(answer, Problem):
+            await _problem(scope, send, answer)
+        else:
+            await _send(send, 201, _JSON, _encode(answer))
+
+
+def _idempotency_key(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"idempotency-key":
+            key = value.decode("latin-1")
+            return key if 1 <= len(key) <= 200 else None
+    return None
+
+
+def _quantity(message: Message, limit: int) -> int | None:
+    """The asked quantity if the body is complete and sane (else None: the handler says what is wrong)."""
+    if message.get("type") != "http.request" or message.get("more_body"):
+        return None
+    try:
+        quantity = _decode_purchase(message.get("body", b""))
+    except msgspec.DecodeError:
+        return None
+    return quantity.quantity if 1 <= quantity.quantity <= limit else None
+
+
+def _replaying(first: Message, receive: Receive) -> Receive:
+    """`receive` with the message this middleware already read handed out first."""
+    pending = [first]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
+async def _problem(scope: Scope, send: Send, problem: Problem) -> None:
+    """The problem+json body libs.web.problems.problem_response renders, for an answer decided here."""
+    body: dict[str, object] = {
+        "type": TYPE_PREFIX + problem.code,
+        "title": _TITLES.get(problem.status_code, "Error"),
+        "status": problem.status_code,
+        "detail": problem.detail,
+    }
+    if problem.field:
+        body["field"] = problem.field
+        body["errors"] = [{"field": problem.field, "message": problem.detail}]
+    body.update(problem.extra_members)
+    body["instance"] = scope["path"]
+    request_id = scope.get("request_id")
+    if request_id:
+        body["request_id"] = request_id
+    headers = _PROBLEM + [(k.lower().encode(), v.encode()) for k, v in (problem.headers or {}).items()]
+    await _send(send, problem.status_code, headers, _encode(body))
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], content: bytes) -> None:
+    headers = [*headers, (b"content-length", str(len(content)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content, "more_body": False})
