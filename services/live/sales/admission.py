@@ -14,7 +14,6 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -25,11 +24,11 @@ from libs.contracts import Admission, FlashSaleAdmitted, RoomFeed
 from libs.ids import canonical_uuid
 from libs.telemetry import names
 from libs.web.app import Runtime
-from libs.web.idempotency import derived_id
 from libs.web.problems import Problem
 from services.live import feed
 from services.live.sales import domain, flash, store
 from services.live.sales.domain import Admitted, Ask, Decision
+from services.live.sales.gate import Answer, Pending, SaleGate, admission_ids, settle
 
 log = logging.getLogger(__name__)
 
@@ -47,86 +46,6 @@ DESK = "flash_sale_desk"
 # trips on a busy event loop while the rest queue behind it.
 LINGER_S = 0.002
 MAX_LINGER_S = 0.02
-
-
-Answer = Admitted | Problem
-
-
-@dataclass
-class _Pending:
-    ask: Ask
-    future: asyncio.Future[Answer]
-    link: trace.Link | None
-
-
-@dataclass
-class SaleGate:
-    """This process's view of one sale: its fixed terms, whether it is known sold out or ended, its queue."""
-
-    sale_id: str
-    room_id: str
-    merchant_id: str
-    product_id: str
-    sku_id: str
-    title: str
-    sku_name: str
-    price_minor: int
-    currency: str
-    per_buyer_limit: int
-    pay_within_s: int
-    starts_at: datetime
-    ends_at: datetime
-    ended: bool = False
-    sold_out: bool = False
-    checked_at: float = 0.0
-    # (buyer, key) -> (units asked, answer): every admission, while none can be added (sold out or ended).
-    closed: dict[tuple[str, str], tuple[int, Admitted]] | None = None
-    pending: list[_Pending] = field(default_factory=list)
-    flusher: asyncio.Task[None] | None = None
-    checking: asyncio.Task[None] | None = None
-    loading: asyncio.Task[bool] | None = None
-
-    @classmethod
-    def of(cls, row: asyncpg.Record) -> SaleGate:
-        return cls(
-            sale_id=str(row["sale_id"]),
-            room_id=str(row["room_id"]),
-            merchant_id=str(row["merchant_id"]),
-            product_id=str(row["product_id"]),
-            sku_id=str(row["sku_id"]),
-            title=row["title"],
-            sku_name=row["sku_name"],
-            price_minor=row["price_minor"],
-            currency=row["currency"],
-            per_buyer_limit=row["per_buyer_limit"],
-            pay_within_s=row["pay_within_s"],
-            starts_at=row["starts_at"],
-            ends_at=row["ends_at"],
-            ended=row["status"] == "ended",
-        )
-
-    def admitted(self, row: asyncpg.Record) -> Admitted:
-        return Admitted(
-            admission_id=str(row["admission_id"]),
-            order_id=str(row["order_id"]),
-            sale_id=self.sale_id,
-            quantity=row["quantity"],
-            unit_price_minor=self.price_minor,
-            currency=self.currency,
-            pay_by=row["pay_by"],
-        )
-
-    def learn_sold_out(self, sold_out: bool) -> None:
-        if sold_out != self.sold_out:
-            self.closed = None if not self.ended else self.closed
-        self.sold_out = sold_out
-        self.checked_at = time.monotonic()
-
-
-def admission_ids(sale_id: str, buyer_id: str, key: str) -> tuple[str, str]:
-    """(admission id, order id) of a purchase: the same for every retry of it, so buyers can poll the order."""
-    admission_id = derived_id("flash-sale-admission", sale_id, buyer_id, key)
-    return admission_id, derived_id("flash-sale-order", admission_id)
 
 
 class AdmissionDesk:
@@ -261,7 +180,7 @@ class AdmissionDesk:
     async def _enqueue(self, gate: SaleGate, ask: Ask) -> Answer:
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         span = trace.get_current_span().get_span_context()
-        gate.pending.append(_Pending(ask, future, trace.Link(span) if span.is_valid else None))
+        gate.pending.append(Pending(ask, future, trace.Link(span) if span.is_valid else None))
         if gate.flusher is None:
             gate.flusher = asyncio.create_task(self._flush(gate), name=f"flash-sale-{gate.sale_id}")
         return await future
@@ -286,7 +205,7 @@ class AdmissionDesk:
                         "flash sale %s: a batch of %d failed; nothing of it was written", gate.sale_id, len(batch)
                     )
                     for pending in batch:
-                        _settle(
+                        settle(
                             pending.future, Problem(503, "try-again", "the purchase could not be decided; try again")
                         )
                     if conn is not None:
@@ -295,7 +214,7 @@ class AdmissionDesk:
         except asyncio.CancelledError:
             # Shutting down: nobody will decide what is left.
             for pending in gate.pending:
-                _settle(pending.future, Problem(503, "try-again", "the service is stopping; try again"))
+                settle(pending.future, Problem(503, "try-again", "the service is stopping; try again"))
             gate.pending.clear()
             raise
         finally:
@@ -304,7 +223,7 @@ class AdmissionDesk:
             if conn is not None:
                 await pool.release(conn)
 
-    async def _admit(self, gate: SaleGate, batch: list[_Pending], conn: asyncpg.Connection) -> None:
+    async def _admit(self, gate: SaleGate, batch: list[Pending], conn: asyncpg.Connection) -> None:
         links = [p.link for p in batch[:MAX_LINKS] if p.link is not None]
         token = context.attach(baggage.set_baggage(names.ROOM_ID, gate.room_id, context.Context()))
         try:
@@ -316,7 +235,7 @@ class AdmissionDesk:
         finally:
             context.detach(token)
         for pending, answer in zip(batch, answers, strict=True):
-            _settle(pending.future, answer)
+            settle(pending.future, answer)
 
     async def _decide(self, gate: SaleGate, asks: list[Ask], conn: asyncpg.Connection) -> list[Answer]:
         """One transaction: lock room and sale, grant, write admissions, event and feed; then the answers."""
@@ -437,9 +356,8 @@ class AdmissionDesk:
             gate.ended = True
 
     async def close(self) -> None:
-        tasks = [g.flusher for g in self.gates.values() if g.flusher] + [
-            g.checking for g in self.gates.values() if g.checking
-        ]
+        """Stop this process's flushers and background reads (their waiting requests get 503)."""
+        tasks = [t for g in self.gates.values() for t in (g.flusher, g.checking, g.loading) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -453,8 +371,3 @@ async def _linger(gate: SaleGate) -> None:
         await asyncio.sleep(LINGER_S)
         if len(gate.pending) == before:
             return
-
-
-def _settle(future: asyncio.Future[Answer], answer: Answer) -> None:
-    if not future.done():
-        future.set_result(answer)
