@@ -22,6 +22,7 @@ class Report:
     remaining: int | None
     lost: Sequence[str]
     settle_s: float
+    wrong_orders: Sequence[str] = ()
     notes: list[str] = field(default_factory=list)
     # CPU milliseconds per request (or order) of our processes, from the OS: unlike req/s, barely
     # moved by other load on the machine.
@@ -57,6 +58,8 @@ def failures(report: Report) -> list[str]:
         broken.append(f"stock: {sale.admitted} admitted + {report.remaining} remaining > {sale.stock}")
     if report.lost:
         broken.append(f"lost: {len(report.lost)} admissions without an order after {report.settle_s:.0f} s")
+    if report.wrong_orders:
+        broken.append(f"wrong orders: {len(report.wrong_orders)} for another buyer or amount")
     if sale.duplicate_order_ids:
         broken.append(f"duplicate order ids: {sale.duplicate_order_ids}")
     if sale.admitted == 0:
@@ -91,7 +94,7 @@ def _cpu_lines(report: Report) -> list[str]:
         out.append("  (other: everything else on the machine, e.g. other users' processes)")
     if report.cpu_ms:
         out += ["", "  CPU per request (ms)"]
-        out += [f"  {label:<42}{value:>8.2f}" for label, value in report.cpu_ms]
+        out += [f"  {label:<48}{value:>8.2f}" for label, value in report.cpu_ms]
     return out
 
 
@@ -130,6 +133,7 @@ def render(report: Report) -> str:
     out.append(f"  {'remaining (GET sale)':<34}{remaining:>8}  admitted + remaining must be S")
     polled = f"must be 0 (orders polled up to {report.settle_s:.0f} s)"
     out.append(f"  {'lost (admitted, no order)':<34}{len(report.lost):>8}  {polled}")
+    out.append(f"  {'wrong orders (buyer or amount)':<34}{len(report.wrong_orders):>8}  must be 0")
     errors = ", ".join(f"{status}: {n}" for status, n in sorted(sale.errors.items())) or "none"
     out.append(f"  {'errors (not 201/409)':<34}{sum(sale.errors.values()):>8}  {errors}")
     out += [f"  {'':<34}{'':>8}  first {status}: {body}" for status, body in sorted(sale.error_samples.items()) if body]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,45 +143,55 @@ def remaining_units(urls: Mapping[str, str], sale: Sale) -> int | None:
     return int(value) if value is not None else None
 
 
-async def _order_exists(client: httpx.AsyncClient, orders: str, order_id: str, token: str) -> bool:
-    resp = await client.get(f"{orders}/orders/{order_id}", headers={"Authorization": f"Bearer {token}"})
-    return resp.status_code == 200
-
-
 @dataclass(frozen=True)
 class OrderCheck:
     """How the admitted orders showed up in orders."""
 
     missing: list[str]  # order ids still absent at the end: lost
+    wrong: list[str]  # order ids there, but for another buyer or another amount
     absent_at_first_look: int  # how many were not there yet right after the sale run
     seconds: float  # from the first look to the last
 
 
-async def _check_orders(
-    orders: str, admitted: Sequence[tuple[str, str]], settle_s: float, concurrency: int
-) -> OrderCheck:
-    pending = list(admitted)
+async def _merchant_orders(client: httpx.AsyncClient, orders: str, token: str) -> dict[str, dict[str, Any]]:
+    """Every order of the merchant, by id (GET /seller/orders, 100 a page)."""
+    found: dict[str, dict[str, Any]] = {}
+    cursor: str | None = None
+    while True:
+        params: dict[str, str | int] = {"limit": 100} | ({"cursor": cursor} if cursor else {})
+        resp = await client.get(f"{orders}/seller/orders", params=params, headers={"Authorization": f"Bearer {token}"})
+        page = _expect(resp, 200)
+        found |= {item["order_id"]: item for item in page["items"]}
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return found
+
+
+async def _check_orders(orders: str, token: str, admitted: Mapping[str, str], settle_s: float) -> OrderCheck:
     started = time.monotonic()
-    deadline = started + settle_s
-    gate = asyncio.Semaphore(concurrency)
     first: int | None = None
-    async with httpx.AsyncClient(timeout=15.0) as client:
-
-        async def check(item: tuple[str, str]) -> bool:
-            async with gate:
-                return await _order_exists(client, orders, *item)
-
+    async with httpx.AsyncClient(timeout=30.0) as client:
         while True:
-            found = await asyncio.gather(*(check(item) for item in pending))
-            pending = [item for item, ok in zip(pending, found, strict=True) if not ok]
-            first = len(pending) if first is None else first
-            if not pending or time.monotonic() > deadline:
-                return OrderCheck([order_id for order_id, _ in pending], first, time.monotonic() - started)
+            found = await _merchant_orders(client, orders, token)
+            missing = [order_id for order_id in admitted if order_id not in found]
+            first = len(missing) if first is None else first
+            if not missing or time.monotonic() > started + settle_s:
+                wrong = [
+                    order_id
+                    for order_id, buyer in admitted.items()
+                    if order_id in found
+                    and (found[order_id]["buyer_id"] != buyer or found[order_id]["amount_minor"] != SALE_PRICE_MINOR)
+                ]
+                return OrderCheck(missing, wrong, first, time.monotonic() - started)
             await asyncio.sleep(1.0)
 
 
 def check_orders(
-    urls: Mapping[str, str], admitted: Sequence[tuple[str, str]], *, settle_s: float, concurrency: int = 32
+    urls: Mapping[str, str], secret: str, sale: Sale, admitted: Mapping[str, str], *, settle_s: float
 ) -> OrderCheck:
-    """Look up every admitted order as its buyer (GET /orders/{id}) until all are there or settle_s passes."""
-    return asyncio.run(_check_orders(urls["orders"], admitted, settle_s, concurrency))
+    """Find every admitted order (order id -> buyer) among the merchant's orders, for the right buyer and price,
+    polling until all are there or settle_s passes."""
+    token = mint_token(
+        sub=f"bench-merchant-{sale.merchant_id}", role="merchant", secret=secret, merchant_id=sale.merchant_id
+    )
+    return asyncio.run(_check_orders(urls["orders"], token, admitted, settle_s))

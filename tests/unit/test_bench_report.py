@@ -69,3 +69,9 @@ def test_a_sale_that_admitted_nobody_fails_the_run() -> None:
     report = _report([rec(409, 0, 1, "a"), rec(500, 0, 2, "b")], stock=2, remaining=2)
     assert failures(report) == ["nothing was admitted: the sale never sold"]
     assert "500: 1" in render(report)
+
+
+def test_orders_for_another_buyer_or_amount_fail_the_run() -> None:
+    report = _report(_clean_sale(), stock=2)
+    report = Report(**{**report.__dict__, "wrong_orders": ("o1",)})
+    assert failures(report) == ["wrong orders: 1 for another buyer or amount"]
