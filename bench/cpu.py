@@ -104,7 +104,7 @@ class Meter:
         now = time.monotonic_ns()
         if not self.available:
             return Sample(now, {})
-        groups = {name: ([pid], True) for name, pid in self.target.pids.items()}
+        groups = {name: (pids, True) for name, pids in self.target.pids.items()}
         if self._backends:
             groups["postgres"] = (self._backends, False)
         groups |= {name: ([pid], False) for name, pid in self._watched.items()}
@@ -116,6 +116,24 @@ class Meter:
         machine = self._psutil.cpu_times()
         used[MACHINE] = machine.user + machine.nice + machine.system + machine.irq + machine.softirq
         return Sample(now, used)
+
+    def wait_quiet(
+        self, names: Sequence[str], *, below: float = 0.05, window_s: float = 1.0, timeout_s: float = 60.0
+    ) -> float:
+        """Wait until the named processes use under `below` cores over a window (their backlog is done);
+        the seconds waited (timeout_s if they never went quiet)."""
+        started = time.monotonic()
+        if not self.available:
+            return 0.0
+        previous = self.read()
+        while time.monotonic() - started < timeout_s:
+            time.sleep(window_s)
+            current = self.read()
+            busy = cores_between([previous, current], previous.at_ns, current.at_ns)
+            if sum(busy.get(name, 0.0) for name in names) < below:
+                return time.monotonic() - started
+            previous = current
+        return timeout_s
 
     @contextlib.contextmanager
     def sampling(self, interval_s: float = 0.25) -> Iterator[list[Sample]]:

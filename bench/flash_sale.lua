@@ -26,9 +26,22 @@ local function now_ns()
   return string.format("%d%09d", tonumber(timespec.tv_sec), tonumber(timespec.tv_nsec))
 end
 
--- Setup runs in wrk's main Lua state, once per thread, before that thread's init().
+-- Setup runs in wrk's main Lua state, once per thread, before that thread's init(). With several
+-- instances of the service (BENCH_WRK_ADDRS="host:port,host:port"), thread k talks to instance
+-- k % n: an even split, as a load balancer would make (uvicorn's own workers split the
+-- connections of one port unevenly, and differently on every run).
 local next_thread_id = 0
+local targets = nil
 function setup(thread)
+  if targets == nil then
+    targets = {}
+    for host, port in string.gmatch(os.getenv("BENCH_WRK_ADDRS") or "", "([^,:]+):(%d+)") do
+      targets[#targets + 1] = wrk.lookup(host, port)[1]
+    end
+  end
+  if #targets > 0 then
+    thread.addr = targets[(next_thread_id % #targets) + 1]
+  end
   thread:set("thread_id", next_thread_id)
   next_thread_id = next_thread_id + 1
 end

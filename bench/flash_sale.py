@@ -1,9 +1,10 @@
 """Flash-sale benchmark: B buyers race for S units over HTTP, measured against a trivial endpoint.
 
-    python -m bench.flash_sale [--stock S] [--buyers B] [--concurrency C] [--live-workers W]
-    python -m bench.flash_sale --live-url URL --shop-url URL --orders-url URL [--jwt-secret SECRET]
+    python -m bench.flash_sale [--stock S] [--buyers B] [--concurrency C] [--live-instances N]
+    python -m bench.flash_sale --live-url URL [--live-url URL2] --shop-url URL --orders-url URL [--jwt-secret S]
 
-By default it starts its own shop, live and orders (`liveloop serve`, as production runs them)
+By default it starts its own shop, orders and two live instances (`liveloop serve`, as production
+runs them; wrk's threads split the connections evenly between the instances, as a load balancer would)
 on free ports against a fresh database and NATS namespace, and stops them by PID afterwards (the
 Postgres and NATS on 127.0.0.1:5432/4222 when they answer, else embedded ones; BENCH_DATABASE_URL
 and BENCH_NATS_URL point elsewhere). With the three URLs it targets a running stack instead
@@ -30,16 +31,17 @@ import contextlib
 import functools
 import os
 import sys
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from bench import profile, scenario
 from bench.cpu import Meter, Sample, cores_between
-from bench.report import Report, failures, render
+from bench.report import Report, failures, render, render_summary
 from bench.results import CeilingResult, ceiling_result, sale_result
 from bench.stack import REPO_ROOT, Target, own_stack
-from bench.wrk import LoadSpec, WrkError, ensure_wrk
+from bench.wrk import LoadSpec, Run, WrkError, ensure_wrk
 from bench.wrk import run as run_wrk
 from devstack.embedded import StartupError
 from libs.settings import DEV_JWT_SECRET
@@ -51,23 +53,28 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--buyers", "-B", type=int, default=20000, help="buyers, one request each (default 20000)")
     parser.add_argument("--concurrency", "-C", type=int, default=256, help="open connections (default 256)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--live-workers", type=int, default=2, help="uvicorn workers for live (own stack)")
+    parser.add_argument("--live-instances", type=int, default=2, help="live processes, load split evenly (own stack)")
+    parser.add_argument("--live-workers", type=int, default=1, help="uvicorn workers per live instance (own stack)")
     parser.add_argument("--db-pool-max", type=int, default=10, help="LIVELOOP_DB_POOL_MAX per process (own stack)")
     parser.add_argument("--settle-s", type=float, default=60.0, help="how long orders may take to appear")
     parser.add_argument("--max-seconds", type=int, default=300, help="upper bound on each wrk run")
-    parser.add_argument("--live-url")
+    parser.add_argument("--live-url", action="append", help="a live instance (repeat for several)")
     parser.add_argument("--shop-url")
     parser.add_argument("--orders-url")
     parser.add_argument("--jwt-secret", default=os.environ.get("LIVELOOP_JWT_SECRET", DEV_JWT_SECRET))
     parser.add_argument("--no-install", action="store_true", help="do not apt-get install wrk when missing")
     parser.add_argument("--profile", type=Path, help="py-spy profiles of the services go here")
+    parser.add_argument("--repeat", type=int, default=1, help="runs on the same stack, each with a new sale")
     args = parser.parse_args(argv)
     given = [args.live_url, args.shop_url, args.orders_url]
     if any(given) and not all(given):
         parser.error("--live-url, --shop-url and --orders-url go together")
-    for name in ("stock", "buyers", "concurrency", "threads", "live_workers"):
+    for name in ("stock", "buyers", "concurrency", "threads", "live_instances", "live_workers", "repeat"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    instances = len(args.live_url) if args.live_url else args.live_instances
+    if args.threads % instances:
+        parser.error(f"--threads ({args.threads}) must be a multiple of the live instances ({instances})")
     return args
 
 
@@ -83,8 +90,9 @@ def _profiled(args: argparse.Namespace, target: Target, run: str) -> Iterator[No
         return
     args.profile.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as recordings:
-        for name, pid in target.pids.items():
-            recordings.enter_context(profile.recording(pid, args.profile / f"{run}-{name}.txt"))
+        for name, pids in target.pids.items():
+            for n, pid in enumerate(pids, 1):
+                recordings.enter_context(profile.recording(pid, args.profile / f"{run}-{name}-{n}.txt"))
         yield
 
 
@@ -100,11 +108,20 @@ def _orders_ms(samples: list[Sample], admitted: int) -> float | None:
     return None if shop is None or orders is None else shop + orders
 
 
+def _load(
+    wrk: str, target: Target, path: str, tokens: list[str], spec: LoadSpec, run_id: str, meter: Meter | None
+) -> Run:
+    """One wrk run against every live instance (threads split evenly between them)."""
+    addresses = [urllib.parse.urlsplit(url).netloc for url in target.live_urls] if len(target.live_urls) > 1 else []
+    on_start = functools.partial(meter.watch, "wrk") if meter is not None else None
+    url = f"{target.urls['live']}{path}"
+    return run_wrk(wrk, url, tokens, spec, run_id=run_id, on_start=on_start, addresses=addresses)
+
+
 def _ceiling(
     wrk: str, target: Target, tokens: list[str], spec: LoadSpec, run_id: str, meter: Meter | None = None
 ) -> CeilingResult:
-    on_start = functools.partial(meter.watch, "wrk") if meter is not None else None
-    result = run_wrk(wrk, f"{target.urls['live']}/echo", tokens, spec, run_id=run_id, on_start=on_start)
+    result = _load(wrk, target, "/echo", tokens, spec, run_id, meter)
     ceiling = ceiling_result(result.records, result.sent)
     if ceiling.ok < ceiling.completed:
         statuses = sorted({r.status for r in result.records})
@@ -129,9 +146,8 @@ def bench(target: Target, args: argparse.Namespace, wrk: str, settings: dict[str
     _say(f"sale: {args.buyers} buyers x POST .../purchase")
     with meter.sampling() as cpu_sale:
         with _profiled(args, target, "sale"):
-            url = sale.purchase_url(target.urls["live"])
-            watch = functools.partial(meter.watch, "wrk")
-            sale_run = run_wrk(wrk, url, tokens, spec, run_id=f"s{run}", on_start=watch)
+            path = sale.purchase_url("")
+            sale_run = _load(wrk, target, path, tokens, spec, f"s{run}", meter)
         result = sale_result(sale_run.records, stock=args.stock, sent=sale_run.sent)
         remaining = scenario.remaining_units(target.urls, sale)
         buyer_of = {f"s{run}-{i}": f"bench-{run}-{i}" for i in range(len(tokens))}
@@ -144,7 +160,10 @@ def bench(target: Target, args: argparse.Namespace, wrk: str, settings: dict[str
         f"orders looked up right after the sale run: {len(admitted) - check.absent_at_first_look} of {len(admitted)}"
         f" already there; all there (or given up) {check.seconds:.1f} s later"
     ]
-    # Measured once the orders have settled, like the first: both ceilings see a quiet stack.
+    # Measured once the orders have settled and shop and orders are done with the sale's events, like the
+    # first: both ceilings see a quiet stack.
+    quiet_s = meter.wait_quiet(("shop", "orders", "postgres"))
+    notes.append(f"shop, orders and their Postgres backends went quiet {quiet_s:.1f} s after that")
     _say(f"ceiling 2: {args.buyers} x POST /echo")
     with meter.sampling() as cpu_after:
         after = _ceiling(wrk, target, tokens, spec, f"d{run}", meter)
@@ -192,33 +211,50 @@ def main(argv: list[str] | None = None) -> int:
         "C": args.concurrency,
         "wrk_threads": args.threads,
     }
+    reports: list[Report] = []
+
+    def run_all(target: Target) -> None:
+        for n in range(1, args.repeat + 1):
+            if args.repeat > 1:
+                _say(f"run {n} of {args.repeat}")
+            reports.append(bench(target, args, wrk, settings))
+            print("\n" + render(reports[-1]) + "\n", flush=True)
+
     try:
         if args.live_url:
             target = Target(
-                urls={"live": args.live_url, "shop": args.shop_url, "orders": args.orders_url},
+                urls={"live": args.live_url[0], "shop": args.shop_url, "orders": args.orders_url},
                 jwt_secret=args.jwt_secret,
+                live_urls=tuple(args.live_url),
             )
-            report = bench(target, args, wrk, settings)
+            run_all(target)
         else:
-            settings |= {"live_workers": args.live_workers, "db_pool_max": args.db_pool_max}
+            settings |= {
+                "live_instances": args.live_instances,
+                "workers_each": args.live_workers,
+                "db_pool_max": args.db_pool_max,
+            }
             overrides = {"LIVELOOP_DB_POOL_MAX": str(args.db_pool_max)}
             with own_stack(
-                live_workers=args.live_workers, env_overrides=overrides, logs_root=REPO_ROOT / ".liveloop" / "bench"
+                live_instances=args.live_instances,
+                live_workers=args.live_workers,
+                env_overrides=overrides,
+                logs_root=REPO_ROOT / ".liveloop" / "bench",
             ) as target:
-                report = bench(target, args, wrk, settings)
+                run_all(target)
     except (scenario.SetupError, WrkError, StartupError) as exc:
         print(f"bench | could not run: {exc}", file=sys.stderr)
         return 2
-    print()
-    print(render(report), flush=True)
+    if len(reports) > 1:
+        print(render_summary(reports), flush=True)
     if args.profile is not None:
         for run, name in (("ceiling", "live"), ("sale", "live"), ("sale", "orders"), ("sale", "shop")):
-            path = args.profile / f"{run}-{name}.txt"
-            if path.exists():
-                with path.open() as lines:
-                    print(f"\n{name} during the {run} run (py-spy; all files in {args.profile}):")
-                    print(profile.summary(lines))
-    return 1 if failures(report) else 0
+            paths = sorted(args.profile.glob(f"{run}-{name}-*.txt"))
+            if paths:
+                lines = [line for path in paths for line in path.read_text().splitlines()]
+                print(f"\n{name} during the {run} run of the last sale (py-spy; files in {args.profile}):")
+                print(profile.summary(lines))
+    return 1 if any(failures(report) for report in reports) else 0
 
 
 if __name__ == "__main__":

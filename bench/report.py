@@ -142,3 +142,36 @@ def render(report: Report) -> str:
     broken = failures(report)
     out += ["", "  FAILED: " + "; ".join(broken) if broken else "  OK: nothing oversold, nothing lost"]
     return "\n".join(out)
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    known = sorted(v for v in values if v is not None)
+    if not known:
+        return None
+    mid = len(known) // 2
+    return known[mid] if len(known) % 2 else (known[mid - 1] + known[mid]) / 2
+
+
+def render_summary(reports: Sequence[Report]) -> str:
+    """Median and range over several runs of the same benchmark."""
+    rows: list[tuple[str, list[float | None], int]] = [
+        ("ceiling req/s (mean of before/after)", [r.ceiling_per_s for r in reports], 0),
+        ("sale req/s, all requests", [r.sale.requests_per_s for r in reports], 0),
+        ("ratio, all requests", [r.ratio_all for r in reports], 2),
+        (f"ratio while stock lasts (>= {TARGET_WHILE_STOCK})", [r.ratio_while_stock for r in reports], 2),
+        (f"ratio after sold out (>= {TARGET_AFTER_SOLD_OUT})", [r.ratio_after_sold_out for r in reports], 2),
+        ("admissions/s", [r.sale.admissions_per_s for r in reports], 0),
+        ("admitted p99 (ms)", [r.sale.admitted_latency.p99_ms for r in reports], 1),
+        ("rejected p99 (ms)", [r.sale.rejected_latency.p99_ms for r in reports], 1),
+    ]
+    out = [f"Summary of {len(reports)} runs", f"  {'':<40}{'median':>10}{'min':>10}{'max':>10}   each run"]
+    for label, values, digits in rows:
+        known = [v for v in values if v is not None]
+        lo, hi = (min(known), max(known)) if known else (None, None)
+        each = " ".join(_num(v, digits) for v in values)
+        out.append(
+            f"  {label:<40}{_num(_median(values), digits):>10}{_num(lo, digits):>10}{_num(hi, digits):>10}   {each}"
+        )
+    broken = sum(1 for r in reports if failures(r))
+    out.append(f"  runs that oversold or lost anything: {broken}")
+    return "\n".join(out)

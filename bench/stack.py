@@ -32,10 +32,11 @@ SERVICES = ("shop", "live", "orders")
 class Target:
     """Where the stack under test answers, and the secret its tokens are signed with."""
 
-    urls: dict[str, str]
+    urls: dict[str, str]  # live (its first instance), shop, orders
     jwt_secret: str
+    live_urls: tuple[str, ...] = ()  # every live instance; the load is spread evenly over them
     logs: Path | None = None
-    pids: dict[str, int] = field(default_factory=dict)  # only for a stack we started
+    pids: dict[str, list[int]] = field(default_factory=dict)  # per service, its processes (a stack we started)
     database: str | None = None  # its database, on a Postgres on this machine (admin_dsn)
     admin_dsn: str | None = None
 
@@ -128,12 +129,14 @@ def _wait_ready(procs: list[Proc], timeout: float) -> None:
 @contextlib.contextmanager
 def own_stack(
     *,
+    live_instances: int,
     live_workers: int,
     env_overrides: Mapping[str, str],
     logs_root: Path,
     ready_timeout: float = 60.0,
 ) -> Iterator[Target]:
-    """Start shop, live and orders (+ localstripe) on free ports against a fresh database and namespace."""
+    """Start shop, live (several instances) and orders, and localstripe, on free ports against a fresh database
+    and NATS namespace."""
     run = uuid.uuid4().hex[:10]
     work = Path(tempfile.mkdtemp(prefix=f"liveloop-bench-{run}-"))
     logs = logs_root / run
@@ -164,22 +167,28 @@ def own_stack(
             **env_overrides,
         }
         cleanup.callback(_stop_all, procs)
-        for name in SERVICES:
-            port = embedded.free_port()
-            workers = live_workers if name == "live" else 1
-            argv = [*_liveloop(), "serve", name, "--host", HOST, "--port", str(port), "--workers", str(workers)]
-            procs.append(
-                embedded.spawn(name, argv, logs / f"{name}.log", url=f"http://{HOST}:{port}", env=env, cwd=REPO_ROOT)
-            )
+        for service in SERVICES:
+            instances = live_instances if service == "live" else 1
+            workers = live_workers if service == "live" else 1
+            for n in range(1, instances + 1):
+                name = service if n == 1 else f"{service}-{n}"
+                port = embedded.free_port()
+                argv = [*_liveloop(), "serve", service, "--host", HOST, "--port", str(port), "--workers", str(workers)]
+                url = f"http://{HOST}:{port}"
+                procs.append(embedded.spawn(name, argv, logs / f"{name}.log", url=url, env=env, cwd=REPO_ROOT))
         _wait_ready(procs, ready_timeout)
         _say(f"stack up: database {database}, NATS namespace {namespace}, logs in {logs}")
         for proc in procs:
-            _say(f"  {proc.name:<7} {proc.url}  pid {proc.pid}")
+            _say(f"  {proc.name:<8} {proc.url}  pid {proc.pid}")
+        pids: dict[str, list[int]] = {}
+        for proc in procs:
+            pids.setdefault(proc.name.split("-")[0], []).append(proc.pid)
         yield Target(
-            urls={p.name: p.url for p in procs},
+            urls={p.name: p.url for p in procs if "-" not in p.name},
             jwt_secret=DEV_JWT_SECRET,
+            live_urls=tuple(p.url for p in procs if p.name.split("-")[0] == "live"),
             logs=logs,
-            pids={p.name: p.pid for p in procs},
+            pids=pids,
             database=database,
             admin_dsn=admin_dsn,
         )

@@ -72,9 +72,15 @@ def run(
     run_id: str,
     work_dir: Path | None = None,
     on_start: Callable[[int], None] | None = None,
+    addresses: Sequence[str] = (),
 ) -> Run:
-    """POST to url once per token with wrk, stopping as soon as every response is in."""
+    """POST to url once per token with wrk, stopping as soon as every response is in.
+
+    `addresses` ("host:port" of each instance serving url's path) spread the threads evenly over them.
+    """
     threads = spec.threads_for(len(tokens))
+    if addresses and threads % len(addresses):
+        raise WrkError(f"{threads} wrk threads cannot be split evenly over {len(addresses)} instances")
     out_dir = Path(tempfile.mkdtemp(prefix=f"wrk-{run_id}-", dir=work_dir))
     tokens_path = out_dir / "tokens"
     tokens_path.write_text("".join(f"{t}\n" for t in tokens))
@@ -97,7 +103,8 @@ def run(
     done_files = [out_dir / f"thread-{k}.done" for k in range(threads)]
     log_path = out_dir / "wrk.out"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # noqa: S603
+        env = {**os.environ, "BENCH_WRK_ADDRS": ",".join(addresses)}
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)  # noqa: S603
         if on_start is not None:
             on_start(proc.pid)
         finished = False

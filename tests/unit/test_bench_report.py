@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.report import Report, failures, render
+from bench.report import Report, failures, render, render_summary
 from bench.results import Record, ceiling_result, sale_result
 
 MS = 1_000_000
@@ -75,3 +75,16 @@ def test_orders_for_another_buyer_or_amount_fail_the_run() -> None:
     report = _report(_clean_sale(), stock=2)
     report = Report(**{**report.__dict__, "wrong_orders": ("o1",)})
     assert failures(report) == ["wrong orders: 1 for another buyer or amount"]
+
+
+def test_summary_of_several_runs_gives_median_and_range() -> None:
+    fast = _report(_clean_sale(), stock=2)
+    slow_records = [
+        Record(r.status, r.start_ns, r.start_ns + (r.end_ns - r.start_ns) * 2, r.request_id, r.order_id)
+        for r in _clean_sale()
+    ]
+    slow = _report(slow_records, stock=2)
+    text = render_summary([fast, slow, fast])
+    row = next(line for line in text.splitlines() if line.strip().startswith("ratio after sold out"))
+    assert row.split()[-6:] == ["1.00", "0.50", "1.00", "1.00", "0.50", "1.00"]  # median min max, each run
+    assert "runs that oversold or lost anything: 0" in text

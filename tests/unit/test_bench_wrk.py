@@ -102,3 +102,20 @@ def test_each_buyer_is_sent_once_and_every_response_is_timed(server: _Server, tm
     assert failed.request_id == "t1-7"
     assert failed.detail == '{"type":"try-again", "status":503}'  # kept on one line
     assert not list(tmp_path.glob("*/tokens"))  # bearer tokens are not left on disk
+
+
+def test_threads_split_the_load_evenly_over_several_instances(tmp_path) -> None:
+    tokens = [f"token-{i}" for i in range(301)]
+    spec = LoadSpec(concurrency=64, threads=2, max_seconds=60)
+    with _Server() as first, _Server() as second:
+        addresses = [f"127.0.0.1:{first.port}", f"127.0.0.1:{second.port}"]
+
+        result = run(
+            WRK, f"http://127.0.0.1:{first.port}/buy", tokens, spec, run_id="t2", work_dir=tmp_path, addresses=addresses
+        )
+
+        assert result.finished
+        assert len(result.records) == 301
+        # Thread k takes buyers k, k+2, ... and talks to instance k.
+        assert {h["idempotency-key"] for h in first.seen} == {f"t2-{i}" for i in range(0, 301, 2)}
+        assert {h["idempotency-key"] for h in second.seen} == {f"t2-{i}" for i in range(1, 301, 2)}
