@@ -14,6 +14,7 @@ AMOUNT_MINOR = "liveloop.amount_minor"
 CURRENCY = "liveloop.currency"
 CONSUMER = "liveloop.consumer"
 DUPLICATE = "liveloop.duplicate"
+SKIPPED = "liveloop.skipped"  # a consumer left an event alone without a transaction (not for it)
 JOB_KIND = "liveloop.job.kind"
 
 # Baggage keys that ride across every hop (HTTP -> outbox -> NATS -> consumer).

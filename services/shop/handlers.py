@@ -23,7 +23,7 @@ from libs.contracts import (
 )
 from libs.scheduler import JobHandler
 from libs.web.app import Runtime
-from services.shop import allocations, stock
+from services.shop import allocations, domain, stock
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,17 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         assert isinstance(event, FlashSaleUnitsReturned)
         await allocations.take_back(conn, event)
 
+    def has_reserved_lines(event: Event) -> bool:
+        # Flash-sale lines hold no reservation here: placing or cancelling such an order changes nothing in shop.
+        assert isinstance(event, OrderPlaced | OrderCancelled)
+        return bool(domain.skus_of(event.lines))
+
     return [
-        Subscription("shop__attach_orders", (OrderPlaced.SUBJECT,), on_placed),
+        Subscription("shop__attach_orders", (OrderPlaced.SUBJECT,), on_placed, wants=has_reserved_lines),
         Subscription("shop__commit_paid_stock", (OrderPaid.SUBJECT,), on_paid),
-        Subscription("shop__release_cancelled_stock", (OrderCancelled.SUBJECT,), on_cancelled),
+        Subscription(
+            "shop__release_cancelled_stock", (OrderCancelled.SUBJECT,), on_cancelled, wants=has_reserved_lines
+        ),
         Subscription("shop__release_abandoned_checkouts", (CheckoutAbandoned.SUBJECT,), on_abandoned),
         Subscription("shop__take_back_flash_sale_units", (FlashSaleUnitsReturned.SUBJECT,), on_units_returned),
     ]

@@ -292,3 +292,28 @@ async def test_consumer_of_two_subjects_applies_only_those_and_skips_the_rest_of
     assert sorted(calls) == sorted([published.event_id, updated.event_id])
     assert await count(env.db, "dead_letters", name) == 0
     assert await count(env.db, "inbox", name) == 2
+
+
+async def test_events_a_subscription_does_not_want_are_settled_without_touching_the_database(env: Env) -> None:
+    wanted, unwanted = stock_event(), stock_event()
+    for event in (unwanted, wanted):
+        await publish(env.bus, event, event.event_id)
+    name = durable("wants")
+    calls: list[str] = []
+    sub = Subscription(name, (SUBJECT,), recording(name, calls), wants=lambda e: e.event_id == wanted.event_id)
+    runner = ConsumerRunner(env.db, env.bus, [sub], max_deliver=2)
+
+    async with running(runner.run()):
+        info = await eventually(lambda: drained(env.bus, name))
+        await asyncio.sleep(0.3)  # an unsettled message would come back now
+
+    assert info.delivered.stream_seq == 2
+    assert calls == [wanted.event_id]
+    assert await count(env.db, "inbox", name) == 1
+    assert await count(env.db, "dead_letters", name) == 0
+    skipped = [
+        s.attributes.get(names.SKIPPED)
+        for s in env.spans.get_finished_spans()
+        if s.name == f"{SUBJECT} process" and s.attributes.get(names.CONSUMER) == name
+    ]
+    assert sorted(bool(flag) for flag in skipped) == [False, True]
