@@ -131,5 +131,6 @@ def run(
                 records += parse_records(lines)
     output = log_path.read_text(errors="replace")
     if not records:
-        raise WrkError(f"wrk recorded no responses (exit {proc.returncode}); its output:\n{output}")
+        raise WrkError(f"wrk recorded no responses (exit {proc.returncode}); its output ({out_dir}):\n{output}")
+    shutil.rmtree(out_dir, ignore_errors=True)  # the records are in memory now
     return Run(url=url, sent=len(tokens), records=records, finished=finished, wrk_output=output)
