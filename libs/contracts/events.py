@@ -158,6 +158,34 @@ class OrderPlaced(OrderFacts, frozen=True, kw_only=True):
     pay_by: datetime
 
 
+class PlacedOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """One order of a FlashSaleOrdersPlaced batch: what OrderPlaced would say of it."""
+
+    order_id: str
+    checkout_id: str
+    buyer_id: str
+    merchant_id: str
+    lines: list[OrderLine]
+    payment_id: str
+    amount_minor: int
+    currency: str
+    pay_by: datetime
+
+
+class FlashSaleOrdersPlaced(Event, frozen=True, kw_only=True):
+    """The orders made from one FlashSaleAdmitted batch, awaiting payment (their units sit in the sale).
+
+    One event per batch rather than an OrderPlaced per order, as live does for admissions: a sale's rush
+    is a thousand orders in a second, and no consumer should pay a message per order for it. Orders of a
+    checkout still announce themselves one by one (OrderPlaced); both end in OrderPaid or OrderCancelled.
+    """
+
+    SUBJECT: ClassVar[str] = "orders.flash_sale.orders_placed.v1"
+    sale_id: str
+    room_id: str
+    orders: list[PlacedOrder]
+
+
 class OrderPaid(OrderFacts, frozen=True, kw_only=True):
     """Stripe confirmed the payment that covers this order."""
 
@@ -289,6 +317,8 @@ __all__ = [
     "CheckoutAbandoned",
     "CouponClaimed",
     "FlashSaleAdmitted",
+    "FlashSaleOrdersPlaced",
+    "PlacedOrder",
     "FlashSaleUnitsReturned",
     "RoomFeed",
     "OrderCancelled",

@@ -8,7 +8,7 @@ import asyncpg
 from opentelemetry import trace
 
 from libs.bus import Subscription, add_events
-from libs.contracts import CouponClaimed, Event, FlashSaleAdmitted
+from libs.contracts import CouponClaimed, Event, FlashSaleAdmitted, FlashSaleOrdersPlaced
 from libs.telemetry import baggage_set, capture_headers, names
 from libs.web.app import Runtime
 from libs.web.idempotency import derived_id
@@ -38,7 +38,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
 
 async def open_admitted_orders(runtime: Runtime, conn: asyncpg.Connection, event: FlashSaleAdmitted) -> None:
     """Per admission a checkout, its order at the sale price, a payment (its intent comes at confirm), the payment
-    window and OrderPlaced; the whole batch in one statement per table.
+    window; the whole batch in one statement per table and one FlashSaleOrdersPlaced event.
 
     No stock is reserved: the sale's units were allocated in shop when the sale was made.
     """
@@ -62,7 +62,12 @@ async def open_admitted_orders(runtime: Runtime, conn: asyncpg.Connection, event
             conn, [store.NewCheckout(a.plan, a.buyer_id, a.pay_by, a.admitted_at, headers) for a in admitted]
         )
         await store.schedule_payment_windows(conn, new)
-        await add_events(conn, *(domain.placed_event(c.plan, c.plan.orders[0], c.buyer_id, c.pay_by, now) for c in new))
+        if new:
+            placed = [domain.placed_order(c.plan, c.plan.orders[0], c.buyer_id, c.pay_by) for c in new]
+            await add_events(
+                conn,
+                FlashSaleOrdersPlaced(sale_id=event.sale_id, room_id=event.room_id, orders=placed, occurred_at=now),
+            )
     if new:
         context.instruments(runtime).orders_placed.add(len(new), {names.CURRENCY: new[0].plan.currency})
     if len(new) < len(admitted):

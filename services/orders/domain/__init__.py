@@ -12,7 +12,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
-from libs.contracts import OrderCancelled, OrderLine, OrderPaid, OrderPlaced, ReservedLine, ReserveItem
+from libs.contracts import (
+    OrderCancelled,
+    OrderLine,
+    OrderPaid,
+    OrderPlaced,
+    PlacedOrder,
+    ReservedLine,
+    ReserveItem,
+)
 
 PAYMENT_TIMEOUT_JOB = "payment_timeout"
 REFUND_JOB = "refund_payment"
@@ -294,6 +302,21 @@ def on_window_closed(
         # Past the limit, money that still lands later is refunded by the webhook.
         return WindowAction.EXPIRE if gave_up else WindowAction.RETRY
     return WindowAction.CANCEL
+
+
+def placed_order(plan: CheckoutPlan, order: PlannedOrder, buyer_id: str, pay_by: datetime) -> PlacedOrder:
+    """An order of a flash-sale batch, as FlashSaleOrdersPlaced lists it."""
+    return PlacedOrder(
+        order_id=order.order_id,
+        checkout_id=plan.checkout_id,
+        payment_id=plan.payment_id,
+        buyer_id=buyer_id,
+        merchant_id=order.merchant_id,
+        lines=order.lines,
+        amount_minor=order.amount_minor,
+        currency=order.currency,
+        pay_by=pay_by,
+    )
 
 
 def placed_event(plan: CheckoutPlan, order: PlannedOrder, buyer_id: str, pay_by: datetime, at: datetime) -> OrderPlaced:
