@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
+import msgspec
+
 from libs.contracts import (
     OrderCancelled,
     OrderLine,
@@ -320,20 +322,9 @@ def placed_order(plan: CheckoutPlan, order: PlannedOrder, buyer_id: str, pay_by:
 
 
 def placed_event(plan: CheckoutPlan, order: PlannedOrder, buyer_id: str, pay_by: datetime, at: datetime) -> OrderPlaced:
-    return OrderPlaced(
-        order_id=order.order_id,
-        checkout_id=plan.checkout_id,
-        payment_id=plan.payment_id,
-        buyer_id=buyer_id,
-        merchant_id=order.merchant_id,
-        lines=order.lines,
-        amount_minor=order.amount_minor,
-        currency=order.currency,
-        pay_by=pay_by,
-        coupon_id=order.coupon_id,
-        discount_minor=order.discount_minor,
-        occurred_at=at,
-    )
+    """OrderPlaced of one order of a checkout: the same facts a flash-sale batch lists, plus its coupon."""
+    facts = msgspec.structs.asdict(placed_order(plan, order, buyer_id, pay_by))
+    return OrderPlaced(**facts, coupon_id=order.coupon_id, discount_minor=order.discount_minor, occurred_at=at)
 
 
 @dataclass(frozen=True)

@@ -2,43 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import asyncpg
 from litestar import Request, Response, get, post
 from litestar.params import Parameter
 
-from libs.auth import Principal
 from libs.web.app import Runtime
 from libs.web.guards import principal_of, requires
-from libs.web.idempotency import idempotency_key, run_idempotent
 from libs.web.throttle import throttled
+from services.live.api.common import write
 from services.live.sales.coupons import service
 from services.live.sales.coupons.domain import Coupon, CouponDrop, CouponDropList, MyCoupons, NewCouponDrop
 
 Limit = Annotated[int, Parameter(ge=1, le=100, description="page size")]
 Cursor = Annotated[str | None, Parameter(max_length=200, description="`next_cursor` of the previous page")]
-
-
-async def _write(
-    runtime: Runtime,
-    request: Request,
-    caller: Principal,
-    scope: str,
-    body: object,
-    effect: Callable[[asyncpg.Connection], Awaitable[tuple[int, object]]],
-) -> Response:
-    """One transaction; with an Idempotency-Key, a retry gets the first answer back and changes nothing."""
-    key = idempotency_key(request, required=False)
-    if key is None:
-        async with runtime.db.transaction() as conn:
-            status, content = await effect(conn)
-    else:
-        status, content = await run_idempotent(
-            runtime.db, principal=caller.sub, scope=scope, key=key, request_body=body, effect=effect
-        )
-    return Response(content, status_code=status)
 
 
 @post("/rooms/{room_id:str}/coupon-drops", guards=[requires("host", "merchant")], tags=["coupons"], status_code=201)
@@ -49,7 +27,7 @@ async def drop_coupons(room_id: str, data: NewCouponDrop, request: Request, runt
     async def effect(conn: asyncpg.Connection) -> tuple[int, CouponDrop]:
         return 201, await service.drop_coupons(conn, runtime.clock, caller, room_id, data)
 
-    return await _write(runtime, request, caller, "live.coupon_drop", {"room_id": room_id, "drop": data}, effect)
+    return await write(runtime, request, caller, "live.coupon_drop", {"room_id": room_id, "drop": data}, effect)
 
 
 @get("/rooms/{room_id:str}/coupon-drops", tags=["coupons"])
@@ -85,7 +63,7 @@ async def claim_coupon(room_id: str, drop_id: str, request: Request, runtime: Ru
     async def effect(conn: asyncpg.Connection) -> tuple[int, Coupon]:
         return 201, await service.claim(conn, runtime.clock, buyer, room_id, drop_id)
 
-    return await _write(runtime, request, buyer, "live.coupon_claim", {"room_id": room_id, "drop_id": drop_id}, effect)
+    return await write(runtime, request, buyer, "live.coupon_claim", {"room_id": room_id, "drop_id": drop_id}, effect)
 
 
 @get("/coupons", guards=[requires("buyer")], tags=["coupons"])
