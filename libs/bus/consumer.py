@@ -64,7 +64,7 @@ class Subscription:
     subjects: tuple[str, ...]
     handler: Handler
     # Events the handler would leave alone (a pure check on the event): acked without a transaction or an
-    # inbox row. E.g. shop and a flash sale's OrderPlaced: a rush of a thousand orders costs shop no writes.
+    # inbox row. E.g. shop and a flash-sale order's OrderCancelled: live, not shop, decides where that unit goes.
     wants: Wants | None = None
 
 
