@@ -69,22 +69,28 @@ def _field_from_message(message: str, parent: str | None = None) -> str | None:
     return path
 
 
+def problem_members(problem: Problem) -> dict[str, Any]:
+    """The problem+json members of a Problem, short of `instance` and `request_id` (which the request gives)."""
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + problem.code,
+        "title": _TITLES.get(problem.status_code, "Error"),
+        "status": problem.status_code,
+        "detail": problem.detail,
+    }
+    if problem.field:
+        body["field"] = problem.field
+        body["errors"] = [{"field": problem.field, "message": problem.detail}]
+    body.update(problem.extra_members)
+    return body
+
+
 def problem_response(request: Request, exc: Exception) -> Response:
     """Render any exception as problem+json (internal errors without their details)."""
     body: dict[str, Any]
     headers: dict[str, str] = {}
     if isinstance(exc, Problem):
         status = exc.status_code
-        body = {
-            "type": TYPE_PREFIX + exc.code,
-            "title": _TITLES.get(status, "Error"),
-            "status": status,
-            "detail": exc.detail,
-        }
-        if exc.field:
-            body["field"] = exc.field
-            body["errors"] = [{"field": exc.field, "message": exc.detail}]
-        body.update(exc.extra_members)
+        body = problem_members(exc)
         headers.update(exc.headers or {})
     elif isinstance(exc, ValidationException):
         status = 400

@@ -10,11 +10,20 @@ from typing import Any
 
 import httpx
 
-from tests.harness import Stack, eventually
+from tests.harness import Infra, Stack, eventually
 from tests.integration.live_support import Room, add_when_known, control, create_room
 
 SALE_PRICE = 999
 LIST_PRICE = 4999
+# High enough that the per-caller throttle never decides who buys.
+UNTHROTTLED = {"purchase_burst": 100_000, "purchase_rate_per_s": 100_000.0}
+
+
+async def sales_stack(infra: Infra) -> Stack:
+    """shop, live and orders with a second live instance (`live2`), the purchase throttle out of the way."""
+    stack = await Stack(infra).start("shop", "live", "orders", **UNTHROTTLED)
+    await stack.start_instance("live", "live2")
+    return stack
 
 
 @dataclass

@@ -19,18 +19,16 @@ from tests.integration.flash_sales_support import (
     remaining_is,
     room_selling,
     sale_view,
+    sales_stack,
     seller_with_stock,
     shop_sku,
 )
 from tests.integration.live_support import PROBLEM, Room, control
 
-UNTHROTTLED = {"purchase_burst": 100_000, "purchase_rate_per_s": 100_000.0}
-
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def sales(infra: Infra) -> AsyncIterator[Stack]:
-    stack = await Stack(infra).start("shop", "live", "orders", **UNTHROTTLED)
-    await stack.start_instance("live", "live2")
+    stack = await sales_stack(infra)
     yield stack
     await stack.stop()
 

@@ -25,7 +25,7 @@ from opentelemetry import trace
 
 from libs.auth import Principal
 from libs.telemetry import names
-from libs.web.problems import PROBLEM_JSON, TYPE_PREFIX, Problem
+from libs.web.problems import PROBLEM_JSON, Problem, problem_members
 from libs.web.throttle import take, too_many
 from services.live.sales.admission import DESK, AdmissionDesk
 from services.live.sales.domain import Purchase
@@ -33,7 +33,6 @@ from services.live.sales.domain import Purchase
 PURCHASE_THROTTLE = "purchase"
 _decode_purchase = msgspec.json.Decoder(Purchase).decode
 _encode = msgspec.json.Encoder().encode
-_TITLES = {409: "Conflict", 404: "Not Found", 422: "Unprocessable Content", 429: "Too Many Requests"}
 _JSON = [(b"content-type", b"application/json")]
 _PROBLEM = [(b"content-type", PROBLEM_JSON.encode())]
 
@@ -102,16 +101,7 @@ def _replaying(first: Message, receive: Receive) -> Receive:
 
 async def _problem(scope: Scope, send: Send, problem: Problem) -> None:
     """The problem+json body libs.web.problems.problem_response renders, for an answer decided here."""
-    body: dict[str, object] = {
-        "type": TYPE_PREFIX + problem.code,
-        "title": _TITLES.get(problem.status_code, "Error"),
-        "status": problem.status_code,
-        "detail": problem.detail,
-    }
-    if problem.field:
-        body["field"] = problem.field
-        body["errors"] = [{"field": problem.field, "message": problem.detail}]
-    body.update(problem.extra_members)
+    body = problem_members(problem)
     body["instance"] = scope["path"]
     request_id = scope.get("request_id")
     if request_id:

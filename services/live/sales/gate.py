@@ -30,15 +30,10 @@ class SaleGate:
 
     sale_id: str
     room_id: str
-    merchant_id: str
-    product_id: str
     sku_id: str
-    title: str
-    sku_name: str
     price_minor: int
     currency: str
     per_buyer_limit: int
-    pay_within_s: int
     starts_at: datetime
     ends_at: datetime
     ended: bool = False
@@ -56,15 +51,10 @@ class SaleGate:
         return cls(
             sale_id=str(row["sale_id"]),
             room_id=str(row["room_id"]),
-            merchant_id=str(row["merchant_id"]),
-            product_id=str(row["product_id"]),
             sku_id=str(row["sku_id"]),
-            title=row["title"],
-            sku_name=row["sku_name"],
             price_minor=row["price_minor"],
             currency=row["currency"],
             per_buyer_limit=row["per_buyer_limit"],
-            pay_within_s=row["pay_within_s"],
             starts_at=row["starts_at"],
             ends_at=row["ends_at"],
             ended=row["status"] == "ended",
