@@ -10,7 +10,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -29,8 +28,8 @@ from libs.contracts import (
 )
 from libs.web.idempotency import derived_id
 from tests.harness import Infra, Stack, eventually, publish
+from tests.integration.orders_support import Buyer, Seller, assert_problem, new_buyer, new_seller
 
-PROBLEM = "https://liveloop.dev/problems/"
 CONSUMER = "shop__release_abandoned_checkouts"
 
 
@@ -46,39 +45,6 @@ async def db(infra: Infra) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(infra.database_url)
     yield conn
     await conn.close()
-
-
-@dataclass
-class Seller:
-    merchant_id: str
-    token: str
-    product_id: str
-    sku_id: str
-
-
-@dataclass
-class Buyer:
-    buyer_id: str
-    client: httpx.AsyncClient
-
-
-async def new_seller(st: Stack, *, price: int = 2000, stock: int = 20) -> Seller:
-    async with st.client("shop", st.infra.token("operator")) as op:
-        made = await op.post("/merchants", json={"name": f"Shop {uuid.uuid4().hex[:6]}", "currency": "USD"})
-    assert made.status_code == 201, made.text
-    merchant_id = made.json()["merchant_id"]
-    token = st.infra.token("merchant", merchant_id=merchant_id)
-    sku = {"name": "one size", "price_minor": price, "currency": "USD", "stock": stock}
-    async with st.client("shop", token) as seller:
-        product = await seller.post("/seller/products", json={"title": "Matcha", "skus": [sku]})
-    assert product.status_code == 201, product.text
-    body = product.json()
-    return Seller(merchant_id, token, body["product_id"], body["skus"][0]["sku_id"])
-
-
-def new_buyer(st: Stack) -> Buyer:
-    buyer_id = f"buyer-{uuid.uuid4().hex[:10]}"
-    return Buyer(buyer_id, st.client("orders", st.infra.token("buyer", sub=buyer_id)))
 
 
 async def available(st: Stack, seller: Seller) -> int:
@@ -121,12 +87,6 @@ async def checkout(
     if coupon_id is not None:
         body["coupon_ids"] = [coupon_id]
     return await buyer.client.post("/checkout", json=body, headers={"Idempotency-Key": key or str(uuid.uuid4())})
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["type"] == PROBLEM + code, response.json()
 
 
 async def abandoned_events(db: asyncpg.Connection, buyer_id: str) -> list[dict[str, Any]]:
@@ -178,7 +138,7 @@ async def reserve_again(st: Stack, buyer_id: str, checkout_id: str, sku_id: str,
 async def test_checkouts_that_lose_the_coupon_race_give_their_stock_back_soon(
     st: Stack, db: asyncpg.Connection
 ) -> None:
-    seller = await new_seller(st, stock=20)
+    seller = await new_seller(st, 2000, stock=20)
     buyer = new_buyer(st)
     async with buyer.client:
         coupon_id = await claimed(st, db, buyer, seller, amount_off_minor=500)
@@ -212,7 +172,7 @@ async def test_checkouts_that_lose_the_coupon_race_give_their_stock_back_soon(
 
 
 async def test_a_min_spend_refusal_leaves_available_stock_as_it_was(st: Stack, db: asyncpg.Connection) -> None:
-    seller = await new_seller(st, price=1000, stock=10)
+    seller = await new_seller(st, 1000, stock=10)
     buyer = new_buyer(st)
     async with buyer.client:
         coupon_id = await claimed(st, db, buyer, seller, amount_off_minor=100, min_spend_minor=5000)
@@ -238,7 +198,7 @@ async def test_a_min_spend_refusal_leaves_available_stock_as_it_was(st: Stack, d
 
 
 async def test_an_abandonment_delivered_again_releases_once(st: Stack, db: asyncpg.Connection) -> None:
-    seller = await new_seller(st, price=1000, stock=10)
+    seller = await new_seller(st, 1000, stock=10)
     buyer, other = new_buyer(st), new_buyer(st)
     async with buyer.client, other.client:
         coupon_id = await claimed(st, db, buyer, seller, amount_off_minor=100, min_spend_minor=5000)
@@ -259,7 +219,7 @@ async def test_an_abandonment_delivered_again_releases_once(st: Stack, db: async
 
 
 async def test_an_abandonment_of_an_unknown_checkout_changes_nothing(st: Stack, db: asyncpg.Connection) -> None:
-    seller = await new_seller(st, stock=5)
+    seller = await new_seller(st, 2000, stock=5)
     buyer = new_buyer(st)
     async with buyer.client:
         assert (await checkout(buyer, seller, 2)).status_code == 201
@@ -276,7 +236,7 @@ async def test_a_retry_racing_a_refusal_under_the_same_key_never_leaves_a_placed
 ) -> None:
     """The buyer retries without the refused coupon but with the same Idempotency-Key, while the refusal is written."""
     for _ in range(5):
-        seller = await new_seller(st, price=1000, stock=10)
+        seller = await new_seller(st, 1000, stock=10)
         buyer = new_buyer(st)
         async with buyer.client:
             coupon_id = await claimed(st, db, buyer, seller, amount_off_minor=100, min_spend_minor=5000)

@@ -19,8 +19,7 @@ from libs.auth import mint_token
 from libs.telemetry import Telemetry, add_exporter, names
 from services.orders.app import create_app
 from tests.harness import Infra, ServedApp, Stack, eventually, register_webhook
-
-PROBLEM = "https://liveloop.dev/problems/"
+from tests.integration.orders_support import assert_problem
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -116,15 +115,6 @@ async def my_orders(client: httpx.AsyncClient, **params: Any) -> list[dict[str, 
     response = await client.get("/orders", params=params)
     assert response.status_code == 200, response.text
     return response.json()["items"]
-
-
-def assert_problem(response: httpx.Response, status: int, code: str, field: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["type"] == PROBLEM + code, body
-    if field is not None:
-        assert body["field"] == field, body
 
 
 # --- the happy path -----------------------------------------------------------------------------

@@ -6,22 +6,27 @@ Live's `CouponClaimed` events are published here as live's relay would.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest_asyncio
-import stripe
 
 from libs.contracts import CouponClaimed, OrderPaid, OrderPlaced
 from tests.harness import Infra, Stack, eventually, publish
-
-PROBLEM = "https://liveloop.dev/problems/"
+from tests.integration.orders_support import (
+    Buyer,
+    Seller,
+    assert_problem,
+    events_of,
+    intent_id_of,
+    new_buyer,
+    new_seller,
+    stripe_intent,
+)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -37,40 +42,6 @@ async def db(infra: Infra) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(infra.database_url)
     yield conn
     await conn.close()
-
-
-@dataclass
-class Seller:
-    merchant_id: str
-    token: str
-    product_id: str
-    sku_ids: list[str]
-
-
-@dataclass
-class Buyer:
-    buyer_id: str
-    client: httpx.AsyncClient
-
-
-async def new_seller(st: Stack, *prices: int, currency: str = "USD", stock: int = 20) -> Seller:
-    """A merchant with one product whose SKUs have these prices."""
-    async with st.client("shop", st.infra.token("operator")) as op:
-        made = await op.post("/merchants", json={"name": f"Shop {uuid.uuid4().hex[:6]}", "currency": currency})
-    assert made.status_code == 201, made.text
-    merchant_id = made.json()["merchant_id"]
-    token = st.infra.token("merchant", merchant_id=merchant_id)
-    skus = [{"name": f"size {n}", "price_minor": p, "currency": currency, "stock": stock} for n, p in enumerate(prices)]
-    async with st.client("shop", token) as seller:
-        product = await seller.post("/seller/products", json={"title": "Oolong", "skus": skus})
-    assert product.status_code == 201, product.text
-    body = product.json()
-    return Seller(merchant_id, token, body["product_id"], [s["sku_id"] for s in body["skus"]])
-
-
-def new_buyer(st: Stack) -> Buyer:
-    buyer_id = f"buyer-{uuid.uuid4().hex[:10]}"
-    return Buyer(buyer_id, st.client("orders", st.infra.token("buyer", sub=buyer_id)))
 
 
 async def claimed(
@@ -120,35 +91,6 @@ async def order_of(buyer: Buyer, order_id: str) -> dict[str, Any]:
     return response.json()
 
 
-async def events_of(db: asyncpg.Connection, subject: str, order_id: str) -> list[dict[str, Any]]:
-    rows = await db.fetch(
-        """SELECT convert_from(payload, 'UTF8') AS payload FROM orders.outbox
-           WHERE subject = $1 AND convert_from(payload, 'UTF8')::jsonb ->> 'order_id' = $2""",
-        subject,
-        order_id,
-    )
-    return [json.loads(r["payload"]) for r in rows]
-
-
-async def stripe_intent(st: Stack, client_secret: str) -> stripe.PaymentIntent:
-    """The checkout's PaymentIntent as the account's owner reads it from Stripe (localstripe)."""
-    http = stripe.HTTPXClient()
-    try:
-        client = stripe.StripeClient("sk_test_liveloop", base_addresses={"api": st.infra.stripe_base}, http_client=http)
-        return await client.v1.payment_intents.retrieve_async(client_secret.split("_secret_")[0])
-    finally:
-        await http.close_async()
-
-
-def assert_problem(response: httpx.Response, status: int, code: str, field: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["type"] == PROBLEM + code, body
-    if field is not None:
-        assert body["field"] == field, body
-
-
 async def reserved(st: Stack, seller: Seller) -> list[int]:
     async with st.client("shop", seller.token) as client:
         skus = (await client.get(f"/seller/products/{seller.product_id}")).json()["skus"]
@@ -171,7 +113,7 @@ async def test_amount_off_coupon_discounts_its_order_spread_over_lines_and_strip
         body = placed.json()
         # 2500 - 300 for the seller's order, 700 for the other merchant's; one payment for both.
         assert (body["amount_minor"], body["payment"]["amount_minor"]) == (2900, 2900)
-        intent = await stripe_intent(st, body["payment"]["client_secret"])
+        intent = await stripe_intent(st, intent_id_of(body["payment"]["client_secret"]))
         assert (intent.amount, intent.currency) == (2900, "usd")
         mine = next(o for o in body["orders"] if o["merchant_id"] == seller.merchant_id)
         order = await order_of(buyer, mine["order_id"])
@@ -214,7 +156,7 @@ async def test_percent_off_coupon_rounds_the_discount_down(st: Stack, db: asyncp
         (order,) = placed.json()["orders"]
         # 15 % of 999 is 149.85: the buyer gets 149 off.
         assert (order["subtotal_minor"], order["discount_minor"], order["amount_minor"]) == (999, 149, 850)
-        intent = await stripe_intent(st, placed.json()["payment"]["client_secret"])
+        intent = await stripe_intent(st, intent_id_of(placed.json()["payment"]["client_secret"]))
         assert intent.amount == 850
 
 

@@ -17,12 +17,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest_asyncio
-import stripe
 
 from libs.contracts import Admission, FlashSaleAdmitted, FlashSaleOrdersPlaced, OrderCancelled, OrderPaid, OrderPlaced
 from tests.harness import Infra, Stack, eventually, publish
+from tests.integration.orders_support import assert_problem, events_of, stripe_intent
 
-PROBLEM = "https://liveloop.dev/problems/"
 PRICE = 990
 
 
@@ -100,16 +99,6 @@ async def wait_for_order(client: httpx.AsyncClient, order_id: str, status: str =
     return await eventually(found, timeout=15)
 
 
-async def events_of(db: asyncpg.Connection, subject: str, order_id: str) -> list[dict[str, Any]]:
-    rows = await db.fetch(
-        """SELECT convert_from(payload, 'UTF8')::jsonb AS payload FROM orders.outbox
-           WHERE subject = $1 AND convert_from(payload, 'UTF8')::jsonb ->> 'order_id' = $2""",
-        subject,
-        order_id,
-    )
-    return [json.loads(r["payload"]) if isinstance(r["payload"], str) else r["payload"] for r in rows]
-
-
 async def placed_in_batches(db: asyncpg.Connection, order_id: str) -> list[dict[str, Any]]:
     """The order as each FlashSaleOrdersPlaced batch in orders' outbox lists it."""
     rows = await db.fetch(
@@ -119,11 +108,6 @@ async def placed_in_batches(db: asyncpg.Connection, order_id: str) -> list[dict[
         order_id,
     )
     return [json.loads(r["o"]) if isinstance(r["o"], str) else r["o"] for r in rows]
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.json()["type"] == PROBLEM + code, response.json()
 
 
 async def test_admitted_batch_becomes_orders_at_the_sale_price_payable_until_pay_by(
@@ -304,13 +288,3 @@ async def test_unpaid_admission_is_cancelled_at_pay_by_and_the_event_names_the_a
         is None
     )
     assert await events_of(db, OrderPaid.SUBJECT, a.order_id) == []
-
-
-async def stripe_intent(st: Stack, intent_id: str) -> stripe.PaymentIntent:
-    """A PaymentIntent as the account's owner reads it from Stripe (localstripe)."""
-    http = stripe.HTTPXClient()
-    try:
-        client = stripe.StripeClient("sk_test_liveloop", base_addresses={"api": st.infra.stripe_base}, http_client=http)
-        return await client.v1.payment_intents.retrieve_async(intent_id)
-    finally:
-        await http.close_async()

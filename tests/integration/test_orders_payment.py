@@ -22,8 +22,7 @@ from opentelemetry.trace import SpanKind
 from libs.contracts import OrderPaid
 from libs.telemetry import names
 from tests.harness import Infra, Stack, eventually
-
-PROBLEM = "https://liveloop.dev/problems/"
+from tests.integration.orders_support import assert_problem
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -157,12 +156,6 @@ async def deliver(st: Stack, payload: str, sig: str | None) -> httpx.Response:
     headers = {"Content-Type": "application/json"} | ({"Stripe-Signature": sig} if sig else {})
     async with st.client("orders") as stripe_side:
         return await stripe_side.post("/stripe/webhook", content=payload.encode(), headers=headers)
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["type"] == PROBLEM + code, response.json()
 
 
 # --- paying -------------------------------------------------------------------------------------

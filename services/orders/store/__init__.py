@@ -10,12 +10,10 @@ from services.orders.store.checkouts import (
     close_checkout,
     insert_checkout,
     insert_checkouts,
-    lines_of,
     lock_checkout,
     order_rows,
     pay_orders,
     schedule_payment_windows,
-    stored_order,
 )
 from services.orders.store.coupons import buyers_coupons, give_back_coupons, keep_claimed, use_coupons
 from services.orders.store.payments import (
@@ -47,7 +45,6 @@ __all__ = [
     "insert_checkout",
     "insert_checkouts",
     "keep_claimed",
-    "lines_of",
     "lock_checkout",
     "lock_checkout_id",
     "mark_refunded",
@@ -63,6 +60,5 @@ __all__ = [
     "record_abandoned",
     "record_stripe_event",
     "schedule_payment_windows",
-    "stored_order",
     "use_coupons",
 ]
