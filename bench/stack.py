@@ -6,20 +6,16 @@ import asyncio
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-import httpx
-import nats
 
 from devstack import embedded
-from devstack.embedded import Proc, StartupError
+from devstack.embedded import Proc
 from libs.settings import DEV_JWT_SECRET
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -43,14 +39,6 @@ class Target:
 
 def _say(message: str) -> None:
     print(f"bench | {message}", flush=True)
-
-
-def _liveloop() -> list[str]:
-    """The `liveloop` command of this venv (how production serves a service)."""
-    script = Path(sys.executable).parent / "liveloop"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "libs.cli"]
 
 
 def _admin_dsn(work: Path, cleanup: contextlib.ExitStack) -> str:
@@ -93,39 +81,6 @@ async def _drop_database(admin_dsn: str, name: str) -> None:
         await conn.close()
 
 
-async def _drop_streams(nats_url: str, prefix: str) -> None:
-    """Delete the namespace's streams so a shared NATS does not fill up run after run."""
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        names: list[str] = []
-        while page := await js.streams_info(offset=len(names)):
-            names += [info.config.name or "" for info in page]
-        for name in names:
-            if name.startswith(prefix):
-                await js.delete_stream(name)
-    finally:
-        await nc.close()
-
-
-def _wait_ready(procs: list[Proc], timeout: float) -> None:
-    """Wait for 200 on every /ready; raise StartupError with the log tail of the first laggard."""
-    deadline = time.monotonic() + timeout
-    pending = list(procs)
-    with httpx.Client(timeout=2.0) as client:
-        while pending:
-            for proc in list(pending):
-                if not proc.alive():
-                    raise StartupError(f"{proc.name} exited during startup; log {proc.log_path}:\n{proc.log_tail()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(f"{proc.url}/ready").status_code == 200:
-                        pending.remove(proc)
-            if pending and time.monotonic() > deadline:
-                proc = pending[0]
-                raise StartupError(f"{proc.name} not ready in {timeout:.0f}s; log {proc.log_path}:\n{proc.log_tail()}")
-            time.sleep(0.2)
-
-
 @contextlib.contextmanager
 def own_stack(
     *,
@@ -149,7 +104,7 @@ def own_stack(
         namespace = f"bench{run}"
         asyncio.run(_create_database(admin_dsn, database))
         cleanup.callback(lambda: asyncio.run(_drop_database(admin_dsn, database)))
-        cleanup.callback(lambda: asyncio.run(_drop_streams(nats_url, f"{namespace}_")))
+        cleanup.callback(lambda: asyncio.run(embedded.drop_streams(nats_url, f"{namespace}_")))
         stripe = embedded.start_localstripe(embedded.free_port(), log_dir=logs)
         cleanup.callback(stripe.stop)
 
@@ -173,10 +128,11 @@ def own_stack(
             for n in range(1, instances + 1):
                 name = service if n == 1 else f"{service}-{n}"
                 port = embedded.free_port()
-                argv = [*_liveloop(), "serve", service, "--host", HOST, "--port", str(port), "--workers", str(workers)]
+                argv = [*embedded.liveloop_argv(), "serve", service, "--host", HOST, "--port", str(port)]
+                argv += ["--workers", str(workers)]
                 url = f"http://{HOST}:{port}"
                 procs.append(embedded.spawn(name, argv, logs / f"{name}.log", url=url, env=env, cwd=REPO_ROOT))
-        _wait_ready(procs, ready_timeout)
+        embedded.wait_ready(procs, ready_timeout)
         _say(f"stack up: database {database}, NATS namespace {namespace}, logs in {logs}")
         for proc in procs:
             _say(f"  {proc.name:<8} {proc.url}  pid {proc.pid}")

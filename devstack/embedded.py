@@ -20,7 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, TypeVar
@@ -140,6 +140,63 @@ def echo(text: str) -> None:
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
+
+
+async def drop_streams(nats_url: str, prefix: str) -> None:
+    """Delete the JetStream streams whose names start with prefix, so a shared NATS does not fill up."""
+    import nats
+
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        names: list[str] = []
+        while page := await js.streams_info(offset=len(names)):  # the server answers in pages
+            names += [info.config.name or "" for info in page]
+        for name in names:
+            if name.startswith(prefix):
+                await js.delete_stream(name)
+    finally:
+        await nc.close()
+
+
+def liveloop_argv() -> list[str]:
+    """Command that runs the liveloop CLI from this venv (how production serves a service)."""
+    script = Path(sys.executable).parent / "liveloop"
+    if script.exists():
+        return [str(script)]
+    # Not installed yet (`pip install -e .` pending): run the module directly.
+    return [sys.executable, "-m", "libs.cli"]
+
+
+def _answers_ready(url: str) -> bool:
+    with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/ready", timeout=2.0) as response:
+        return response.status == 200
+    return False
+
+
+def wait_ready(procs: Sequence[Proc], timeout: float, on_ready: Callable[[Proc], None] | None = None) -> None:
+    """Wait until every service answers 200 on /ready; raise StartupError with the first laggard's log tail."""
+    deadline = time.monotonic() + timeout
+    pending = list(procs)
+    while pending:
+        for proc in list(pending):
+            if not proc.alive():
+                raise StartupError(
+                    f"{proc.name} exited with code {proc.popen.returncode} during startup; "
+                    f"log {proc.log_path}:\n{proc.log_tail()}"
+                )
+            if _answers_ready(proc.url):
+                if on_ready is not None:
+                    on_ready(proc)
+                pending.remove(proc)
+        if pending and time.monotonic() > deadline:
+            proc = pending[0]
+            raise StartupError(
+                f"{proc.name} not ready at {proc.url}/ready within {timeout:.0f}s; "
+                f"log {proc.log_path}:\n{proc.log_tail()}"
+            )
+        if pending:
+            time.sleep(0.25)
 
 
 def _pump_lines(stream: IO[bytes], log_file: IO[bytes], prefix: bytes) -> None:

@@ -6,7 +6,6 @@ import contextlib
 import os
 import shlex
 import signal
-import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
@@ -79,41 +78,6 @@ def _stop_services(procs: list[Proc], timeout: float = 10.0) -> None:
                 proc.popen.terminate()
     for proc in reversed(procs):
         proc.stop(timeout)
-
-
-def _liveloop_argv() -> list[str]:
-    """Command that runs the liveloop CLI from this venv."""
-    script = Path(sys.executable).parent / "liveloop"
-    if script.exists():
-        return [str(script)]
-    # Not installed yet (`pip install -e .` pending): run the entry point directly.
-    return [sys.executable, "-c", "import sys; from libs.cli import main; sys.exit(main())"]
-
-
-def _wait_ready(procs: list[Proc], timeout: float) -> None:
-    """Wait until every service answers 200 on /ready; raise StartupError with its log tail."""
-    deadline = time.monotonic() + timeout
-    pending = list(procs)
-    with httpx.Client(timeout=2.0) as client:
-        while pending:
-            for proc in list(pending):
-                if not proc.alive():
-                    raise StartupError(
-                        f"{proc.name} exited with code {proc.popen.returncode} during startup; "
-                        f"log {proc.log_path}:\n{proc.log_tail()}"
-                    )
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(f"{proc.url}/ready").status_code == 200:
-                        say(f"{proc.name} is ready at {proc.url}")
-                        pending.remove(proc)
-            if pending and time.monotonic() > deadline:
-                proc = pending[0]
-                raise StartupError(
-                    f"{proc.name} not ready at {proc.url}/ready within {timeout:.0f}s; "
-                    f"log {proc.log_path}:\n{proc.log_tail()}"
-                )
-            if pending:
-                time.sleep(0.25)
 
 
 @dataclass
@@ -260,7 +224,7 @@ def up(
             cleanup.callback(_stop_services, services)
             width = max(len(name) for name in SERVICES)
             for name, port in SERVICES.items():
-                argv = [*_liveloop_argv(), "serve", name, "--host", HOST, "--port", str(port)]
+                argv = [*embedded.liveloop_argv(), "serve", name, "--host", HOST, "--port", str(port)]
                 services.append(
                     embedded.spawn(
                         name,
@@ -272,7 +236,7 @@ def up(
                         echo_prefix=f"{name:<{width}} | ",
                     )
                 )
-            _wait_ready(services, ready_timeout)
+            embedded.wait_ready(services, ready_timeout, lambda proc: say(f"{proc.name} is ready at {proc.url}"))
 
             endpoints = Endpoints(
                 database_url=database_url,

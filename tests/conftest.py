@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
-import nats
 import pytest
 import pytest_asyncio
 
@@ -67,22 +66,7 @@ async def _fresh_infra(servers: tuple[str, str, str]) -> AsyncIterator[Infra]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
-        await _drop_streams(nats_url, prefix=f"{namespace}_")
-
-
-async def _drop_streams(nats_url: str, *, prefix: str) -> None:
-    """Delete the streams a test namespace created, so a shared NATS does not fill up run after run."""
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        names: list[str] = []
-        while page := await js.streams_info(offset=len(names)):  # the server answers in pages
-            names += [info.config.name or "" for info in page]
-        for name in names:
-            if name.startswith(prefix):
-                await js.delete_stream(name)
-    finally:
-        await nc.close()
+        await embedded.drop_streams(nats_url, f"{namespace}_")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

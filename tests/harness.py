@@ -7,7 +7,9 @@ import importlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import asyncpg
 import httpx
 import msgspec
 import uvicorn
@@ -18,6 +20,7 @@ from devstack.embedded import free_port
 from libs.auth import mint_token
 from libs.clock import OffsetClock
 from libs.contracts import Event
+from libs.db import migrate
 from libs.settings import Settings
 from libs.telemetry import Telemetry, add_exporter
 
@@ -165,6 +168,20 @@ async def register_webhook(infra: Infra, url: str, *, webhook_id: str) -> None:
             f"{infra.stripe_base}/_config/webhooks/{webhook_id}", data={"url": url, "secret": infra.webhook_secret}
         )
         response.raise_for_status()
+
+
+async def platform_schema(infra: Infra, prefix: str, *ddl: str) -> str:
+    """A scratch schema with only the platform tables (outbox, inbox, due_jobs, ...), plus `ddl` run inside it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    await migrate(infra.database_url, name, Path("/nonexistent"))
+    if ddl:
+        conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": f'"{name}"'})
+        try:
+            for statement in ddl:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+    return name
 
 
 async def eventually(check, *, timeout: float = 10.0, interval: float = 0.05):

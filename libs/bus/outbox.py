@@ -35,7 +35,7 @@ async def add_events(conn: asyncpg.Connection, *events: Event) -> None:
 
 
 class Relay:
-    """Publishes unpublished outbox rows in order; safe with several instances (SKIP LOCKED)."""
+    """Publishes unpublished outbox rows, oldest batch first; safe with several instances (SKIP LOCKED)."""
 
     def __init__(self, db: Database, bus: Bus, *, batch: int = 200, interval_s: float = 0.2) -> None:
         self.db = db

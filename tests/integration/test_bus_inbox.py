@@ -7,7 +7,6 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 import msgspec
@@ -19,9 +18,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from libs.bus import Bus, ConsumerRunner, Subscription
 from libs.bus.nats import DLQ_STREAM
 from libs.contracts import Event, ProductPublished, ProductUpdated, StockChanged, stream_for
-from libs.db import Database, connect, migrate
+from libs.db import Database, connect
 from libs.telemetry import names
-from tests.harness import Infra, eventually
+from tests.harness import Infra, eventually, platform_schema
 from tests.integration.bus_support import drop_streams, open_bus, running, stock_event
 
 SUBJECT = StockChanged.SUBJECT
@@ -37,14 +36,9 @@ class Env:
 
 async def scratch_schema(infra: Infra) -> str:
     """Platform tables plus an `effects` table that handlers write to."""
-    name = f"t_bus_{uuid.uuid4().hex[:10]}"
-    await migrate(infra.database_url, name, Path("/nonexistent"))
-    conn = await asyncpg.connect(infra.database_url)
-    try:
-        await conn.execute(f'CREATE TABLE "{name}".effects (consumer text NOT NULL, event_id uuid NOT NULL)')
-    finally:
-        await conn.close()
-    return name
+    return await platform_schema(
+        infra, "t_bus", "CREATE TABLE effects (consumer text NOT NULL, event_id uuid NOT NULL)"
+    )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

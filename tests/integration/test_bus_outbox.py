@@ -20,8 +20,8 @@ from opentelemetry.trace import StatusCode
 from devstack.embedded import free_port, start_nats
 from libs.bus import Bus, Relay, add_events
 from libs.contracts import StockChanged, stream_for
-from libs.db import Database, connect, migrate
-from tests.harness import Infra, eventually
+from libs.db import Database, connect
+from tests.harness import Infra, eventually, platform_schema
 from tests.integration.bus_support import drop_streams, open_bus, running, stock_event
 
 STREAM = stream_for(StockChanged.SUBJECT)
@@ -37,9 +37,7 @@ class Env:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def schema(infra: Infra) -> str:
     """A scratch schema with only the platform tables (outbox, inbox, ...)."""
-    name = f"t_bus_{uuid.uuid4().hex[:10]}"
-    await migrate(infra.database_url, name, Path("/nonexistent"))
-    return name
+    return await platform_schema(infra, "t_bus")
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -129,6 +127,31 @@ async def test_two_relays_on_one_table_publish_each_event_once(env: Env, infra: 
     assert sorted(published) == sorted(e.event_id for e in events)
     stored = [m.headers["Nats-Msg-Id"] for m in await stored_messages(env.bus)]
     assert sorted(stored) == sorted(e.event_id for e in events)
+
+
+async def test_a_sweep_marks_the_events_it_published_and_keeps_the_one_that_failed(env: Env) -> None:
+    # The failing row first, so outcomes matched to the wrong rows would mark it published.
+    # A row whose subject no stream covers, so every publish of it fails. Written as a raw row: an Event
+    # class for it would join the contracts' registry for every later test of the session.
+    stray_id, one, two = str(uuid.uuid4()), stock_event(), stock_event()
+    await env.db.execute(
+        "INSERT INTO outbox (event_id, subject, payload) VALUES ($1, 'nowhere.stray.v1', '{}')", stray_id
+    )
+    await write(env.db, one, two)
+
+    relay = Relay(env.db, env.bus, interval_s=0.05)
+    async with running(relay.run()):
+        await eventually(lambda: _stored(env.bus, 2), timeout=10)
+        await eventually(lambda: env.db.fetchval("SELECT attempts FROM outbox WHERE event_id = $1", stray_id))
+
+    rows = {r["event_id"]: r for r in await env.db.fetch("SELECT event_id::text, published_at, last_error FROM outbox")}
+    # The batch is published concurrently: each outcome must land on its own row.
+    assert rows[one.event_id]["published_at"] is not None
+    assert rows[two.event_id]["published_at"] is not None
+    assert rows[stray_id]["published_at"] is None
+    assert rows[stray_id]["last_error"]
+    stored = [m.headers["Nats-Msg-Id"] for m in await stored_messages(env.bus)]
+    assert sorted(stored) == sorted([one.event_id, two.event_id])
 
 
 async def _zero(count: Coroutine[Any, Any, int]) -> bool:

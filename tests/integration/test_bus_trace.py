@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 import msgspec
@@ -20,9 +18,10 @@ from opentelemetry.trace import SpanKind
 
 from libs.bus import Bus, ConsumerRunner, Relay, RequestFailed, Subscription, add_events
 from libs.contracts import Event, StockChanged
-from libs.db import Database, connect, migrate
-from libs.telemetry import Telemetry, add_exporter, baggage_set, names
-from tests.harness import Infra, eventually
+from libs.db import Database, connect
+from libs.telemetry import Telemetry, baggage_set, names
+from tests.harness import Infra, eventually, platform_schema
+from tests.integration.bus_support import drop_streams, open_bus
 
 SUBJECT = StockChanged.SUBJECT
 
@@ -37,19 +36,10 @@ class Env:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def env(infra: Infra) -> AsyncIterator[Env]:
-    schema = f"t_bus_{uuid.uuid4().hex[:10]}"
-    await migrate(infra.database_url, schema, Path("/nonexistent"))
-    db = await connect(infra.database_url, schema)
-    telemetry = Telemetry("test")
-    spans = InMemorySpanExporter()
-    add_exporter(telemetry, spans)
-    bus = await Bus.connect(infra.nats_url, f"{infra.namespace}x{uuid.uuid4().hex[:8]}", telemetry)
-    await bus.ensure_streams()
-    yield Env(db, bus, telemetry, spans)
-    with contextlib.suppress(Exception):
-        for info in await bus.js.streams_info():
-            if info.config.name.startswith(f"{bus.namespace}_"):
-                await bus.js.delete_stream(info.config.name)
+    db = await connect(infra.database_url, await platform_schema(infra, "t_bus"))
+    bus, spans = await open_bus(infra.nats_url, f"{infra.namespace}x{uuid.uuid4().hex[:8]}")
+    yield Env(db, bus, bus.telemetry, spans)
+    await drop_streams(bus)
     await bus.close()
     await db.close()
 

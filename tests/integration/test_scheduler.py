@@ -7,29 +7,23 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import asyncpg
 import pytest_asyncio
 
 from libs.clock import OffsetClock
-from libs.db import Database, connect, migrate
+from libs.db import Database, connect
 from libs.scheduler import JobHandler, Scheduler, cancel, reschedule, schedule
 from libs.telemetry import Telemetry
-from tests.harness import Infra, eventually
+from tests.harness import Infra, eventually, platform_schema
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def schema(infra: Infra) -> str:
     """Platform tables (due_jobs) plus an `effects` table the jobs write to."""
-    name = f"t_sched_{uuid.uuid4().hex[:10]}"
-    await migrate(infra.database_url, name, Path("/nonexistent"))
-    conn = await asyncpg.connect(infra.database_url)
-    try:
-        await conn.execute(f'CREATE TABLE "{name}".effects (kind text NOT NULL, key text NOT NULL, note text)')
-    finally:
-        await conn.close()
-    return name
+    return await platform_schema(
+        infra, "t_sched", "CREATE TABLE effects (kind text NOT NULL, key text NOT NULL, note text)"
+    )
 
 
 @pytest_asyncio.fixture(loop_scope="session")
