@@ -8,7 +8,7 @@ import os
 import sys
 
 from libs.auth import ROLES, mint_token
-from libs.settings import from_env
+from libs.settings import Settings, load
 
 SERVICES = ("live", "shop", "orders", "aftersales", "local_life")
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "token":
-        settings = from_env("cli")
+        settings = load(Settings, "cli")
         print(
             mint_token(
                 sub=args.sub,

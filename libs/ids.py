@@ -16,3 +16,11 @@ def canonical_uuid(value: object) -> str | None:
 def is_uuid(value: object) -> bool:
     """True for a well-formed UUID string."""
     return canonical_uuid(value) is not None
+
+
+_DERIVED = uuid.UUID("7f1a3c0e-5b8d-4c57-9a43-2f3d1e6b9c10")
+
+
+def derived_id(*parts: str) -> str:
+    """A stable UUID from parts (e.g. buyer + Idempotency-Key): retries of one request name the same thing."""
+    return str(uuid.uuid5(_DERIVED, "\x1f".join(parts)))

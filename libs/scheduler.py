@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -29,6 +29,24 @@ async def schedule(
         kind,
         key,
         due_at,
+        payload or {},
+        capture_headers(),
+    )
+
+
+async def schedule_many(
+    conn: asyncpg.Connection, kind: str, jobs: Sequence[tuple[str, datetime]], payload: dict | None = None
+) -> None:
+    """`schedule` for many (key, due_at) of one kind in one statement (e.g. a flash sale's batch of orders)."""
+    if not jobs:
+        return
+    await conn.execute(
+        """INSERT INTO due_jobs (kind, key, due_at, payload, headers)
+           SELECT $1, j.key, j.due_at, $4, $5 FROM unnest($2::text[], $3::timestamptz[]) AS j(key, due_at)
+           ON CONFLICT (kind, key) DO NOTHING""",
+        kind,
+        [key for key, _ in jobs],
+        [due_at for _, due_at in jobs],
         payload or {},
         capture_headers(),
     )

@@ -39,7 +39,13 @@ class Infra:
     jwt_secret: str = "test-secret-not-for-production-0123456789"
 
     def settings(self, service: str, **overrides: object) -> Settings:
-        """Settings for one service pointed at this session's servers."""
+        """Settings of one service (its own class) pointed at this session's servers.
+
+        Overrides the service's settings do not have are left out: `Stack.start` hands the same overrides to every
+        service it starts (and checks that each one is known to at least one of them).
+        """
+        cls = settings_class(service)
+        known = settings_fields(service)
         base: dict[str, object] = dict(
             service=service,
             database_url=self.database_url,
@@ -54,11 +60,22 @@ class Infra:
             db_pool_max=8,
         )
         base.update(overrides)
-        return Settings(**base)  # type: ignore[arg-type]
+        return cls(**{name: value for name, value in base.items() if name in known})
 
     def token(self, role: str, sub: str | None = None, **claims: str | int | None) -> str:
         """A valid token; `sub` defaults to a fresh id so tests never share a user by accident."""
         return mint_token(sub=sub or f"{role}-{uuid.uuid4().hex[:12]}", role=role, secret=self.jwt_secret, **claims)  # type: ignore[arg-type]
+
+
+def settings_class(service: str) -> type[Settings]:
+    """The settings class a service reads (its ServiceSpec says); the platform's for an app a test builds itself."""
+    if service not in SERVICES:
+        return Settings
+    return importlib.import_module(f"services.{service}.app").SPEC.settings
+
+
+def settings_fields(service: str) -> set[str]:
+    return {f.name for f in msgspec.structs.fields(settings_class(service))}
 
 
 class ServedApp:
@@ -116,7 +133,11 @@ class Stack:
 
     async def start(self, *services: str, **overrides: object) -> Stack:
         """Start `services` (all five by default); orders gets Stripe's webhook pointed at it."""
-        for name in services or SERVICES:
+        names = services or SERVICES
+        unknown = set(overrides) - set().union(*(settings_fields(name) for name in names))
+        if unknown:
+            raise TypeError(f"no service of {names} has the settings {sorted(unknown)}")
+        for name in names:
             self.overrides[name] = overrides
             served = await self._serve(name, free_port())
             if name == "orders":

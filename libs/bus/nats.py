@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import msgspec
 import nats
@@ -33,6 +34,16 @@ DLQ_PREFIX = "dlq"
 
 class RequestFailed(Exception):
     """A request/reply call got no answer in time (or nobody serves the subject)."""
+
+
+@dataclass(frozen=True)
+class Responder:
+    """A request/reply server: answers `request_type` on `subject`; instances in queue group `queue` share the load."""
+
+    subject: str
+    request_type: type[msgspec.Struct]
+    handler: Callable[[Any], Awaitable[msgspec.Struct]]
+    queue: str
 
 
 class Bus:

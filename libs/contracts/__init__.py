@@ -1,11 +1,25 @@
-"""The one vocabulary every service shares: integration events, requests, subjects, streams.
+"""The one vocabulary every service shares: integration events and requests, one module per producing service.
 
-Depends on msgspec only. Contracts only grow: new fields get defaults; a breaking change
-is a new `.v2` subject.
+Depends on msgspec only. Contracts only grow: new fields get defaults; a breaking change is a new `.v2` subject.
+Everything is importable from here (`from libs.contracts import OrderPaid`); `EVENT_TYPES` maps each subject to
+its event class.
 """
 
-from libs.contracts.events import *  # noqa: F403
-from libs.contracts.events import EVENT_TYPES, STREAMS, Event, new_event_id, stream_for
-from libs.contracts.rpc import *  # noqa: F403
+from libs.contracts import live, orders, shop
+from libs.contracts.base import STREAMS, Event, all_event_types, new_event_id, stream_for
+from libs.contracts.live import *  # noqa: F403
+from libs.contracts.orders import *  # noqa: F403
+from libs.contracts.shop import *  # noqa: F403
 
-__all__ = ["EVENT_TYPES", "STREAMS", "Event", "new_event_id", "stream_for"]
+EVENT_TYPES: dict[str, type[Event]] = all_event_types()
+
+__all__ = [
+    "EVENT_TYPES",
+    "STREAMS",
+    "Event",
+    "new_event_id",
+    "stream_for",
+    *live.__all__,
+    *orders.__all__,
+    *shop.__all__,
+]

@@ -1,6 +1,7 @@
-"""Postgres access: one asyncpg pool per service, one schema per service, ordered migrations."""
+"""Postgres access: one asyncpg pool per service, one schema per service, ordered migrations, idempotent writes."""
 
 from libs.db.database import Database, connect
+from libs.db.idempotency import write_once
 from libs.db.migrate import migrate
 
-__all__ = ["Database", "connect", "migrate"]
+__all__ = ["Database", "connect", "migrate", "write_once"]

@@ -115,10 +115,22 @@ def baggage_set(**items: str | None) -> Iterator[None]:
         context.detach(token)
 
 
+def tag(attributes: Mapping[str, str | int | float | bool | None]) -> None:
+    """Set attributes (names from `libs.telemetry.names`) on the current span, skipping empty values.
+
+    The one span tagger: a value that comes from a client (a room id in a path) is checked by the caller first
+    (e.g. `libs.ids.canonical_uuid`), so a client never writes arbitrary text into spans.
+    """
+    span = trace.get_current_span()
+    for key, value in attributes.items():
+        if value is not None and value != "":
+            span.set_attribute(key, value)
+
+
 def link_to(headers: Mapping[str, str] | None) -> list[trace.Link]:
     """A span link to the trace that `headers` describe (empty if they describe none)."""
     span_context = trace.get_current_span(context_from(headers)).get_span_context()
     return [trace.Link(span_context)] if span_context.is_valid else []
 
 
-__all__ = ["Telemetry", "add_exporter", "baggage_set", "capture_headers", "context_from", "link_to", "names"]
+__all__ = ["Telemetry", "add_exporter", "baggage_set", "capture_headers", "context_from", "link_to", "names", "tag"]

@@ -21,11 +21,12 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from libs.bus import Bus, ConsumerRunner, Relay, Subscription
+from libs.bus import Bus, ConsumerRunner, Relay, Responder, Subscription
 from libs.clock import Clock, SystemClock
-from libs.db import Database, connect, migrate
+from libs.db import connect, migrate
+from libs.runtime import Runtime
 from libs.scheduler import JobHandler, Scheduler
-from libs.settings import Settings, check_secrets
+from libs.settings import Settings, check_secrets, load
 from libs.telemetry import Telemetry
 from libs.web.guards import BearerAuthMiddleware
 from libs.web.problems import EXCEPTION_HANDLERS, Problem
@@ -51,32 +52,21 @@ def install_request_id_logging() -> None:
     logging.setLogRecordFactory(factory)
 
 
-class Runtime:
-    """What a running service holds: settings, clock, database, bus, telemetry, background loops."""
-
-    def __init__(self, settings: Settings, telemetry: Telemetry, clock: Clock) -> None:
-        self.settings = settings
-        self.telemetry = telemetry
-        self.clock = clock
-        self.db: Database
-        self.bus: Bus
-        self.relay: Relay
-        self.consumers: ConsumerRunner
-        self.scheduler: Scheduler
-        self.extras: dict[str, Any] = {}
-        self.tasks: list[asyncio.Task[None]] = []
-
-
 @dataclass
 class ServiceSpec:
-    """Everything that makes one service what it is."""
+    """Everything that makes one service what it is: the one wiring place (`services/<name>/app.py`)."""
 
     name: str
     schema: str
+    settings: type[Settings]
     migrations: Path
-    route_handlers: Sequence[Any]
-    subscriptions: Callable[[Runtime], list[Subscription]] = lambda _: []
+    # The skeleton's entry points, each named for the module that provides it.
+    routes: Sequence[Any] = ()
+    consumers: Callable[[Runtime], list[Subscription]] = lambda _: []
     jobs: Callable[[Runtime], dict[str, JobHandler]] = lambda _: {}
+    rpc: Callable[[Runtime], list[Responder]] = lambda _: []
+    # Per-process parts a service keeps on the runtime (a Stripe client, the room feed's hub), started before
+    # the rpc servers and background loops, stopped after them.
     on_start: Callable[[Runtime], Awaitable[None]] | None = None
     on_stop: Callable[[Runtime], Awaitable[None]] | None = None
     dependencies: dict[str, Provide] = field(default_factory=dict)
@@ -130,9 +120,16 @@ async def ready(runtime: Runtime) -> dict[str, str]:
 
 
 def build_app(
-    spec: ServiceSpec, settings: Settings, *, telemetry: Telemetry | None = None, clock: Clock | None = None
+    spec: ServiceSpec,
+    settings: Settings | None = None,
+    *,
+    telemetry: Telemetry | None = None,
+    clock: Clock | None = None,
 ) -> Litestar:
-    """A Litestar app for `spec`, wired to its database, bus and telemetry."""
+    """A Litestar app for `spec`, wired to its database, bus and telemetry (settings from the environment if none)."""
+    settings = settings if settings is not None else load(spec.settings, spec.name)
+    if not isinstance(settings, spec.settings):
+        raise TypeError(f"{spec.name} needs {spec.settings.__name__}, got {type(settings).__name__}")
     check_secrets(settings)
     install_request_id_logging()
     telemetry = telemetry or Telemetry(spec.name, otlp_endpoint=settings.otlp_endpoint)
@@ -154,13 +151,15 @@ def build_app(
         await runtime.bus.ensure_streams()
         runtime.relay = Relay(runtime.db, runtime.bus, interval_s=settings.relay_interval_s)
         runtime.consumers = ConsumerRunner(
-            runtime.db, runtime.bus, spec.subscriptions(runtime), max_deliver=settings.consumer_max_deliver
+            runtime.db, runtime.bus, spec.consumers(runtime), max_deliver=settings.consumer_max_deliver
         )
         runtime.scheduler = Scheduler(
             runtime.db, telemetry, runtime.clock, spec.jobs(runtime), interval_s=settings.scheduler_interval_s
         )
         if spec.on_start:
             await spec.on_start(runtime)
+        for responder in spec.rpc(runtime):
+            await runtime.bus.serve(responder.subject, responder.request_type, responder.handler, queue=responder.queue)
         if settings.run_relay:
             runtime.tasks.append(asyncio.create_task(runtime.relay.run(), name=f"{spec.name}-relay"))
         if settings.run_consumers and runtime.consumers.subscriptions:
@@ -187,7 +186,7 @@ def build_app(
         exclude_spans=["receive", "send"],
     )
     app = Litestar(
-        route_handlers=[health, ready, *spec.route_handlers],
+        route_handlers=[health, ready, *spec.routes],
         dependencies={"runtime": Provide(lambda: runtime, sync_to_thread=False), **spec.dependencies},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[RequestIdMiddleware, DefineMiddleware(BearerAuthMiddleware, settings=settings)],
@@ -205,4 +204,4 @@ def build_app(
     return app
 
 
-__all__ = ["Runtime", "ServiceSpec", "build_app"]
+__all__ = ["ServiceSpec", "build_app"]

@@ -11,6 +11,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from libs.errors import BadRequest, Conflict, DomainError, Forbidden, Invalid, NotFound, PaymentFailed, Unavailable
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -19,6 +21,7 @@ TYPE_PREFIX = "https://liveloop.dev/problems/"
 _TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
+    402: "Payment Required",
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
@@ -28,6 +31,16 @@ _TITLES = {
     429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
+}
+# The one table from a refusal's kind to its HTTP status; its problem type is TYPE_PREFIX + its code.
+STATUS: dict[type[DomainError], int] = {
+    BadRequest: 400,
+    PaymentFailed: 402,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Invalid: 422,
+    Unavailable: 503,
 }
 _CODES = {400: "invalid-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
 
@@ -39,7 +52,10 @@ _UNSTORABLE_TEXT = (
 
 
 class Problem(HTTPException):
-    """A domain error with a stable machine code, e.g. Problem(409, "insufficient-stock", "...")."""
+    """A refusal of the web layer itself (a missing header, a throttled caller), with a stable machine code.
+
+    Rules of a service refuse with `libs.errors.DomainError`s instead, which never import the web.
+    """
 
     def __init__(
         self,
@@ -69,18 +85,31 @@ def _field_from_message(message: str, parent: str | None = None) -> str | None:
     return path
 
 
-def problem_members(problem: Problem) -> dict[str, Any]:
-    """The problem+json members of a Problem, short of `instance` and `request_id` (which the request gives)."""
+def status_of(error: DomainError) -> int:
+    """The HTTP status of a refusal, by its kind (STATUS); a refusal of no kind is a bad request."""
+    for cls in type(error).__mro__:
+        status = STATUS.get(cls)
+        if status is not None:
+            return status
+    return 400
+
+
+def problem_members(problem: Problem | DomainError) -> dict[str, Any]:
+    """The problem+json members of a refusal, short of `instance` and `request_id` (which the request gives)."""
+    if isinstance(problem, DomainError):
+        status, extra = status_of(problem), problem.extra
+    else:
+        status, extra = problem.status_code, problem.extra_members
     body: dict[str, Any] = {
         "type": TYPE_PREFIX + problem.code,
-        "title": _TITLES.get(problem.status_code, "Error"),
-        "status": problem.status_code,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
         "detail": problem.detail,
     }
     if problem.field:
         body["field"] = problem.field
         body["errors"] = [{"field": problem.field, "message": problem.detail}]
-    body.update(problem.extra_members)
+    body.update(extra)
     return body
 
 
@@ -88,7 +117,10 @@ def problem_response(request: Request, exc: Exception) -> Response:
     """Render any exception as problem+json (internal errors without their details)."""
     body: dict[str, Any]
     headers: dict[str, str] = {}
-    if isinstance(exc, Problem):
+    if isinstance(exc, DomainError):
+        body = problem_members(exc)
+        status = body["status"]
+    elif isinstance(exc, Problem):
         status = exc.status_code
         body = problem_members(exc)
         headers.update(exc.headers or {})

@@ -11,11 +11,13 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from libs.web.app import Runtime
+from libs.runtime import Runtime
+from libs.settings import Settings
 from libs.web.guards import principal_of
 from libs.web.problems import Problem
 
@@ -87,30 +89,37 @@ def too_many(wait_s: float) -> Problem:
     )
 
 
-def take(runtime: Runtime, name: str, caller: str) -> float:
-    """One token from `caller`'s bucket of `name` on this runtime: 0.0, or the seconds to wait (see TokenBuckets)."""
-    buckets = runtime.extras.get(f"throttle:{name}")
+@dataclass(frozen=True)
+class Limits:
+    """A throttle of some calls: its name (one set of buckets per name and runtime) and where its rate and burst
+    come from in the service's settings (read when the first call arrives)."""
+
+    name: str
+    of: Callable[[Settings], tuple[float, int]]
+
+
+def take(runtime: Runtime, limits: Limits, caller: str) -> float:
+    """One token from `caller`'s bucket of `limits` on this runtime: 0.0, or the seconds to wait (see TokenBuckets)."""
+    buckets = runtime.extras.get(f"throttle:{limits.name}")
     if buckets is None:
-        settings = runtime.settings
-        buckets = runtime.extras[f"throttle:{name}"] = TokenBuckets(
-            settings.purchase_rate_per_s, settings.purchase_burst
-        )
+        rate_per_s, burst = limits.of(runtime.settings)
+        buckets = runtime.extras[f"throttle:{limits.name}"] = TokenBuckets(rate_per_s, burst)
     return buckets.take(caller)
 
 
-def throttled(name: str):
-    """Guard: one token per call from the caller's bucket of `name` (rate and burst from the settings).
+def throttled(limits: Limits):
+    """Guard: one token per call from the caller's bucket of `limits`.
 
     Place it after the role guard: it needs the caller's token. Buckets live on the service's runtime.
     Async because Litestar runs sync guards in a thread pool: a hop per request for a few arithmetic steps.
     """
 
     async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-        wait = take(connection.app.state.runtime, name, principal_of(connection).sub)
+        wait = take(connection.app.state.runtime, limits, principal_of(connection).sub)
         if wait > 0:
             raise too_many(wait)
 
     return guard
 
 
-__all__ = ["TokenBuckets", "retry_after", "take", "throttled", "too_many"]
+__all__ = ["Limits", "TokenBuckets", "retry_after", "take", "throttled", "too_many"]

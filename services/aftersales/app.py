@@ -7,23 +7,24 @@ from pathlib import Path
 from litestar import Litestar
 
 from libs.clock import Clock
-from libs.settings import Settings, from_env
 from libs.telemetry import Telemetry
 from libs.web.app import ServiceSpec, build_app
 from services.aftersales.handlers import SUBSCRIPTIONS
+from services.aftersales.settings import AftersalesSettings
 
 SPEC = ServiceSpec(
     name="aftersales",
     schema="aftersales",
+    settings=AftersalesSettings,
     migrations=Path(__file__).with_name("migrations"),
-    route_handlers=[],
-    subscriptions=lambda _: SUBSCRIPTIONS,
+    routes=[],
+    consumers=lambda _: SUBSCRIPTIONS,
     description="Refund only, return and refund, exchange, deadlines and arbitration.",
 )
 
 
 def create_app(
-    settings: Settings | None = None, *, telemetry: Telemetry | None = None, clock: Clock | None = None
+    settings: AftersalesSettings | None = None, *, telemetry: Telemetry | None = None, clock: Clock | None = None
 ) -> Litestar:
     """The after-sales app."""
-    return build_app(SPEC, settings or from_env("aftersales"), telemetry=telemetry, clock=clock)
+    return build_app(SPEC, settings, telemetry=telemetry, clock=clock)

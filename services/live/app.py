@@ -8,14 +8,15 @@ from litestar import Litestar
 
 from libs.bus import Subscription
 from libs.clock import Clock
+from libs.runtime import Runtime
 from libs.scheduler import JobHandler
-from libs.settings import Settings, from_env
 from libs.telemetry import Telemetry
-from libs.web.app import Runtime, ServiceSpec, build_app
+from libs.web.app import ServiceSpec, build_app
 from services.live import sales, viewers
 from services.live.api import ROUTES
 from services.live.handlers import subscriptions
 from services.live.hub import FeedHub
+from services.live.settings import LiveSettings
 
 
 def _subscriptions(runtime: Runtime) -> list[Subscription]:
@@ -44,9 +45,10 @@ async def _on_stop(runtime: Runtime) -> None:
 SPEC = ServiceSpec(
     name="live",
     schema="live",
+    settings=LiveSettings,
     migrations=Path(__file__).with_name("migrations"),
-    route_handlers=[*ROUTES, *sales.ROUTES],
-    subscriptions=_subscriptions,
+    routes=[*ROUTES, *sales.ROUTES],
+    consumers=_subscriptions,
     jobs=_jobs,
     on_start=_on_start,
     on_stop=_on_stop,
@@ -55,7 +57,7 @@ SPEC = ServiceSpec(
 
 
 def create_app(
-    settings: Settings | None = None, *, telemetry: Telemetry | None = None, clock: Clock | None = None
+    settings: LiveSettings | None = None, *, telemetry: Telemetry | None = None, clock: Clock | None = None
 ) -> Litestar:
     """The live app."""
-    return build_app(SPEC, settings or from_env("live"), telemetry=telemetry, clock=clock)
+    return build_app(SPEC, settings, telemetry=telemetry, clock=clock)

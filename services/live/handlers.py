@@ -11,8 +11,8 @@ from libs.bus import Subscription
 from libs.bus.consumer import Handler
 from libs.contracts import Event, OrderPaid, ProductPublished, ProductUpdated, StockChanged
 from libs.ids import canonical_uuid
+from libs.runtime import Runtime
 from libs.telemetry import names
-from libs.web.app import Runtime
 from services.live import domain, store
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ import asyncpg
 from libs.auth import Principal
 from libs.clock import Clock
 from libs.db import Database
+from libs.runtime import Runtime
 from libs.scheduler import JobHandler, reschedule
-from libs.web.app import Runtime
 from libs.web.problems import Problem
 from services.live import domain, store
 from services.live.domain import View

@@ -8,7 +8,7 @@ import asyncpg
 
 from libs.bus import add_events
 from libs.contracts import CheckoutAbandoned
-from libs.web.app import Runtime
+from libs.runtime import Runtime
 from libs.web.problems import Problem
 from services.orders import store
 

@@ -10,7 +10,7 @@ from litestar import Request, get, post
 from litestar.params import Parameter
 
 from libs.contracts import ReserveItem
-from libs.web.app import Runtime
+from libs.runtime import Runtime
 from libs.web.guards import principal_of, requires
 from libs.web.idempotency import idempotency_key
 from services.orders import handlers, service

@@ -7,18 +7,19 @@ from pathlib import Path
 from litestar import Litestar
 
 from libs.clock import Clock
-from libs.settings import Settings, from_env
 from libs.telemetry import Telemetry
 from libs.web.app import ServiceSpec, build_app
 from services.orders import consumers, context, jobs
 from services.orders.api import ROUTES
+from services.orders.settings import OrdersSettings
 
 SPEC = ServiceSpec(
     name="orders",
     schema="orders",
+    settings=OrdersSettings,
     migrations=Path(__file__).with_name("migrations"),
-    route_handlers=ROUTES,
-    subscriptions=consumers.subscriptions,
+    routes=ROUTES,
+    consumers=consumers.subscriptions,
     jobs=jobs.jobs,
     on_start=context.start,
     on_stop=context.stop,
@@ -30,7 +31,7 @@ SPEC = ServiceSpec(
 
 
 def create_app(
-    settings: Settings | None = None, *, telemetry: Telemetry | None = None, clock: Clock | None = None
+    settings: OrdersSettings | None = None, *, telemetry: Telemetry | None = None, clock: Clock | None = None
 ) -> Litestar:
     """The orders app."""
-    return build_app(SPEC, settings or from_env("orders"), telemetry=telemetry, clock=clock)
+    return build_app(SPEC, settings, telemetry=telemetry, clock=clock)

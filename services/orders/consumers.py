@@ -9,9 +9,9 @@ from opentelemetry import trace
 
 from libs.bus import Subscription, add_events
 from libs.contracts import CouponClaimed, Event, FlashSaleAdmitted, FlashSaleOrdersPlaced
+from libs.ids import derived_id
+from libs.runtime import Runtime
 from libs.telemetry import baggage_set, capture_headers, names
-from libs.web.app import Runtime
-from libs.web.idempotency import derived_id
 from services.orders import context, domain, store
 from services.orders.domain import coupons as coupon_rules
 from services.orders.domain import flash_sales

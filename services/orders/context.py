@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from opentelemetry.metrics import Counter
 
+from libs.runtime import Runtime
 from libs.telemetry import names
-from libs.web.app import Runtime
 from services.orders.payments import StripeGateway
 
 

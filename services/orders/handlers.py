@@ -8,8 +8,8 @@ import asyncpg
 import msgspec
 from opentelemetry.trace import SpanKind
 
+from libs.runtime import Runtime
 from libs.telemetry import baggage_set, link_to, names
-from libs.web.app import Runtime
 from libs.web.problems import Problem
 from services.orders import payments, settle, store
 from services.orders.domain import PaymentStatus, SucceededOutcome

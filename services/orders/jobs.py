@@ -8,9 +8,9 @@ from datetime import datetime
 import asyncpg
 from opentelemetry import trace
 
+from libs.runtime import Runtime
 from libs.scheduler import JobHandler, reschedule
 from libs.telemetry import names
-from libs.web.app import Runtime
 from services.orders import context, domain, payments, settle, store
 from services.orders.domain import CheckoutStatus, PaymentStatus, RefundReason, SucceededOutcome, WindowAction
 

@@ -6,7 +6,7 @@ import logging
 
 import stripe
 
-from libs.settings import Settings
+from services.orders.settings import OrdersSettings
 
 # At DEBUG the stripe library logs whole response bodies, client secrets included; a LOG_LEVEL=DEBUG deploy
 # must not write those to the logs, so its logger stays at WARNING whatever the root level is.
@@ -25,7 +25,7 @@ SignatureError = stripe.SignatureVerificationError
 class StripeGateway:
     """A Stripe client and the HTTP connections it owns (closed with the service)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: OrdersSettings) -> None:
         base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
         self._http = stripe.HTTPXClient(timeout=_TIMEOUT_S)
         self.client = stripe.StripeClient(

@@ -10,13 +10,14 @@ import msgspec
 import stripe
 from opentelemetry import trace
 
+from libs.auth import Principal
 from libs.bus import RequestFailed, add_events
 from libs.contracts import RESERVE_STOCK, ReservedLine, ReserveItem, ReserveStock, ReserveStockReply
-from libs.ids import is_uuid
+from libs.db import write_once
+from libs.ids import derived_id, is_uuid
+from libs.runtime import Runtime
 from libs.scheduler import schedule
 from libs.telemetry import baggage_set, capture_headers, names
-from libs.web.app import Runtime
-from libs.web.idempotency import derived_id, run_idempotent
 from libs.web.problems import Problem
 from services.orders import abandoned, context, domain, payments, store, views
 from services.orders.domain import CheckoutPlan, DomainError
@@ -91,7 +92,7 @@ async def place_checkout(
         plan: CheckoutPlan | None = None
         written = False
 
-        async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
+        async def effect(conn: asyncpg.Connection) -> object:
             nonlocal written
             if plan is None:  # the checkout exists, so its answer is stored and this never runs
                 raise Problem(409, "idempotency-conflict", "this checkout is being written by another request")
@@ -103,15 +104,20 @@ async def place_checkout(
                 await _use_coupons(conn, plan, buyer_id, coupon_ids, now)
                 await _announce_placed(conn, plan, buyer_id, pay_by, now)
                 await schedule(conn, domain.PAYMENT_TIMEOUT_JOB, checkout_id, pay_by)
-            # When a concurrent twin wrote it first, run_idempotent finds its stored answer and replays it.
-            return 201, views.planned_checkout(plan, pay_by)
+            # When a concurrent twin wrote it first, write_once finds its stored answer and replays it.
+            return views.planned_checkout(plan, pay_by)
 
         try:
             plan = _plan(checkout_id, reserved, coupons) if reserved is not None else None
-            _, stored = await run_idempotent(
-                runtime.db, principal=buyer_id, scope="checkout", key=key, request_body=request_body, effect=effect
+            stored = await write_once(
+                runtime.db,
+                caller=Principal(sub=buyer_id, role="buyer"),
+                scope="checkout",
+                key=key,
+                request=request_body,
+                effect=effect,
             )
-        except Problem as refusal:
+        except (Problem, DomainError) as refusal:
             if reserved is not None:
                 # Shop holds stock for a checkout that will not be: have it released now rather than at hold_until.
                 await abandoned.abandon(runtime, checkout_id, buyer_id, refusal)
@@ -129,7 +135,7 @@ async def place_checkout(
 
 
 def _as_view(stored: object) -> views.CheckoutView:
-    # run_idempotent hands back JSON-shaped builtins (fresh or replayed): one typed answer for both.
+    # write_once hands back JSON-shaped builtins (fresh or replayed): one typed answer for both.
     return msgspec.convert(stored, views.CheckoutView, strict=False)
 
 

@@ -10,9 +10,9 @@ import asyncpg
 
 from libs.bus import add_events
 from libs.contracts import Event
+from libs.runtime import Runtime
 from libs.scheduler import cancel, schedule
 from libs.telemetry import baggage_set, names
-from libs.web.app import Runtime
 from services.orders import context, domain, store
 from services.orders.domain import CheckoutStatus, PaymentStatus, RefundReason, StoredOrder, SucceededOutcome
 

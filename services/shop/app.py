@@ -7,18 +7,19 @@ from pathlib import Path
 from litestar import Litestar
 
 from libs.clock import Clock
-from libs.settings import Settings, from_env
 from libs.telemetry import Telemetry
 from libs.web.app import ServiceSpec, build_app
 from services.shop.api import ROUTES
 from services.shop.handlers import jobs, serve_stock, subscriptions
+from services.shop.settings import ShopSettings
 
 SPEC = ServiceSpec(
     name="shop",
     schema="shop",
+    settings=ShopSettings,
     migrations=Path(__file__).with_name("migrations"),
-    route_handlers=ROUTES,
-    subscriptions=subscriptions,
+    routes=ROUTES,
+    consumers=subscriptions,
     jobs=jobs,
     on_start=serve_stock,
     description="Merchants, catalogue, SKUs and stock, reservations for checkout, flash-sale allocations, buyer carts.",
@@ -26,7 +27,7 @@ SPEC = ServiceSpec(
 
 
 def create_app(
-    settings: Settings | None = None, *, telemetry: Telemetry | None = None, clock: Clock | None = None
+    settings: ShopSettings | None = None, *, telemetry: Telemetry | None = None, clock: Clock | None = None
 ) -> Litestar:
     """The shop app."""
-    return build_app(SPEC, settings or from_env("shop"), telemetry=telemetry, clock=clock)
+    return build_app(SPEC, settings, telemetry=telemetry, clock=clock)

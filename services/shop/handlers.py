@@ -21,8 +21,8 @@ from libs.contracts import (
     ReserveStock,
     ReserveStockReply,
 )
+from libs.runtime import Runtime
 from libs.scheduler import JobHandler
-from libs.web.app import Runtime
 from services.shop import allocations, domain, stock
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from libs.contracts import (
     ReserveStockReply,
     StockReleased,
 )
-from libs.web.idempotency import derived_id
+from libs.ids import derived_id
 from tests.harness import Infra, Stack, eventually, publish
 from tests.integration.orders_support import Buyer, Seller, assert_problem, new_buyer, new_seller
 

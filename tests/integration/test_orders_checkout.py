@@ -511,7 +511,7 @@ async def test_retry_after_a_lost_answer_whose_hold_lapsed_is_told_the_checkout_
     from datetime import timedelta
 
     from libs.contracts import RESERVE_STOCK, ReserveItem, ReserveStock, ReserveStockReply
-    from libs.web.idempotency import derived_id
+    from libs.ids import derived_id
 
     seller = await new_seller(st, (1000, 3))
     sku = seller.sku_ids[0]

@@ -18,10 +18,13 @@ from litestar import Request, Response, get, post
 
 from devstack.embedded import free_port
 from libs.auth import mint_token
+from libs.db import write_once
+from libs.ids import derived_id
+from libs.runtime import Runtime
+from libs.settings import Settings
 from libs.telemetry import Telemetry
-from libs.web import Problem, idempotency_key, principal_of, requires, run_idempotent
-from libs.web.app import Runtime, ServiceSpec, build_app
-from libs.web.idempotency import derived_id
+from libs.web import Problem, idempotency_key, principal_of, requires
+from libs.web.app import ServiceSpec, build_app
 from libs.web.problems import PROBLEM_JSON
 from tests.harness import Infra, ServedApp
 
@@ -56,16 +59,14 @@ async def add_note(data: NoteIn, request: Request, runtime: Runtime) -> Response
     key = idempotency_key(request)
     note_id = derived_id(principal.sub, "notes", key or "")
 
-    async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
+    async def effect(conn: asyncpg.Connection) -> object:
         await conn.execute("INSERT INTO effect_log (owner, text) VALUES ($1, $2)", principal.sub, data.text)
         await conn.execute("INSERT INTO notes (id, owner, text) VALUES ($1, $2, $3)", note_id, principal.sub, data.text)
         await asyncio.sleep(0.05)  # a slow effect: twins overlap
-        return 201, {"id": note_id, "text": data.text, "answer": uuid.uuid4().hex}
+        return {"id": note_id, "text": data.text, "answer": uuid.uuid4().hex}
 
-    status, body = await run_idempotent(
-        runtime.db, principal=principal.sub, scope="notes", key=key or "", request_body=data, effect=effect
-    )
-    return Response(body, status_code=status)
+    body = await write_once(runtime.db, caller=principal, scope="notes", key=key, request=data, effect=effect)
+    return Response(body, status_code=201)
 
 
 MIGRATION = """
@@ -82,8 +83,9 @@ async def app(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
     spec = ServiceSpec(
         name="plumbing",
         schema=f"t_web_{uuid.uuid4().hex[:10]}",
+        settings=Settings,
         migrations=Path(migrations),
-        route_handlers=[create_thing, conflict, add_note],
+        routes=[create_thing, conflict, add_note],
     )
     served = ServedApp(
         "plumbing", build_app(spec, infra.settings("plumbing"), telemetry=Telemetry("plumbing")), free_port()
@@ -335,7 +337,11 @@ async def test_ready_answers_503_naming_what_is_down(infra: Infra, tmp_path_fact
 async def _tiny_app(infra: Infra, tmp_path_factory: pytest.TempPathFactory, routes: list) -> ServedApp:
     migrations = tmp_path_factory.mktemp("tiny_migrations")
     spec = ServiceSpec(
-        name="tiny", schema=f"t_tiny_{uuid.uuid4().hex[:10]}", migrations=Path(migrations), route_handlers=routes
+        name="tiny",
+        schema=f"t_tiny_{uuid.uuid4().hex[:10]}",
+        settings=Settings,
+        migrations=Path(migrations),
+        routes=routes,
     )
     served = ServedApp("tiny", build_app(spec, infra.settings("tiny"), telemetry=Telemetry("tiny")), free_port())
     await served.start()

@@ -12,7 +12,7 @@ import msgspec
 import msgspec.inspect as mi
 import pytest
 
-from libs.contracts import EVENT_TYPES, STREAMS, Event, rpc, stream_for
+from libs.contracts import EVENT_TYPES, STREAMS, Event, shop, stream_for
 
 SUBJECT = re.compile(r"^(?P<service>[a-z][a-z_]*)\.(?P<aggregate>[a-z][a-z_]*)\.(?P<event>[a-z][a-z_]*)\.v[1-9][0-9]*$")
 EVENTS = sorted(EVENT_TYPES.items())
@@ -49,7 +49,7 @@ def test_streams_do_not_overlap_and_rpc_subjects_belong_to_none() -> None:
     prefixes = [pattern.removesuffix(".>") for pattern in STREAMS.values()]
     assert all(pattern.endswith(".>") for pattern in STREAMS.values())
     assert len(set(prefixes)) == len(prefixes)
-    request_subjects = [v for k, v in vars(rpc).items() if k.isupper() and isinstance(v, str)]
+    request_subjects = [v for k, v in vars(shop).items() if k.isupper() and isinstance(v, str)]
     assert request_subjects
     for subject in request_subjects:
         assert subject.startswith("rpc."), subject

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from libs.contracts import Admission, FlashSaleAdmitted
-from libs.web.idempotency import derived_id
+from libs.ids import derived_id
 from services.orders import domain
 from services.orders.domain import DomainError
 from services.orders.domain.flash_sales import admitted_orders

@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 from litestar import Request, Response, delete, get, post, put
 
-from libs.web.app import Runtime
+from libs.runtime import Runtime
 from libs.web.guards import principal_of, requires
 from services.live import use_cases
 from services.live.api.common import tag_room

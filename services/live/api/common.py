@@ -12,10 +12,11 @@ from litestar import Request, Response
 from opentelemetry import trace
 
 from libs.auth import Principal
+from libs.db import write_once
 from libs.ids import canonical_uuid
+from libs.runtime import Runtime
 from libs.telemetry import names
-from libs.web.app import Runtime
-from libs.web.idempotency import idempotency_key, run_idempotent
+from libs.web.idempotency import idempotency_key
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]
 # http(s) only: a cover is shown to every viewer, so no javascript:, data: or ftp: URLs.
@@ -36,15 +37,10 @@ async def write(
     principal: Principal,
     scope: str,
     body: object,
-    effect: Callable[[asyncpg.Connection], Awaitable[tuple[int, object]]],
+    effect: Callable[[asyncpg.Connection], Awaitable[object]],
+    status: int,
 ) -> Response:
     """Run a write in one transaction; with an Idempotency-Key, a retry gets the first answer back."""
     key = idempotency_key(request, required=False)
-    if key is None:
-        async with runtime.db.transaction() as conn:
-            status, content = await effect(conn)
-    else:
-        status, content = await run_idempotent(
-            runtime.db, principal=principal.sub, scope=scope, key=key, request_body=body, effect=effect
-        )
+    content = await write_once(runtime.db, caller=principal, scope=scope, key=key, request=body, effect=effect)
     return Response(content, status_code=status)

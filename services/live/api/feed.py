@@ -8,7 +8,7 @@ import msgspec
 from litestar import get
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from libs.web.app import Runtime
+from libs.runtime import Runtime
 from services.live import use_cases
 from services.live.api.common import tag_room
 from services.live.hub import CLOSED, IDLE, FeedHub

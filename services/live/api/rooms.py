@@ -8,7 +8,7 @@ import asyncpg
 import msgspec
 from litestar import Request, Response, get, patch, post
 
-from libs.web.app import Runtime
+from libs.runtime import Runtime
 from libs.web.guards import principal_of, requires
 from services.live import domain, use_cases
 from services.live.api.common import CoverUrl, Title, UtcTime, tag_room, write
@@ -45,10 +45,10 @@ async def create_room(data: NewRoom, request: Request, runtime: Runtime) -> Resp
     merchant_id = domain.room_merchant(host, str(data.merchant_id) if data.merchant_id else None)
     fields = {**msgspec.structs.asdict(data), "merchant_id": merchant_id}
 
-    async def effect(conn: asyncpg.Connection) -> tuple[int, Room]:
-        return 201, await use_cases.create_room(conn, runtime.clock, host, **fields)
+    async def effect(conn: asyncpg.Connection) -> Room:
+        return await use_cases.create_room(conn, runtime.clock, host, **fields)
 
-    return await write(runtime, request, host, "live.create_room", fields, effect)
+    return await write(runtime, request, host, "live.create_room", fields, effect, 201)
 
 
 @get("/rooms/{room_id:str}", tags=["rooms"])
@@ -64,10 +64,10 @@ async def start_room(room_id: str, request: Request, runtime: Runtime) -> Respon
     tag_room(room_id)
     caller = principal_of(request)
 
-    async def effect(conn: asyncpg.Connection) -> tuple[int, Room]:
-        return 200, await use_cases.start_room(conn, runtime.clock, caller, room_id)
+    async def effect(conn: asyncpg.Connection) -> Room:
+        return await use_cases.start_room(conn, runtime.clock, caller, room_id)
 
-    return await write(runtime, request, caller, f"live.start_room:{room_id}", {}, effect)
+    return await write(runtime, request, caller, f"live.start_room:{room_id}", {}, effect, 200)
 
 
 @post("/rooms/{room_id:str}/end", guards=[STAFF], tags=["rooms"], status_code=200)
@@ -76,10 +76,10 @@ async def end_room(room_id: str, request: Request, runtime: Runtime) -> Response
     tag_room(room_id)
     caller = principal_of(request)
 
-    async def effect(conn: asyncpg.Connection) -> tuple[int, Room]:
-        return 200, await use_cases.end_room(conn, runtime.clock, caller, room_id)
+    async def effect(conn: asyncpg.Connection) -> Room:
+        return await use_cases.end_room(conn, runtime.clock, caller, room_id)
 
-    return await write(runtime, request, caller, f"live.end_room:{room_id}", {}, effect)
+    return await write(runtime, request, caller, f"live.end_room:{room_id}", {}, effect, 200)
 
 
 @patch("/rooms/{room_id:str}", guards=[STAFF], tags=["rooms"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 from litestar import Request, post
 
 from libs.ids import canonical_uuid
+from libs.runtime import Runtime
 from libs.telemetry import baggage_set, names
-from libs.web.app import Runtime
 from libs.web.guards import principal_of, requires
 from services.live import viewers
 from services.live.api.common import tag_room

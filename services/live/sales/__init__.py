@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from libs.bus import Subscription
+from libs.runtime import Runtime
 from libs.scheduler import JobHandler
-from libs.web.app import Runtime
 from services.live.sales import api as flash_api
 from services.live.sales import coupons, flash_setup
 

@@ -22,8 +22,8 @@ from opentelemetry import baggage, context, trace
 from libs.bus import add_events
 from libs.contracts import Admission, FlashSaleAdmitted, RoomFeed
 from libs.ids import canonical_uuid
+from libs.runtime import Runtime
 from libs.telemetry import names
-from libs.web.app import Runtime
 from libs.web.problems import Problem
 from services.live import feed
 from services.live.sales import domain, flash, store

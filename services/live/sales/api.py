@@ -11,17 +11,18 @@ import msgspec
 from litestar import Request, Response, get, post
 from opentelemetry import trace
 
-from libs.ids import canonical_uuid
+from libs.db import write_once
+from libs.ids import canonical_uuid, derived_id
+from libs.runtime import Runtime
 from libs.telemetry import baggage_set, names
-from libs.web.app import Runtime
 from libs.web.guards import principal_of, requires
-from libs.web.idempotency import derived_id, idempotency_key, run_idempotent
+from libs.web.idempotency import idempotency_key
 from libs.web.problems import Problem, problem_response
 from libs.web.throttle import throttled
 from services.live.sales import flash
 from services.live.sales.admission import DESK, AdmissionDesk
 from services.live.sales.domain import Admitted, FlashSale, FlashSaleList, FlashSaleReport, NewSaleTerms, Purchase
-from services.live.sales.fastlane import PURCHASE_THROTTLE, PurchaseFastLane
+from services.live.sales.fastlane import PURCHASES, PurchaseFastLane
 
 UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
@@ -72,27 +73,21 @@ async def create_flash_sale(
         starts_at=data.starts_at,
     )
 
-    async def effect(conn: asyncpg.Connection) -> tuple[int, FlashSale]:
-        sale = await flash.create_sale(
+    async def effect(conn: asyncpg.Connection) -> FlashSale:
+        return await flash.create_sale(
             conn, runtime, principal, room_id, sale_id=sale_id, sku_id=str(data.sku_id), terms=terms
         )
-        return 201, sale
 
     with baggage_set(**{names.ROOM_ID: canonical_uuid(room_id)}):
-        if key is None:
-            async with runtime.db.transaction() as conn:
-                status, body = await effect(conn)
-        else:
-            body_in = {**msgspec.to_builtins(data), "pay_within_s": pay_within_s}
-            status, body = await run_idempotent(
-                runtime.db,
-                principal=principal.sub,
-                scope=f"live.flash_sale.create:{room_id}",
-                key=key,
-                request_body=body_in,
-                effect=effect,
-            )
-    return Response(body, status_code=status)
+        body = await write_once(
+            runtime.db,
+            caller=principal,
+            scope=f"live.flash_sale.create:{room_id}",
+            key=key,
+            request={**msgspec.to_builtins(data), "pay_within_s": pay_within_s},
+            effect=effect,
+        )
+    return Response(body, status_code=201)
 
 
 @post(
@@ -130,7 +125,7 @@ async def flash_sale_report(room_id: str, sale_id: str, request: Request, runtim
 
 @post(
     "/rooms/{room_id:str}/flash-sales/{sale_id:str}/purchase",
-    guards=[requires("buyer"), throttled(PURCHASE_THROTTLE)],
+    guards=[requires("buyer"), throttled(PURCHASES)],
     middleware=[PurchaseFastLane],
     tags=["flash sales"],
     status_code=201,

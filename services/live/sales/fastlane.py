@@ -26,11 +26,12 @@ from opentelemetry import trace
 from libs.auth import Principal
 from libs.telemetry import names
 from libs.web.problems import PROBLEM_JSON, Problem, problem_members
-from libs.web.throttle import take, too_many
+from libs.web.throttle import Limits, take, too_many
 from services.live.sales.admission import DESK, AdmissionDesk
 from services.live.sales.domain import Purchase
 
-PURCHASE_THROTTLE = "purchase"
+# Purchases and coupon claims: the per-caller limits live's settings give.
+PURCHASES = Limits("purchase", lambda settings: (settings.purchase_rate_per_s, settings.purchase_burst))
 _decode_purchase = msgspec.json.Decoder(Purchase).decode
 _encode = msgspec.json.Encoder().encode
 _JSON = [(b"content-type", b"application/json")]
@@ -59,7 +60,7 @@ class PurchaseFastLane:
             await self.app(scope, _replaying(message, receive), send)
             return
         trace.get_current_span().set_attribute(names.ROOM_ID, gate.room_id)
-        wait = take(runtime, PURCHASE_THROTTLE, user.sub)
+        wait = take(runtime, PURCHASES, user.sub)
         if wait > 0:
             await _problem(scope, send, too_many(wait))
             return

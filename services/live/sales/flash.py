@@ -15,8 +15,8 @@ from libs.clock import Clock
 from libs.contracts import ALLOCATE_STOCK, AllocateStock, AllocateStockReply, FlashSaleUnitsReturned
 from libs.db import Database
 from libs.ids import canonical_uuid
+from libs.runtime import Runtime
 from libs.scheduler import cancel, schedule
-from libs.web.app import Runtime
 from libs.web.problems import Problem
 from services.live import domain as rooms
 from services.live import feed

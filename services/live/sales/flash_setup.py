@@ -6,8 +6,8 @@ import logging
 
 from libs.bus import Subscription
 from libs.contracts import OrderCancelled, OrderPaid
+from libs.runtime import Runtime
 from libs.scheduler import JobHandler
-from libs.web.app import Runtime
 from services.live.sales import flash, outcomes
 from services.live.sales.admission import DESK
 from services.live.sales.api import desk

@@ -10,7 +10,7 @@ from datetime import datetime
 import asyncpg
 from opentelemetry import trace
 
-from libs.web.idempotency import derived_id
+from libs.ids import derived_id
 from libs.web.problems import Problem
 from services.live.sales.domain import Admitted, Ask
 

@@ -10,7 +10,7 @@ from libs.bus import add_events
 from libs.bus.consumer import Handler
 from libs.contracts import Event, FlashSaleUnitsReturned, OrderCancelled, OrderPaid
 from libs.ids import canonical_uuid
-from libs.web.app import Runtime
+from libs.runtime import Runtime
 from services.live import feed
 from services.live.sales import flash, store
 

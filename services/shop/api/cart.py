@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 
+from libs.runtime import Runtime
 from libs.web import principal_of, requires
-from libs.web.app import Runtime
 from services.shop import cart
 from services.shop.views import CartLineView
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import msgspec
 from litestar import Controller, Request, Response, get, post
 
+from libs.runtime import Runtime
 from libs.web import requires
-from libs.web.app import Runtime
 from services.shop import catalogue
 from services.shop.api.common import Currency, Name, write_once
 from services.shop.views import MerchantView, PublicProductView

@@ -9,8 +9,9 @@ import asyncpg
 import msgspec
 from litestar import Request, Response
 
-from libs.web import Problem, idempotency_key, principal_of, run_idempotent
-from libs.web.app import Runtime
+from libs.db import write_once as write_answered_once
+from libs.runtime import Runtime
+from libs.web import Problem, idempotency_key, principal_of
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$", description="ISO 4217, upper case")]
@@ -38,21 +39,7 @@ async def write_once(
 ) -> Response:
     """Run a create in one transaction; with an Idempotency-Key a retry gets the first answer back."""
     key = idempotency_key(request, required=False)
-
-    async def run(conn: asyncpg.Connection) -> tuple[int, object]:
-        return status, await effect(conn)
-
-    if key is None:
-        async with runtime.db.transaction() as conn:
-            code, result = await run(conn)
-    else:
-        principal = principal_of(request)
-        code, result = await run_idempotent(
-            runtime.db,
-            principal=f"{principal.role}:{principal.sub}",
-            scope=scope,
-            key=key,
-            request_body=body,
-            effect=run,
-        )
-    return Response(content=result, status_code=code)
+    result = await write_answered_once(
+        runtime.db, caller=principal_of(request), scope=scope, key=key, request=body, effect=effect
+    )
+    return Response(content=result, status_code=status)

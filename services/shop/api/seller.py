@@ -8,8 +8,8 @@ import msgspec
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import Parameter
 
+from libs.runtime import Runtime
 from libs.web import principal_of, requires
-from libs.web.app import Runtime
 from services.shop import catalogue
 from services.shop.api.common import Currency, Name, PriceMinor, Stock, merchant_of, write_once
 from services.shop.views import ProductView, ShortfallView, SkuChangeView

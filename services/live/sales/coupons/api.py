@@ -8,13 +8,15 @@ import asyncpg
 from litestar import Request, Response, get, post
 from litestar.params import Parameter
 
-from libs.web.app import Runtime
+from libs.runtime import Runtime
 from libs.web.guards import principal_of, requires
-from libs.web.throttle import throttled
+from libs.web.throttle import Limits, throttled
 from services.live.api.common import write
 from services.live.sales.coupons import service
 from services.live.sales.coupons.domain import Coupon, CouponDrop, CouponDropList, MyCoupons, NewCouponDrop
 
+# Claims have buckets of their own, with the purchase limits.
+CLAIMS = Limits("coupon_claim", lambda settings: (settings.purchase_rate_per_s, settings.purchase_burst))
 Limit = Annotated[int, Parameter(ge=1, le=100, description="page size")]
 Cursor = Annotated[str | None, Parameter(max_length=200, description="`next_cursor` of the previous page")]
 
@@ -24,10 +26,10 @@ async def drop_coupons(room_id: str, data: NewCouponDrop, request: Request, runt
     """Drop coupons in a live room; the room's host or its merchant (Idempotency-Key honoured)."""
     caller = principal_of(request)
 
-    async def effect(conn: asyncpg.Connection) -> tuple[int, CouponDrop]:
-        return 201, await service.drop_coupons(conn, runtime.clock, caller, room_id, data)
+    async def effect(conn: asyncpg.Connection) -> CouponDrop:
+        return await service.drop_coupons(conn, runtime.clock, caller, room_id, data)
 
-    return await write(runtime, request, caller, "live.coupon_drop", {"room_id": room_id, "drop": data}, effect)
+    return await write(runtime, request, caller, "live.coupon_drop", {"room_id": room_id, "drop": data}, effect, 201)
 
 
 @get("/rooms/{room_id:str}/coupon-drops", tags=["coupons"])
@@ -52,7 +54,7 @@ async def end_coupon_drop(room_id: str, drop_id: str, request: Request, runtime:
 @post(
     "/rooms/{room_id:str}/coupon-drops/{drop_id:str}/claim",
     # A burst from one caller sheds here before it queues on the drop's row lock.
-    guards=[requires("buyer"), throttled("coupon_claim")],
+    guards=[requires("buyer"), throttled(CLAIMS)],
     tags=["coupons"],
     status_code=201,
 )
@@ -60,10 +62,11 @@ async def claim_coupon(room_id: str, drop_id: str, request: Request, runtime: Ru
     """Claim one coupon of the drop while watching the room (Idempotency-Key honoured: a retry gets the same coupon)."""
     buyer = principal_of(request)
 
-    async def effect(conn: asyncpg.Connection) -> tuple[int, Coupon]:
-        return 201, await service.claim(conn, runtime.clock, buyer, room_id, drop_id)
+    async def effect(conn: asyncpg.Connection) -> Coupon:
+        return await service.claim(conn, runtime.clock, buyer, room_id, drop_id)
 
-    return await write(runtime, request, buyer, "live.coupon_claim", {"room_id": room_id, "drop_id": drop_id}, effect)
+    body = {"room_id": room_id, "drop_id": drop_id}
+    return await write(runtime, request, buyer, "live.coupon_claim", body, effect, 201)
 
 
 @get("/coupons", guards=[requires("buyer")], tags=["coupons"])

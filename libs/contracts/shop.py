@@ -1,13 +1,88 @@
-"""Request/reply over NATS, used only where a caller needs an answer now.
+"""What shop announces (its catalogue, its stock) and the requests it answers (stock for checkouts and sales).
 
-Request subjects start with `rpc.` so no event stream captures them.
+Request subjects start with `rpc.` so no event stream captures them; request/reply is used only where a caller
+needs an answer now.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 import msgspec
+
+from libs.contracts.base import Event
+
+
+class SkuSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    sku_id: str
+    name: str
+    price_minor: int
+    currency: str
+    stock_available: int
+
+
+class ProductState(Event, frozen=True, kw_only=True):
+    """The whole of a product as shop publishes it, so readers never need to call back."""
+
+    product_id: str
+    merchant_id: str
+    title: str
+    description: str = ""
+    version: int = 1
+    skus: list[SkuSnapshot] = []
+
+
+class ProductPublished(ProductState, frozen=True, kw_only=True):
+    """A merchant published a product."""
+
+    SUBJECT: ClassVar[str] = "shop.product.published.v1"
+
+
+class ProductUpdated(ProductState, frozen=True, kw_only=True):
+    """A product's details, prices or SKUs changed; newest `version` wins."""
+
+    SUBJECT: ClassVar[str] = "shop.product.updated.v1"
+
+
+class StockChanged(Event, frozen=True, kw_only=True):
+    """Available stock of a SKU changed (reserve, commit, release, restock)."""
+
+    SUBJECT: ClassVar[str] = "shop.sku.stock_changed.v1"
+    sku_id: str
+    product_id: str
+    merchant_id: str
+    stock_on_hand: int
+    stock_reserved: int
+    stock_available: int
+
+
+class StockLine(msgspec.Struct, frozen=True, kw_only=True):
+    sku_id: str
+    quantity: int
+
+
+class StockCommitted(Event, frozen=True, kw_only=True):
+    """Reserved units of a paid order left the warehouse count for good."""
+
+    SUBJECT: ClassVar[str] = "shop.stock.committed.v1"
+    order_id: str
+    checkout_id: str
+    merchant_id: str
+    lines: list[StockLine] = []
+
+
+class StockReleased(Event, frozen=True, kw_only=True):
+    """Reserved units went back to available stock (order cancelled or hold expired)."""
+
+    SUBJECT: ClassVar[str] = "shop.stock.released.v1"
+    checkout_id: str
+    order_id: str | None = None
+    reason: str
+    lines: list[StockLine] = []
+
+
+# --- requests shop answers ----------------------------------------------------------
 
 RESERVE_STOCK = "rpc.shop.stock.reserve.v1"
 ALLOCATE_STOCK = "rpc.shop.stock.allocate.v1"
@@ -96,9 +171,17 @@ __all__ = [
     "ALLOCATE_STOCK",
     "AllocateStock",
     "AllocateStockReply",
+    "ProductPublished",
+    "ProductState",
+    "ProductUpdated",
     "RESERVE_STOCK",
     "ReserveItem",
     "ReserveStock",
     "ReserveStockReply",
     "ReservedLine",
+    "SkuSnapshot",
+    "StockChanged",
+    "StockCommitted",
+    "StockLine",
+    "StockReleased",
 ]

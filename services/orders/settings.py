@@ -1,0 +1,26 @@
+"""What orders reads from the environment besides the platform's settings: the payment window and Stripe."""
+
+from __future__ import annotations
+
+import msgspec
+
+from libs.settings import DEV_WEBHOOK_SECRET, Settings
+
+
+class OrdersSettings(Settings, kw_only=True):
+    """Orders' settings (`LIVELOOP_PAYMENT_WINDOW_S`, `STRIPE_API_KEY`, `STRIPE_API_BASE`, `STRIPE_WEBHOOK_SECRET`)."""
+
+    # How long a buyer has to pay a checkout before its orders are cancelled and the stock goes back.
+    payment_window_s: int = 900
+    stripe_api_key: str = msgspec.field(default="sk_test_liveloop", name="STRIPE_API_KEY")
+    # Where the Stripe API is (the local emulator in dev and tests); Stripe's own when unset.
+    stripe_api_base: str | None = msgspec.field(default=None, name="STRIPE_API_BASE")
+    stripe_webhook_secret: str = msgspec.field(default=DEV_WEBHOOK_SECRET, name="STRIPE_WEBHOOK_SECRET")
+    # A signed webhook older than this is refused (Stripe's own default).
+    stripe_webhook_tolerance_s: int = 300
+
+    def insecure(self) -> list[str]:
+        problems = super().insecure()
+        if self.stripe_webhook_secret == DEV_WEBHOOK_SECRET:
+            problems.append("STRIPE_WEBHOOK_SECRET must be set to the endpoint's signing secret")
+        return problems

@@ -1,0 +1,9 @@
+"""What shop reads from the environment: the platform's settings, nothing of its own yet."""
+
+from __future__ import annotations
+
+from libs.settings import Settings
+
+
+class ShopSettings(Settings, kw_only=True):
+    """shop's settings: a class of its own, so a setting it needs later has an obvious home."""
