@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import asyncpg
 import pytest
 import pytest_asyncio
 
 from devstack import embedded
-from tests.harness import Infra, Stack
+from tests.harness import Infra, fresh_infra
 
 
 @pytest.fixture(scope="session")
@@ -42,47 +39,8 @@ def servers() -> Iterator[tuple[str, str, str]]:
             proc.stop()
 
 
-@asynccontextmanager
-async def _fresh_infra(servers: tuple[str, str, str]) -> AsyncIterator[Infra]:
-    """A fresh database and NATS namespace on the session's servers; the database is dropped afterwards."""
-    admin_dsn, nats_url, stripe_base = servers
-    name = f"liveloop_test_{uuid.uuid4().hex[:10]}"
-    namespace = f"t{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield Infra(
-            database_url=embedded.dsn_for_database(admin_dsn, name),
-            nats_url=nats_url,
-            stripe_base=stripe_base,
-            namespace=namespace,
-        )
-    finally:
-        admin = await asyncpg.connect(admin_dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-        await embedded.drop_streams(nats_url, f"{namespace}_")
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def infra(servers: tuple[str, str, str]) -> AsyncIterator[Infra]:
     """Each test module gets its own database and namespace: its services see nobody else's events."""
-    async with _fresh_infra(servers) as fresh:
+    async with fresh_infra(servers) as fresh:
         yield fresh
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def stack(servers: tuple[str, str, str]) -> AsyncIterator[Stack]:
-    """All five services, served over HTTP on loopback, shared by the end-to-end tests."""
-    async with _fresh_infra(servers) as fresh:
-        running = Stack(fresh)
-        await running.start()
-        try:
-            yield running
-        finally:
-            await running.stop()

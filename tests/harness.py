@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import importlib
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -16,10 +19,11 @@ import uvicorn
 from litestar import Litestar
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from devstack import embedded
 from devstack.embedded import free_port
 from libs.auth import mint_token
 from libs.clock import OffsetClock
-from libs.contracts import Event
+from libs.contracts import Event, OrderLine, OrderPaid
 from libs.db import migrate
 from libs.settings import Settings
 from libs.telemetry import Telemetry, add_exporter
@@ -76,6 +80,33 @@ def settings_class(service: str) -> type[Settings]:
 
 def settings_fields(service: str) -> set[str]:
     return {f.name for f in msgspec.structs.fields(settings_class(service))}
+
+
+@asynccontextmanager
+async def fresh_infra(servers: tuple[str, str, str]) -> AsyncIterator[Infra]:
+    """A fresh database and NATS namespace on the session's servers; the database is dropped afterwards."""
+    admin_dsn, nats_url, stripe_base = servers
+    name = f"liveloop_test_{uuid.uuid4().hex[:10]}"
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield Infra(
+            database_url=embedded.dsn_for_database(admin_dsn, name),
+            nats_url=nats_url,
+            stripe_base=stripe_base,
+            namespace=namespace,
+        )
+    finally:
+        admin = await asyncpg.connect(admin_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+        await embedded.drop_streams(nats_url, f"{namespace}_")
 
 
 class ServedApp:
@@ -224,3 +255,64 @@ async def publish(stack: Stack, event: Event, *, msg_id: str | None = None) -> N
     """Put an event on NATS exactly as its owner's outbox relay would (same id = same Nats-Msg-Id)."""
     bus = next(iter(stack.apps.values())).runtime.bus
     await bus.publish_event(event.SUBJECT, msgspec.json.encode(event), {}, msg_id or event.event_id)
+
+
+# Every problem+json `type` is this prefix plus the refusal's code.
+PROBLEM = "https://liveloop.dev/problems/"
+
+
+def assert_problem(
+    response: httpx.Response, status: int, code: str | None = None, field: str | None = None
+) -> dict[str, Any]:
+    """The response is RFC 9457 problem+json with every member a client relies on; its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body = response.json()
+    assert body["status"] == status, body
+    assert body["type"].startswith(PROBLEM), body
+    if code is not None:
+        assert body["type"] == PROBLEM + code, body
+    assert body["title"], body
+    assert body["detail"], body
+    assert body["instance"] == response.request.url.path, body
+    if field is not None:
+        assert body.get("field") == field, body
+    return body
+
+
+def paid_order(**facts: Any) -> OrderPaid:
+    """An OrderPaid as orders would announce it: one line of two units, 90.00 USD; `facts` override any field."""
+    line = OrderLine(
+        sku_id=str(uuid.uuid4()),
+        product_id=str(uuid.uuid4()),
+        title="Hotpot for two",
+        sku_name="Weekday",
+        quantity=2,
+        unit_price_minor=4500,
+        amount_minor=9000,
+    )
+    fields: dict[str, Any] = dict(
+        order_id=str(uuid.uuid4()),
+        checkout_id=str(uuid.uuid4()),
+        payment_id=str(uuid.uuid4()),
+        buyer_id=f"buyer-{uuid.uuid4().hex[:8]}",
+        merchant_id=str(uuid.uuid4()),
+        lines=[line],
+        amount_minor=9000,
+        currency="USD",
+        paid_at=datetime.now(UTC),
+    )
+    return OrderPaid(**(fields | facts))
+
+
+async def delivered_twice(stack: Stack, event: Event) -> None:
+    """Publish `event` twice under different message ids, as a re-published outbox row would arrive."""
+    for msg_id in (event.event_id, str(uuid.uuid4())):
+        await publish(stack, event, msg_id=msg_id)
+
+
+async def settled(stack: Stack, service: str, durable: str, stream: str, *, deliveries: int) -> bool:
+    """The durable consumer has seen `deliveries` messages of its stream and has none pending or unacked."""
+    bus = stack.apps[service].runtime.bus
+    info = await bus.js.consumer_info(bus.stream(stream), durable)
+    return not (info.num_pending or info.num_ack_pending) and info.delivered.stream_seq >= deliveries

@@ -9,7 +9,7 @@ from litestar import Litestar
 from libs.clock import Clock
 from libs.telemetry import Telemetry
 from libs.web.app import ServiceSpec, build_app
-from services.aftersales.handlers import SUBSCRIPTIONS
+from services.aftersales import consumers
 from services.aftersales.settings import AftersalesSettings
 
 SPEC = ServiceSpec(
@@ -18,7 +18,7 @@ SPEC = ServiceSpec(
     settings=AftersalesSettings,
     migrations=Path(__file__).with_name("migrations"),
     routes=[],
-    consumers=lambda _: SUBSCRIPTIONS,
+    consumers=consumers.subscriptions,
     description="Refund only, return and refund, exchange, deadlines and arbitration.",
 )
 

@@ -9,7 +9,7 @@ from litestar import Litestar
 from libs.clock import Clock
 from libs.telemetry import Telemetry
 from libs.web.app import ServiceSpec, build_app
-from services.local_life.handlers import SUBSCRIPTIONS
+from services.local_life import consumers
 from services.local_life.settings import LocalLifeSettings
 
 SPEC = ServiceSpec(
@@ -18,7 +18,7 @@ SPEC = ServiceSpec(
     settings=LocalLifeSettings,
     migrations=Path(__file__).with_name("migrations"),
     routes=[],
-    consumers=lambda _: SUBSCRIPTIONS,
+    consumers=consumers.subscriptions,
     description="Stores, group-buy deals, vouchers, redemption, expiry and team buys.",
 )
 

@@ -1,16 +1,14 @@
-"""Reactions to other services' events."""
+"""SQL for the local_life schema."""
 
 from __future__ import annotations
 
 import asyncpg
 
-from libs.bus import Subscription
-from libs.contracts import Event, OrderPaid
+from libs.contracts import OrderPaid
 
 
-async def note_paid_order(conn: asyncpg.Connection, event: Event) -> None:
-    """Record a paid order; voucher issuance for deal SKUs will hang off this."""
-    assert isinstance(event, OrderPaid)
+async def insert_paid_order(conn: asyncpg.Connection, event: OrderPaid) -> None:
+    """A paid order and its SKUs, once (a replay of the same order changes nothing)."""
     await conn.execute(
         """INSERT INTO paid_orders (order_id, buyer_id, merchant_id, amount_minor, currency, sku_ids, paid_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (order_id) DO NOTHING""",
@@ -22,6 +20,3 @@ async def note_paid_order(conn: asyncpg.Connection, event: Event) -> None:
         [line.sku_id for line in event.lines],
         event.paid_at,
     )
-
-
-SUBSCRIPTIONS = [Subscription("local_life__paid_orders", (OrderPaid.SUBJECT,), note_paid_order)]

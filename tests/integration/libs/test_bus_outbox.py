@@ -22,7 +22,7 @@ from libs.bus import Bus, Relay, add_events
 from libs.contracts import StockChanged, stream_for
 from libs.db import Database, connect
 from tests.harness import Infra, eventually, platform_schema
-from tests.integration.bus_support import drop_streams, open_bus, running, stock_event
+from tests.integration.libs.support import drop_streams, open_bus, running, stock_event
 
 STREAM = stream_for(StockChanged.SUBJECT)
 

@@ -21,7 +21,7 @@ from libs.contracts import Event, StockChanged
 from libs.db import Database, connect
 from libs.telemetry import Telemetry, baggage_set, names
 from tests.harness import Infra, eventually, platform_schema
-from tests.integration.bus_support import drop_streams, open_bus
+from tests.integration.libs.support import drop_streams, open_bus
 
 SUBJECT = StockChanged.SUBJECT
 

@@ -21,7 +21,7 @@ from libs.contracts import Event, ProductPublished, ProductUpdated, StockChanged
 from libs.db import Database, connect
 from libs.telemetry import names
 from tests.harness import Infra, eventually, platform_schema
-from tests.integration.bus_support import drop_streams, open_bus, running, stock_event
+from tests.integration.libs.support import drop_streams, open_bus, running, stock_event
 
 SUBJECT = StockChanged.SUBJECT
 STREAM = stream_for(SUBJECT)

@@ -19,16 +19,14 @@ from litestar import Request, Response, get, post
 from devstack.embedded import free_port
 from libs.auth import mint_token
 from libs.db import write_once
+from libs.errors import Conflict
 from libs.ids import derived_id
 from libs.runtime import Runtime
 from libs.settings import Settings
 from libs.telemetry import Telemetry
 from libs.web import Problem, idempotency_key, principal_of, requires
 from libs.web.app import ServiceSpec, build_app
-from libs.web.problems import PROBLEM_JSON
-from tests.harness import Infra, ServedApp
-
-TYPE_PREFIX = "https://liveloop.dev/problems/"
+from tests.harness import Infra, ServedApp, assert_problem
 
 
 class ThingIn(msgspec.Struct, kw_only=True):
@@ -44,6 +42,16 @@ class NoteIn(msgspec.Struct, kw_only=True):
 async def create_thing(data: ThingIn, request: Request) -> dict[str, object]:
     """A merchant-only write with a constrained body."""
     return {"name": data.name, "quantity": data.quantity, "merchant_id": principal_of(request).merchant_id}
+
+
+class OutOfThings(Conflict):
+    code = "out-of-things"
+
+
+@get("/refused")
+async def refused() -> None:
+    """A rule's refusal, raised as a DomainError by code that never imports the web."""
+    raise OutOfThings("no things are left", field="quantity", available=0)
 
 
 @get("/conflict")
@@ -85,7 +93,7 @@ async def app(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
         schema=f"t_web_{uuid.uuid4().hex[:10]}",
         settings=Settings,
         migrations=Path(migrations),
-        routes=[create_thing, conflict, add_note],
+        routes=[create_thing, conflict, refused, add_note],
     )
     served = ServedApp(
         "plumbing", build_app(spec, infra.settings("plumbing"), telemetry=Telemetry("plumbing")), free_port()
@@ -107,23 +115,6 @@ def bearer(token: str) -> dict[str, str]:
 
 def merchant(infra: Infra) -> dict[str, str]:
     return bearer(infra.token("merchant", merchant_id=str(uuid.uuid4())))
-
-
-def assert_problem(response: httpx.Response, status: int, code: str | None = None, field: str | None = None) -> dict:
-    """The response is RFC 9457 problem+json with every member a client relies on."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM_JSON)
-    body = response.json()
-    assert body["status"] == status
-    assert body["type"].startswith(TYPE_PREFIX)
-    if code:
-        assert body["type"] == TYPE_PREFIX + code
-    assert body["title"]
-    assert body["detail"]
-    assert body["instance"] == response.request.url.path
-    if field:
-        assert body["field"] == field
-    return body
 
 
 async def test_health_and_ready_answer_when_database_and_nats_are_up(http: httpx.AsyncClient) -> None:
@@ -184,6 +175,13 @@ async def test_wrong_method_is_a_405_problem(http: httpx.AsyncClient) -> None:
 async def test_domain_problem_keeps_its_code_and_field(http: httpx.AsyncClient) -> None:
     body = assert_problem(await http.get("/conflict"), 409, "x", field="y")
     assert body["detail"] == "that clashes with something"
+
+
+async def test_a_rules_refusal_answers_the_status_of_its_kind_with_its_code_field_and_members(
+    http: httpx.AsyncClient,
+) -> None:
+    body = assert_problem(await http.get("/refused"), 409, "out-of-things", field="quantity")
+    assert (body["detail"], body["available"]) == ("no things are left", 0)
 
 
 async def test_no_token_is_401_with_www_authenticate(http: httpx.AsyncClient) -> None:
