@@ -7,11 +7,24 @@ from pathlib import Path
 from litestar import Litestar
 
 from libs.clock import Clock
+from libs.runtime import Runtime
 from libs.telemetry import Telemetry
 from libs.web.app import ServiceSpec, build_app
-from services.orders import consumers, context, jobs
+from services.orders import consumers, jobs
+from services.orders.adapters import counters, stripe
 from services.orders.api import ROUTES
 from services.orders.settings import OrdersSettings
+
+
+async def _start(runtime: Runtime) -> None:
+    """Open the Stripe gateway and create the counters."""
+    stripe.open_gateway(runtime)
+    counters.create_counters(runtime)
+
+
+async def _stop(runtime: Runtime) -> None:
+    await stripe.close_gateway(runtime)
+
 
 SPEC = ServiceSpec(
     name="orders",
@@ -20,9 +33,9 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).with_name("migrations"),
     routes=ROUTES,
     consumers=consumers.subscriptions,
-    jobs=jobs.jobs,
-    on_start=context.start,
-    on_stop=context.stop,
+    jobs=jobs.handlers,
+    on_start=_start,
+    on_stop=_stop,
     description=(
         "Checkout, one order per merchant, Stripe payments and webhooks, payment deadlines; orders from live's"
         " flash-sale admissions and coupons claimed in live rooms."

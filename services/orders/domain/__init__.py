@@ -1,16 +1,18 @@
-"""Pure order rules: the status machines, splitting a checkout per merchant, totals, payability.
+"""Pure order rules: the status machines, splitting a checkout per merchant, totals, payability, order lists.
 
-Coupon rules live in `domain.coupons` and flash-sale admissions in `domain.flash_sales`; this module knows only
-that an order may carry a discount.
+Coupon rules live in `domain.coupons`, flash-sale admissions in `domain.flash_sales` and what orders refuses in
+`domain.refusals`; this module knows only that an order may carry a discount.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 import msgspec
 
@@ -23,40 +25,26 @@ from libs.contracts import (
     ReservedLine,
     ReserveItem,
 )
+from libs.ids import is_uuid
+from services.orders.domain.refusals import (
+    AlreadyPaid,
+    InvalidCursor,
+    InvalidStatus,
+    MixedCurrency,
+    PaymentWindowClosed,
+    UnusableReservation,
+)
 
 PAYMENT_TIMEOUT_JOB = "payment_timeout"
 REFUND_JOB = "refund_payment"
 CANCEL_REASON_PAYMENT_TIMEOUT = "payment_timeout"
 
 # A payment Stripe is still working on when the window closes (bank debit processing, 3-D Secure under way)
-# is waited for, checking again every SETTLE_RETRY, for at most SETTLE_LIMIT past pay_by.
-SETTLE_RETRY = timedelta(seconds=30)
-SETTLE_LIMIT = timedelta(hours=1)
+# is waited for, checking again every IN_FLIGHT_RECHECK, for at most IN_FLIGHT_LIMIT past pay_by.
+IN_FLIGHT_RECHECK = timedelta(seconds=30)
+IN_FLIGHT_LIMIT = timedelta(hours=1)
 
 S = TypeVar("S", bound=StrEnum)
-
-
-class DomainError(Exception):
-    """A rule refused the request; `code` is stable and machine-readable."""
-
-    code = "domain-error"
-
-    def __init__(self, detail: str, *, field: str | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.field = field
-
-
-class MixedCurrency(DomainError):
-    code = "mixed-currency"
-
-
-class PaymentWindowClosed(DomainError):
-    code = "payment-window-closed"
-
-
-class AlreadyPaid(DomainError):
-    code = "already-paid"
 
 
 class OrderStatus(StrEnum):
@@ -146,7 +134,7 @@ class PlannedOrder:
 
     @property
     def room_id(self) -> str | None:
-        return room_of(self.lines)
+        return room_of_lines(self.lines)
 
 
 @dataclass(frozen=True)
@@ -187,7 +175,7 @@ def plan_checkout(
 ) -> CheckoutPlan:
     """Split reserved lines into one order per merchant (in cart order); one currency for all."""
     if not reserved:
-        raise DomainError("a checkout needs at least one line", field="items")
+        raise UnusableReservation("a checkout needs at least one line", field="items")
     currencies = {line.currency.upper() for line in reserved}
     if len(currencies) > 1:
         raise MixedCurrency(f"all items must share one currency, got {', '.join(sorted(currencies))}", field="items")
@@ -195,13 +183,13 @@ def plan_checkout(
     by_merchant: dict[str, list[OrderLine]] = {}
     for line in reserved:
         if line.quantity <= 0 or line.unit_price_minor < 0:
-            raise DomainError(f"shop returned an unusable line for sku {line.sku_id}")
+            raise UnusableReservation(f"shop returned an unusable line for sku {line.sku_id}")
         by_merchant.setdefault(line.merchant_id, []).append(order_line(line))
     orders = [
         PlannedOrder(order_id=order_id_for[merchant], merchant_id=merchant, currency=currency, lines=lines)
         for merchant, lines in by_merchant.items()
     ]
-    return CheckoutPlan(checkout_id=checkout_id, payment_id=payment_id, orders=orders, room_id=room_of(reserved))
+    return CheckoutPlan(checkout_id=checkout_id, payment_id=payment_id, orders=orders, room_id=room_of_lines(reserved))
 
 
 def reservation_matches(items: Iterable[ReserveItem], reserved: Iterable[ReservedLine]) -> bool:
@@ -222,7 +210,7 @@ class _FromRoom(Protocol):
     def room_id(self) -> str | None: ...
 
 
-def room_of(lines: Iterable[_FromRoom]) -> str | None:
+def room_of_lines(lines: Iterable[_FromRoom]) -> str | None:
     """The live room the purchase came from: the first line that names one."""
     return next((line.room_id for line in lines if line.room_id), None)
 
@@ -279,7 +267,7 @@ class WindowAction(StrEnum):
     """What the payment-window job does, given where the PaymentIntent is at Stripe."""
 
     PAY = "pay"  # Stripe has the money: pay the checkout exactly as the webhook would
-    WAIT = "wait"  # Stripe is still deciding: look again in SETTLE_RETRY
+    WAIT = "wait"  # Stripe is still deciding: look again in IN_FLIGHT_RECHECK
     CANCEL = "cancel"  # cancel the intent at Stripe first (irreversible), then decide on what Stripe answers
     EXPIRE = "expire"  # no money can come any more (or we stop waiting for it): expire and cancel the orders
     RETRY = "retry"  # Stripe refused to cancel an intent that should be cancellable: try the whole job later
@@ -297,7 +285,7 @@ def on_window_closed(
         return WindowAction.EXPIRE
     if intent_status == "succeeded":
         return WindowAction.PAY
-    gave_up = now >= pay_by + SETTLE_LIMIT
+    gave_up = now >= pay_by + IN_FLIGHT_LIMIT
     if intent_status in STRIPE_IN_FLIGHT and not gave_up:
         return WindowAction.WAIT
     if cancel_refused:
@@ -344,7 +332,7 @@ class StoredOrder:
 
     @property
     def room_id(self) -> str | None:
-        return room_of(self.lines)
+        return room_of_lines(self.lines)
 
 
 def _facts(order: StoredOrder) -> dict[str, Any]:
@@ -373,3 +361,35 @@ def paid_event(order: StoredOrder, payment_id: str, paid_at: datetime) -> OrderP
 
 def cancelled_event(order: StoredOrder, reason: str, at: datetime) -> OrderCancelled:
     return OrderCancelled(**_facts(order), reason=reason, occurred_at=at)
+
+
+# --- order lists ------------------------------------------------------------------------------
+
+
+def ensure_order_status(status: str) -> None:
+    """A list may be filtered by an order status, and by nothing else."""
+    if status not in {s.value for s in OrderStatus}:
+        allowed = ", ".join(s.value for s in OrderStatus)
+        raise InvalidStatus(f"status must be one of {allowed}", field="status")
+
+
+class _Cursor(msgspec.Struct, array_like=True):
+    created_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    order_id: str
+
+
+def encode_cursor(created_at: datetime, order_id: str) -> str:
+    """An opaque position after which the next page starts."""
+    return base64.urlsafe_b64encode(msgspec.json.encode(_Cursor(created_at, order_id))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position a cursor names; refuses (InvalidCursor) one that is not ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        decoded = msgspec.json.decode(raw, type=_Cursor)
+    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
+        raise InvalidCursor("cursor is not one this API handed out", field="cursor") from exc
+    if not is_uuid(decoded.order_id):
+        raise InvalidCursor("cursor is not one this API handed out", field="cursor")
+    return decoded.created_at, decoded.order_id

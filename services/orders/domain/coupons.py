@@ -11,8 +11,10 @@ from enum import StrEnum
 import msgspec
 
 from libs.contracts import CouponClaimed
+from libs.errors import Conflict, Invalid, NotFound
 from libs.ids import canonical_uuid
-from services.orders.domain import CheckoutPlan, DomainError, PlannedOrder
+from services.orders.domain import CheckoutPlan, PlannedOrder
+from services.orders.domain.refusals import UnusableEvent
 
 # Requests name coupons in a list; refusals point at the one at fault.
 FIELD = "coupon_ids"
@@ -58,35 +60,35 @@ class CouponStatus(StrEnum):
     USED = "used"
 
 
-class CouponNotFound(DomainError):
+class CouponNotFound(NotFound):
     code = "coupon-not-found"
 
 
-class CouponUsed(DomainError):
+class CouponUsed(Conflict):
     code = "coupon-used"
 
 
-class CouponExpired(DomainError):
+class CouponExpired(Conflict):
     code = "coupon-expired"
 
 
-class OneCouponPerOrder(DomainError):
+class OneCouponPerOrder(Invalid):
     code = "one-coupon-per-order"
 
 
-class CouponNotApplicable(DomainError):
+class CouponNotApplicable(Invalid):
     code = "coupon-not-applicable"
 
 
-class CouponCurrencyMismatch(DomainError):
+class CouponCurrencyMismatch(Invalid):
     code = "coupon-currency-mismatch"
 
 
-class CouponMinSpendNotMet(DomainError):
+class CouponMinSpendNotMet(Invalid):
     code = "coupon-min-spend-not-met"
 
 
-class BelowMinimumCharge(DomainError):
+class BelowMinimumCharge(Invalid):
     code = "total-below-minimum-charge"
 
 
@@ -107,12 +109,12 @@ class Coupon:
 
 
 def coupon_from_claim(event: CouponClaimed) -> Coupon:
-    """The coupon a claim hands the buyer; raises DomainError for terms no checkout could honour."""
+    """The coupon a claim hands the buyer; refuses (UnusableEvent) terms no checkout could honour."""
     coupon_id, merchant_id = canonical_uuid(event.coupon_id), canonical_uuid(event.merchant_id)
     if not coupon_id or not merchant_id:
-        raise DomainError("coupon_id and merchant_id must be UUIDs")
+        raise UnusableEvent("coupon_id and merchant_id must be UUIDs")
     if not event.buyer_id or len(event.currency) != 3:
-        raise DomainError("a coupon needs a buyer and an ISO currency")
+        raise UnusableEvent("a coupon needs a buyer and an ISO currency")
     if event.kind == CouponKind.AMOUNT_OFF:
         valid = event.amount_off_minor > 0
     elif event.kind == CouponKind.PERCENT_OFF:
@@ -120,7 +122,7 @@ def coupon_from_claim(event: CouponClaimed) -> Coupon:
     else:
         valid = False
     if not valid or event.min_spend_minor < 0:
-        raise DomainError(f"unusable coupon terms: {event.kind} {event.amount_off_minor} / {event.percent_off}%")
+        raise UnusableEvent(f"unusable coupon terms: {event.kind} {event.amount_off_minor} / {event.percent_off}%")
     return Coupon(
         coupon_id=coupon_id,
         buyer_id=event.buyer_id,

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 
 from libs.contracts import Admission, FlashSaleAdmitted, OrderLine
 from libs.ids import canonical_uuid
-from services.orders.domain import CheckoutPlan, DomainError, PlannedOrder
+from services.orders.domain import CheckoutPlan, PlannedOrder
+from services.orders.domain.refusals import UnusableEvent
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,14 @@ def admitted_orders(
     """Per admission a checkout and an order (id chosen by live) payable until admitted_at + pay_within_s.
 
     A batch holds many buyers' units: an admission that cannot become an order comes back refused (the caller
-    logs it) instead of holding up the rest. A sale-level fault refuses the whole event (DomainError).
+    logs it) instead of holding up the rest. A sale-level fault refuses the whole event (UnusableEvent).
     """
     sale_id, merchant_id = canonical_uuid(event.sale_id), canonical_uuid(event.merchant_id)
     sku_id, product_id = canonical_uuid(event.sku_id), canonical_uuid(event.product_id)
     if not (sale_id and merchant_id and sku_id and product_id):
-        raise DomainError("sale_id, merchant_id, sku_id and product_id must be UUIDs")
+        raise UnusableEvent("sale_id, merchant_id, sku_id and product_id must be UUIDs")
     if event.unit_price_minor < 0 or event.pay_within_s < 0 or len(event.currency) != 3:
-        raise DomainError("a flash sale needs a price >= 0, pay_within_s >= 0 and an ISO currency")
+        raise UnusableEvent("a flash sale needs a price >= 0, pay_within_s >= 0 and an ISO currency")
     currency = event.currency.upper()
     admitted: list[AdmittedOrder] = []
     refused: list[RefusedAdmission] = []

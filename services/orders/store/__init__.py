@@ -6,14 +6,13 @@ from services.orders.store.checkouts import (
     NewCheckout,
     cancel_orders,
     checkout_exists,
-    checkout_for_buyer,
+    checkout_view,
     close_checkout,
     insert_checkout,
     insert_checkouts,
     lock_checkout,
-    order_rows,
+    order_views,
     pay_orders,
-    schedule_payment_windows,
 )
 from services.orders.store.coupons import buyers_coupons, give_back_coupons, keep_claimed, use_coupons
 from services.orders.store.payments import (
@@ -38,7 +37,7 @@ __all__ = [
     "cancel_orders",
     "checkout_abandoned",
     "checkout_exists",
-    "checkout_for_buyer",
+    "checkout_view",
     "close_checkout",
     "detach_intent",
     "give_back_coupons",
@@ -49,7 +48,7 @@ __all__ = [
     "lock_checkout_id",
     "mark_refunded",
     "move_payment",
-    "order_rows",
+    "order_views",
     "owe_refund",
     "pay_orders",
     "payment_by_id",
@@ -59,6 +58,5 @@ __all__ = [
     "pending_refund",
     "record_abandoned",
     "record_stripe_event",
-    "schedule_payment_windows",
     "use_coupons",
 ]

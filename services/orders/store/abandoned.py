@@ -8,7 +8,7 @@ import asyncpg
 
 from services.orders.store.checkouts import Conn
 
-# The two-key advisory lock space, apart from run_idempotent's one-key locks; this class names checkout ids.
+# The two-key advisory lock space, apart from write_once's one-key locks; this class names checkout ids.
 _CHECKOUT_LOCK_CLASS = 0x0C0C
 
 

@@ -1,4 +1,4 @@
-"""SQL for checkouts and orders: writes as conditional updates, and the read views behind GET endpoints."""
+"""SQL for checkouts and orders: writes as conditional updates, and the reads behind GET endpoints (as views)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import msgspec
 
 from libs.contracts import OrderLine
 from libs.db import Database
-from libs.telemetry import capture_headers
 from services.orders import domain
 from services.orders.domain import (
     CHECKOUT_TRANSITIONS,
@@ -23,6 +22,7 @@ from services.orders.domain import (
     PaymentStatus,
     StoredOrder,
 )
+from services.orders.views import CheckoutOrderView, CheckoutView, LineView, OrderView, PaymentView
 
 Conn = asyncpg.Connection | Database
 
@@ -195,21 +195,6 @@ async def insert_checkouts(conn: asyncpg.Connection, checkouts: Sequence[NewChec
     return new
 
 
-async def schedule_payment_windows(conn: asyncpg.Connection, checkouts: Sequence[NewCheckout]) -> None:
-    """Each checkout's payment_timeout job at its pay_by: libs.scheduler.schedule for a whole batch in one statement."""
-    if not checkouts:
-        return
-    await conn.execute(
-        """INSERT INTO due_jobs (kind, key, due_at, payload, headers)
-           SELECT $1, j.key, j.due_at, '{}'::jsonb, $4 FROM unnest($2::text[], $3::timestamptz[]) AS j(key, due_at)
-           ON CONFLICT (kind, key) DO NOTHING""",
-        domain.PAYMENT_TIMEOUT_JOB,
-        [c.plan.checkout_id for c in checkouts],
-        [c.pay_by for c in checkouts],
-        capture_headers(),
-    )
-
-
 def _columns(rows: Any) -> list[list[Any]]:
     """Rows turned into one list per column: the arrays an `unnest` insert takes."""
     return [list(column) for column in zip(*rows, strict=True)]
@@ -278,7 +263,7 @@ async def cancel_orders(conn: asyncpg.Connection, checkout_id: str, reason: str,
     return [dataclasses.replace(o, status=OrderStatus.CANCELLED) for o in map(stored_order, rows)]
 
 
-async def order_rows(
+async def order_views(
     db: Conn,
     *,
     buyer_id: str | None = None,
@@ -288,7 +273,7 @@ async def order_rows(
     status: str | None = None,
     before: tuple[datetime, str] | None = None,
     limit: int = 100,
-) -> list[asyncpg.Record]:
+) -> list[OrderView]:
     """Orders newest first, always scoped by whoever asks (buyer or merchant)."""
     conditions, args = [], []
     for column, value in (
@@ -306,16 +291,38 @@ async def order_rows(
         conditions.append(f"(o.created_at, o.order_id) < (${len(args) - 1}, ${len(args)}::uuid)")
     args.append(limit)
     where = " AND ".join(conditions) or "true"
-    return await db.fetch(
+    rows = await db.fetch(
         f"{_ORDER_SELECT} WHERE {where} ORDER BY o.created_at DESC, o.order_id DESC LIMIT ${len(args)}",
         *args,
+    )
+    return [_order_view(row) for row in rows]
+
+
+def _order_view(row: asyncpg.Record) -> OrderView:
+    return OrderView(
+        order_id=row["order_id"],
+        checkout_id=row["checkout_id"],
+        payment_id=row["payment_id"],
+        buyer_id=row["buyer_id"],
+        merchant_id=row["merchant_id"],
+        status=row["status"],
+        subtotal_minor=row["subtotal_minor"],
+        discount_minor=row["discount_minor"],
+        coupon_id=row["coupon_id"],
+        amount_minor=row["amount_minor"],
+        currency=row["currency"],
+        lines=msgspec.convert(row["lines"], list[LineView]),
+        created_at=row["created_at"],
+        paid_at=row["paid_at"],
+        cancelled_at=row["cancelled_at"],
+        cancel_reason=row["cancel_reason"],
     )
 
 
 # --- checkout view ----------------------------------------------------------------------------
 
 
-async def checkout_for_buyer(db: Conn, checkout_id: str, buyer_id: str) -> dict[str, Any] | None:
+async def checkout_view(db: Conn, checkout_id: str, buyer_id: str) -> CheckoutView | None:
     """A buyer's own checkout with its payment and orders, or None."""
     row = await db.fetchrow(
         """SELECT c.checkout_id::text, c.status, c.pay_by, c.amount_minor, c.currency,
@@ -328,5 +335,31 @@ async def checkout_for_buyer(db: Conn, checkout_id: str, buyer_id: str) -> dict[
     )
     if row is None:
         return None
-    orders = await order_rows(db, checkout_id=checkout_id, buyer_id=buyer_id)
-    return {"checkout": row, "orders": sorted(orders, key=lambda o: o["order_id"])}
+    orders = await order_views(db, checkout_id=checkout_id, buyer_id=buyer_id)
+    return CheckoutView(
+        checkout_id=row["checkout_id"],
+        status=row["status"],
+        pay_by=row["pay_by"],
+        amount_minor=row["amount_minor"],
+        currency=row["currency"],
+        payment=PaymentView(
+            payment_id=row["payment_id"],
+            amount_minor=row["payment_amount_minor"],
+            currency=row["payment_currency"],
+            status=row["payment_status"],
+        ),
+        orders=[
+            CheckoutOrderView(
+                order_id=o.order_id,
+                merchant_id=o.merchant_id,
+                status=o.status,
+                subtotal_minor=o.subtotal_minor,
+                discount_minor=o.discount_minor,
+                coupon_id=o.coupon_id,
+                amount_minor=o.amount_minor,
+                currency=o.currency,
+                lines=o.lines,
+            )
+            for o in sorted(orders, key=lambda o: o.order_id)
+        ],
+    )

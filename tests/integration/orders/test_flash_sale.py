@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,28 +15,13 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest_asyncio
 
 from libs.contracts import Admission, FlashSaleAdmitted, FlashSaleOrdersPlaced, OrderCancelled, OrderPaid, OrderPlaced
-from tests.harness import Infra, Stack, eventually, publish
-from tests.integration.orders_support import assert_problem, events_of, stripe_intent
+from tests.harness import Stack, assert_problem, eventually, publish
+from tests.integration.orders.support import consumed_all, events_of, stripe_intent
 
+SERVICES = ("orders",)
 PRICE = 990
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def st(infra: Infra) -> AsyncIterator[Stack]:
-    stack = await Stack(infra).start("orders")
-    yield stack
-    await stack.stop()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def db(infra: Infra) -> AsyncIterator[asyncpg.Connection]:
-    """Orders' own tables: what it announced (its outbox) and what it keeps for Stripe."""
-    conn = await asyncpg.connect(infra.database_url)
-    yield conn
-    await conn.close()
 
 
 @dataclass
@@ -45,21 +29,21 @@ class Sale:
     event: FlashSaleAdmitted
     merchant_token: str
 
-    def buyer(self, st: Stack, admission: Admission) -> httpx.AsyncClient:
-        return st.client("orders", st.infra.token("buyer", sub=admission.buyer_id))
+    def buyer(self, stack: Stack, admission: Admission) -> httpx.AsyncClient:
+        return stack.client("orders", stack.infra.token("buyer", sub=admission.buyer_id))
 
 
-def admission(st: Stack, quantity: int = 1) -> Admission:
+def admission(stack: Stack, quantity: int = 1) -> Admission:
     return Admission(
         admission_id=str(uuid.uuid4()),
         order_id=str(uuid.uuid4()),
         buyer_id=f"buyer-{uuid.uuid4().hex[:10]}",
         quantity=quantity,
-        admitted_at=st.clock.now(),
+        admitted_at=stack.clock.now(),
     )
 
 
-def sale(st: Stack, *admissions: Admission, pay_within_s: int = 300) -> Sale:
+def sale(stack: Stack, *admissions: Admission, pay_within_s: int = 300) -> Sale:
     merchant_id = str(uuid.uuid4())
     event = FlashSaleAdmitted(
         sale_id=str(uuid.uuid4()),
@@ -74,7 +58,7 @@ def sale(st: Stack, *admissions: Admission, pay_within_s: int = 300) -> Sale:
         pay_within_s=pay_within_s,
         admissions=list(admissions),
     )
-    return Sale(event, st.infra.token("merchant", merchant_id=merchant_id))
+    return Sale(event, stack.infra.token("merchant", merchant_id=merchant_id))
 
 
 def again(event: FlashSaleAdmitted, *admissions: Admission) -> FlashSaleAdmitted:
@@ -111,13 +95,13 @@ async def placed_in_batches(db: asyncpg.Connection, order_id: str) -> list[dict[
 
 
 async def test_admitted_batch_becomes_orders_at_the_sale_price_payable_until_pay_by(
-    st: Stack, db: asyncpg.Connection
+    stack: Stack, db: asyncpg.Connection
 ) -> None:
-    one, two, three = admission(st), admission(st, quantity=2), admission(st)
-    s = sale(st, one, two, three)
-    await publish(st, s.event)
+    one, two, three = admission(stack), admission(stack, quantity=2), admission(stack)
+    s = sale(stack, one, two, three)
+    await publish(stack, s.event)
     for a in (one, two, three):
-        async with aclosing(s.buyer(st, a)) as buyer:
+        async with aclosing(s.buyer(stack, a)) as buyer:
             order = await wait_for_order(buyer, a.order_id)
             assert (order["buyer_id"], order["merchant_id"], order["currency"]) == (
                 a.buyer_id,
@@ -163,46 +147,40 @@ async def test_admitted_batch_becomes_orders_at_the_sale_price_payable_until_pay
         (placed,) = await placed_in_batches(db, a.order_id)
         assert (placed["payment_id"], placed["amount_minor"]) == (order["payment_id"], PRICE * a.quantity)
         assert placed["lines"][0]["admission_id"] == a.admission_id
-    async with st.client("orders", s.merchant_token) as desk:
-        listed = (await desk.get("/seller/orders")).json()["items"]
+    async with stack.client("orders", s.merchant_token) as seller_client:
+        listed = (await seller_client.get("/seller/orders")).json()["items"]
     assert {o["order_id"] for o in listed} == {one.order_id, two.order_id, three.order_id}
-    async with st.client("orders", st.infra.token("buyer")) as stranger:
+    async with stack.client("orders", stack.infra.token("buyer")) as stranger:
         assert (await stranger.get(f"/orders/{one.order_id}")).status_code == 404
 
 
 async def test_a_batch_redelivered_or_repeated_in_a_later_batch_makes_no_second_order(
-    st: Stack, db: asyncpg.Connection
+    stack: Stack, db: asyncpg.Connection
 ) -> None:
-    first, later = admission(st), admission(st)
-    s = sale(st, first)
+    first, later = admission(stack), admission(stack)
+    s = sale(stack, first)
     # The same event twice under two message ids (JetStream cannot deduplicate it; the inbox does) ...
-    await publish(st, s.event)
-    await publish(st, s.event, msg_id=str(uuid.uuid4()))
+    await publish(stack, s.event)
+    await publish(stack, s.event, msg_id=str(uuid.uuid4()))
     # ... then a later batch (a new event) that repeats the first admission next to a new one.
-    await publish(st, again(s.event, first, later))
-    async with aclosing(s.buyer(st, later)) as later_buyer:
+    await publish(stack, again(s.event, first, later))
+    async with aclosing(s.buyer(stack, later)) as later_buyer:
         await wait_for_order(later_buyer, later.order_id)
 
-    async def settled() -> bool:
-        # Everything published to live's stream so far is applied and acknowledged.
-        bus = st.apps["orders"].runtime.bus
-        last = (await bus.js.stream_info(bus.stream("LIVE"))).state.last_seq
-        info = await bus.js.consumer_info(bus.stream("LIVE"), "orders__flash_sale_orders")
-        return not (info.num_pending or info.num_ack_pending) and info.delivered.stream_seq >= last
-
-    await eventually(settled, timeout=15)
-    async with aclosing(s.buyer(st, first)) as buyer:
+    # Everything published to live's stream so far is applied and acknowledged.
+    await eventually(lambda: consumed_all(stack, "orders__flash_sale_orders"), timeout=15)
+    async with aclosing(s.buyer(stack, first)) as buyer:
         assert len((await buyer.get("/orders")).json()["items"]) == 1
     assert len(await placed_in_batches(db, first.order_id)) == 1
     assert await db.fetchval("SELECT count(*) FROM orders.order_lines WHERE admission_id = $1", first.admission_id) == 1
 
 
 async def test_hundreds_of_admissions_in_one_batch_each_get_an_order_and_a_payment_window(
-    st: Stack, db: asyncpg.Connection
+    stack: Stack, db: asyncpg.Connection
 ) -> None:
-    admissions = [admission(st, quantity=1 + n % 2) for n in range(300)]
-    s = sale(st, *admissions)
-    await publish(st, s.event)
+    admissions = [admission(stack, quantity=1 + n % 2) for n in range(300)]
+    s = sale(stack, *admissions)
+    await publish(stack, s.event)
 
     async def all_there() -> bool:
         return (
@@ -225,19 +203,19 @@ async def test_hundreds_of_admissions_in_one_batch_each_get_an_order_and_a_payme
         row = by_order[a.order_id]
         assert row["amount_minor"] == PRICE * a.quantity
         assert row["pay_by"] == row["due_at"] == a.admitted_at + timedelta(seconds=300)
-    async with st.client("orders", s.merchant_token) as desk:
-        page = (await desk.get("/seller/orders", params={"limit": 100})).json()
+    async with stack.client("orders", s.merchant_token) as seller_client:
+        page = (await seller_client.get("/seller/orders", params={"limit": 100})).json()
     assert len(page["items"]) == 100
     assert page["next_cursor"]
 
 
 async def test_confirm_creates_the_intent_at_the_sale_price_and_the_paid_order_names_the_sale(
-    st: Stack, db: asyncpg.Connection
+    stack: Stack, db: asyncpg.Connection
 ) -> None:
-    a = admission(st, quantity=2)
-    s = sale(st, a)
-    await publish(st, s.event)
-    async with aclosing(s.buyer(st, a)) as buyer:
+    a = admission(stack, quantity=2)
+    s = sale(stack, a)
+    await publish(stack, s.event)
+    async with aclosing(s.buyer(stack, a)) as buyer:
         order = await wait_for_order(buyer, a.order_id)
         confirmed = await buyer.post(
             f"/payments/{order['payment_id']}/confirm", json={"payment_method": "pm_card_visa"}
@@ -252,7 +230,7 @@ async def test_confirm_creates_the_intent_at_the_sale_price_and_the_paid_order_n
     intent_id = await db.fetchval(
         "SELECT stripe_payment_intent_id FROM orders.payments WHERE payment_id = $1", order["payment_id"]
     )
-    intent = await stripe_intent(st, intent_id)
+    intent = await stripe_intent(stack, intent_id)
     assert (intent.amount, intent.currency, intent.status) == (PRICE * 2, "usd", "succeeded")
     assert intent.metadata["checkout_id"] == order["checkout_id"]
     (event,) = await events_of(db, OrderPaid.SUBJECT, a.order_id)
@@ -261,14 +239,14 @@ async def test_confirm_creates_the_intent_at_the_sale_price_and_the_paid_order_n
 
 
 async def test_unpaid_admission_is_cancelled_at_pay_by_and_the_event_names_the_admission(
-    st: Stack, db: asyncpg.Connection
+    stack: Stack, db: asyncpg.Connection
 ) -> None:
-    a = admission(st)
-    s = sale(st, a, pay_within_s=120)
-    await publish(st, s.event)
-    async with aclosing(s.buyer(st, a)) as buyer:
+    a = admission(stack)
+    s = sale(stack, a, pay_within_s=120)
+    await publish(stack, s.event)
+    async with aclosing(s.buyer(stack, a)) as buyer:
         order = await wait_for_order(buyer, a.order_id)
-        st.clock.advance(121)
+        stack.clock.advance(121)
         cancelled = await wait_for_order(buyer, a.order_id, "cancelled")
         assert cancelled["cancel_reason"] == "payment_timeout"
         checkout = (await buyer.get(f"/checkouts/{order['checkout_id']}")).json()

@@ -7,43 +7,24 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from libs.contracts import ReservedLine, ReserveItem
-from services.orders import domain, views
+from libs.contracts import ReserveItem
+from libs.errors import DomainError
+from services.orders import domain
 from services.orders.domain import (
     CHECKOUT_TRANSITIONS,
     ORDER_TRANSITIONS,
     PAYMENT_TRANSITIONS,
-    AlreadyPaid,
     CheckoutStatus,
-    MixedCurrency,
     OrderStatus,
     PaymentStatus,
-    PaymentWindowClosed,
     SucceededOutcome,
     WindowAction,
 )
+from services.orders.domain.refusals import AlreadyPaid, MixedCurrency, PaymentWindowClosed
+from tests.unit.orders.support import line, plan
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 M1, M2 = str(uuid.uuid4()), str(uuid.uuid4())
-
-
-def line(merchant: str, price: int, qty: int, currency: str = "USD", room: str | None = None) -> ReservedLine:
-    return ReservedLine(
-        sku_id=str(uuid.uuid4()),
-        product_id=str(uuid.uuid4()),
-        merchant_id=merchant,
-        title="Tea",
-        sku_name="250 g",
-        quantity=qty,
-        unit_price_minor=price,
-        currency=currency,
-        room_id=room,
-    )
-
-
-def plan(*lines: ReservedLine) -> domain.CheckoutPlan:
-    merchants = {ln.merchant_id for ln in lines}
-    return domain.plan_checkout("c1", "p1", list(lines), {m: f"order-{m}" for m in merchants})
 
 
 def test_conditional_updates_start_only_from_allowed_states() -> None:
@@ -89,7 +70,7 @@ def test_currency_case_does_not_split_a_cart() -> None:
 
 
 def test_empty_reservation_is_refused() -> None:
-    with pytest.raises(domain.DomainError):
+    with pytest.raises(DomainError):
         domain.plan_checkout("c1", "p1", [], {})
 
 
@@ -164,7 +145,7 @@ def test_window_job_asks_stripe_before_it_expires_anything(intent: str | None, a
 
 
 def test_window_job_waits_for_a_payment_in_flight_only_so_long() -> None:
-    late = PAY_BY + domain.SETTLE_LIMIT
+    late = PAY_BY + domain.IN_FLIGHT_LIMIT
     for in_flight in ("processing", "requires_action", "requires_capture"):
         assert domain.on_window_closed(in_flight, late - timedelta(seconds=1), PAY_BY) == WindowAction.WAIT
         assert domain.on_window_closed(in_flight, late, PAY_BY) == WindowAction.CANCEL
@@ -217,10 +198,10 @@ def test_events_carry_the_orders_lines_and_amounts() -> None:
 
 def test_cursor_round_trips_and_refuses_forgeries() -> None:
     order_id = str(uuid.uuid4())
-    assert views.decode_cursor(views.encode_cursor(NOW, order_id)) == (NOW, order_id)
-    for bad in ("not-a-cursor", "W10", views.encode_cursor(NOW, "x")):
-        with pytest.raises(domain.DomainError) as refused:
-            views.decode_cursor(bad)
+    assert domain.decode_cursor(domain.encode_cursor(NOW, order_id)) == (NOW, order_id)
+    for bad in ("not-a-cursor", "W10", domain.encode_cursor(NOW, "x")):
+        with pytest.raises(DomainError) as refused:
+            domain.decode_cursor(bad)
         assert refused.value.field == "cursor"
 
 

@@ -9,35 +9,19 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import httpx
-import pytest_asyncio
 from opentelemetry.trace import SpanKind
 
 from libs.contracts import OrderPaid
 from libs.telemetry import names
-from tests.harness import Infra, Stack, eventually
-from tests.integration.orders_support import assert_problem
+from tests.harness import Stack, assert_problem, eventually
 
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def st(infra: Infra) -> AsyncIterator[Stack]:
-    stack = await Stack(infra).start("shop", "orders")
-    yield stack
-    await stack.stop()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def db(infra: Infra) -> AsyncIterator[asyncpg.Connection]:
-    """Orders' own tables, read to count what it announced (its outbox)."""
-    conn = await asyncpg.connect(infra.database_url)
-    yield conn
-    await conn.close()
+SERVICES = ("shop", "orders")
 
 
 @dataclass
@@ -65,14 +49,14 @@ class Purchase:
 
 
 async def purchase(
-    st: Stack, *, price: int = 1999, stock: int = 5, quantity: int = 1, headers: dict[str, str] | None = None
+    stack: Stack, *, price: int = 1999, stock: int = 5, quantity: int = 1, headers: dict[str, str] | None = None
 ) -> Purchase:
-    infra = st.infra
-    async with st.client("shop", infra.token("operator")) as op:
+    infra = stack.infra
+    async with stack.client("shop", infra.token("operator")) as op:
         made = await op.post("/merchants", json={"name": "Tea House", "currency": "USD"})
         assert made.status_code == 201, made.text
     merchant_token = infra.token("merchant", merchant_id=made.json()["merchant_id"])
-    async with st.client("shop", merchant_token) as seller:
+    async with stack.client("shop", merchant_token) as seller:
         product = await seller.post(
             "/seller/products",
             json={
@@ -82,7 +66,7 @@ async def purchase(
         )
         assert product.status_code == 201, product.text
     sku_id = product.json()["skus"][0]["sku_id"]
-    buyer = st.client("orders", infra.token("buyer"))
+    buyer = stack.client("orders", infra.token("buyer"))
     placed = await buyer.post(
         "/checkout",
         json={"items": [{"sku_id": sku_id, "quantity": quantity, "room_id": "room-42"}]},
@@ -104,8 +88,8 @@ async def checkout_state(p: Purchase) -> dict[str, Any]:
     return response.json()
 
 
-async def stock(st: Stack, p: Purchase) -> tuple[int, int]:
-    async with st.client("shop", p.merchant_token) as seller:
+async def stock(stack: Stack, p: Purchase) -> tuple[int, int]:
+    async with stack.client("shop", p.merchant_token) as seller:
         sku = (await seller.get(f"/seller/products/{p.product_id}")).json()["skus"][0]
     return sku["stock_on_hand"], sku["stock_reserved"]
 
@@ -152,19 +136,19 @@ def signature(payload: str, secret: str, at: int | None = None) -> str:
     return f"t={t},v1={mac}"
 
 
-async def deliver(st: Stack, payload: str, sig: str | None) -> httpx.Response:
+async def deliver(stack: Stack, payload: str, sig: str | None) -> httpx.Response:
     headers = {"Content-Type": "application/json"} | ({"Stripe-Signature": sig} if sig else {})
-    async with st.client("orders") as stripe_side:
+    async with stack.client("orders") as stripe_side:
         return await stripe_side.post("/stripe/webhook", content=payload.encode(), headers=headers)
 
 
 # --- paying -------------------------------------------------------------------------------------
 
 
-async def test_card_payment_makes_the_order_paid_through_stripes_webhook(st: Stack, db: asyncpg.Connection) -> None:
-    p = await purchase(st, price=1999, stock=5, quantity=2)
+async def test_card_payment_makes_the_order_paid_through_stripes_webhook(stack: Stack, db: asyncpg.Connection) -> None:
+    p = await purchase(stack, price=1999, stock=5, quantity=2)
     async with aclosing(p.buyer):
-        assert await stock(st, p) == (5, 2)
+        assert await stock(stack, p) == (5, 2)
         confirmed = await confirm(p)
         assert confirmed.status_code == 202, confirmed.text
         assert confirmed.json() == {"payment_id": p.payment_id, "status": "succeeded"}
@@ -176,26 +160,28 @@ async def test_card_payment_makes_the_order_paid_through_stripes_webhook(st: Sta
         assert (state["status"], state["payment"]["status"]) == ("paid", "succeeded")
         assert len(await paid_events(db, p.order_id)) == 1
         # Shop committed the paid units: two left the shelf, none held.
-        await eventually(lambda: _stock_is(st, p, (3, 0)), timeout=10)
+        await eventually(lambda: _stock_is(stack, p, (3, 0)), timeout=10)
         # A retried confirm after the webhook answers how the payment stands, and charges nothing.
         again = await confirm(p)
         assert again.status_code == 202, again.text
         assert again.json() == {"payment_id": p.payment_id, "status": "succeeded"}
         assert len(await paid_events(db, p.order_id)) == 1
-    async with st.client("orders", p.merchant_token) as desk:
-        assert (await desk.get(f"/seller/orders/{p.order_id}")).json()["status"] == "paid"
+    async with stack.client("orders", p.merchant_token) as seller_client:
+        assert (await seller_client.get(f"/seller/orders/{p.order_id}")).json()["status"] == "paid"
 
 
-async def test_payment_span_links_back_to_the_checkout_and_carries_the_room(st: Stack, db: asyncpg.Connection) -> None:
+async def test_payment_span_links_back_to_the_checkout_and_carries_the_room(
+    stack: Stack, db: asyncpg.Connection
+) -> None:
     checkout_trace = uuid.uuid4().hex
     traceparent = f"00-{checkout_trace}-{uuid.uuid4().hex[:16]}-01"
-    p = await purchase(st, headers={"traceparent": traceparent})
+    p = await purchase(stack, headers={"traceparent": traceparent})
     async with aclosing(p.buyer):
         assert (await confirm(p)).status_code == 202
         await eventually(lambda: _status_is(p, "paid"), timeout=15)
     processing = [
         s
-        for s in st.spans.get_finished_spans()
+        for s in stack.spans.get_finished_spans()
         if s.name == "stripe payment_intent.succeeded process"
         and s.attributes.get(names.PAYMENT_ID) == p.payment_id
         and s.kind == SpanKind.CONSUMER
@@ -209,8 +195,8 @@ async def test_payment_span_links_back_to_the_checkout_and_carries_the_room(st: 
     assert f"{names.ROOM_ID}=room-42" in json.loads(event["headers"]).get("baggage", "")
 
 
-async def test_confirming_twice_in_a_row_or_at_once_charges_once(st: Stack, db: asyncpg.Connection) -> None:
-    in_a_row, at_once = await purchase(st), await purchase(st)
+async def test_confirming_twice_in_a_row_or_at_once_charges_once(stack: Stack, db: asyncpg.Connection) -> None:
+    in_a_row, at_once = await purchase(stack), await purchase(stack)
     async with aclosing(in_a_row.buyer), aclosing(at_once.buyer):
         first, second = await confirm(in_a_row), await confirm(in_a_row)
         answers = [first, second, *await asyncio.gather(*(confirm(at_once) for _ in range(4)))]
@@ -219,14 +205,14 @@ async def test_confirming_twice_in_a_row_or_at_once_charges_once(st: Stack, db: 
             assert answer.json()["status"] == "succeeded"
         for p in (in_a_row, at_once):
             await eventually(lambda p=p: _status_is(p, "paid"), timeout=15)
-            intent = await _stripe_intent(st, p.intent_id)
+            intent = await _stripe_intent(stack, p.intent_id)
             assert (intent["status"], intent["amount"]) == ("succeeded", p.body["amount_minor"])
-            assert await _stripe_refunds(st, p.intent_id) == []
+            assert await _stripe_refunds(stack, p.intent_id) == []
             assert len(await paid_events(db, p.order_id)) == 1
 
 
-async def test_declined_card_answers_402_and_the_order_keeps_waiting(st: Stack) -> None:
-    p = await purchase(st)
+async def test_declined_card_answers_402_and_the_order_keeps_waiting(stack: Stack) -> None:
+    p = await purchase(stack)
     async with aclosing(p.buyer):
         declined = await confirm(p, "pm_card_chargeCustomerFail")
         assert_problem(declined, 402, "payment-failed")
@@ -236,9 +222,9 @@ async def test_declined_card_answers_402_and_the_order_keeps_waiting(st: Stack) 
         assert await order_status(p) == "awaiting_payment"
 
 
-async def test_confirming_someone_elses_or_an_unknown_payment_is_404(st: Stack) -> None:
-    p = await purchase(st)
-    async with aclosing(p.buyer), st.client("orders", st.infra.token("buyer")) as stranger:
+async def test_confirming_someone_elses_or_an_unknown_payment_is_404(stack: Stack) -> None:
+    p = await purchase(stack)
+    async with aclosing(p.buyer), stack.client("orders", stack.infra.token("buyer")) as stranger:
         assert_problem(
             await stranger.post(f"/payments/{p.payment_id}/confirm", json={"payment_method": "pm_card_visa"}),
             404,
@@ -259,78 +245,79 @@ async def test_confirming_someone_elses_or_an_unknown_payment_is_404(st: Stack) 
 
 
 async def test_webhook_with_a_bad_or_missing_signature_is_refused_and_changes_nothing(
-    st: Stack, db: asyncpg.Connection
+    stack: Stack, db: asyncpg.Connection
 ) -> None:
-    p = await purchase(st)
+    p = await purchase(stack)
     payload = succeeded_event(p)
     async with aclosing(p.buyer):
-        assert_problem(await deliver(st, payload, signature(payload, "whsec_wrong")), 400, "invalid-signature")
-        assert_problem(await deliver(st, payload, None), 400, "invalid-signature")
-        assert_problem(await deliver(st, payload, "t=abc,v1=zzz"), 400, "invalid-signature")
+        assert_problem(await deliver(stack, payload, signature(payload, "whsec_wrong")), 400, "invalid-signature")
+        assert_problem(await deliver(stack, payload, None), 400, "invalid-signature")
+        assert_problem(await deliver(stack, payload, "t=abc,v1=zzz"), 400, "invalid-signature")
         tampered = payload.replace('"succeeded"', '"succeeded" ', 1)
-        good_for_original = signature(payload, st.infra.webhook_secret)
-        assert_problem(await deliver(st, tampered, good_for_original), 400, "invalid-signature")
+        good_for_original = signature(payload, stack.infra.webhook_secret)
+        assert_problem(await deliver(stack, tampered, good_for_original), 400, "invalid-signature")
         assert await order_status(p) == "awaiting_payment"
         assert (await checkout_state(p))["payment"]["status"] == "requires_payment"
     assert await paid_events(db, p.order_id) == []
 
 
-async def test_webhook_body_that_is_not_utf8_is_refused_as_unsigned(st: Stack) -> None:
-    async with st.client("orders") as stripe_side:
+async def test_webhook_body_that_is_not_utf8_is_refused_as_unsigned(stack: Stack) -> None:
+    async with stack.client("orders") as stripe_side:
         response = await stripe_side.post(
             "/stripe/webhook", content=b"\xff\xfe{}", headers={"Stripe-Signature": "t=1,v1=00"}
         )
     assert_problem(response, 400, "invalid-signature")
 
 
-async def test_webhook_signed_too_long_ago_is_refused(st: Stack, db: asyncpg.Connection) -> None:
-    p = await purchase(st)
+async def test_webhook_signed_too_long_ago_is_refused(stack: Stack, db: asyncpg.Connection) -> None:
+    p = await purchase(stack)
     payload = succeeded_event(p)
-    stale = signature(payload, st.infra.webhook_secret, at=int(time.time()) - 600)
+    stale = signature(payload, stack.infra.webhook_secret, at=int(time.time()) - 600)
     async with aclosing(p.buyer):
-        assert_problem(await deliver(st, payload, stale), 400, "invalid-signature")
+        assert_problem(await deliver(stack, payload, stale), 400, "invalid-signature")
         assert await order_status(p) == "awaiting_payment"
     assert await paid_events(db, p.order_id) == []
 
 
-async def test_the_same_event_delivered_twice_pays_once(st: Stack, db: asyncpg.Connection) -> None:
-    p = await purchase(st)
+async def test_the_same_event_delivered_twice_pays_once(stack: Stack, db: asyncpg.Connection) -> None:
+    p = await purchase(stack)
     payload = succeeded_event(p)
-    sig = signature(payload, st.infra.webhook_secret)
+    sig = signature(payload, stack.infra.webhook_secret)
     async with aclosing(p.buyer):
-        first = await deliver(st, payload, sig)
+        first = await deliver(stack, payload, sig)
         assert first.status_code == 200, first.text
         assert first.json() == {"status": "paid"}
-        second = await deliver(st, payload, sig)
+        second = await deliver(stack, payload, sig)
         assert second.status_code == 200, second.text
         assert second.json() == {"status": "duplicate"}
         # A different event about the same, already-paid intent changes nothing either.
         other = succeeded_event(p)
-        assert (await deliver(st, other, signature(other, st.infra.webhook_secret))).json() == {"status": "ignored"}
+        ignored = await deliver(stack, other, signature(other, stack.infra.webhook_secret))
+        assert ignored.json() == {"status": "ignored"}
         assert await order_status(p) == "paid"
     assert len(await paid_events(db, p.order_id)) == 1
 
 
-async def test_the_same_event_delivered_concurrently_pays_once(st: Stack, db: asyncpg.Connection) -> None:
-    p = await purchase(st)
+async def test_the_same_event_delivered_concurrently_pays_once(stack: Stack, db: asyncpg.Connection) -> None:
+    p = await purchase(stack)
     payload = succeeded_event(p)
-    sig = signature(payload, st.infra.webhook_secret)
+    sig = signature(payload, stack.infra.webhook_secret)
     async with aclosing(p.buyer):
-        answers = await asyncio.gather(*(deliver(st, payload, sig) for _ in range(8)))
+        answers = await asyncio.gather(*(deliver(stack, payload, sig) for _ in range(8)))
         assert sorted(a.json()["status"] for a in answers) == ["duplicate"] * 7 + ["paid"]
         assert await order_status(p) == "paid"
     assert len(await paid_events(db, p.order_id)) == 1
 
 
 async def test_webhook_for_an_unknown_intent_or_another_event_type_is_acknowledged_and_ignored(
-    st: Stack, db: asyncpg.Connection
+    stack: Stack, db: asyncpg.Connection
 ) -> None:
-    p = await purchase(st)
+    p = await purchase(stack)
     stranger = succeeded_event(p).replace(p.intent_id, "pi_not_ours").replace(p.payment_id, str(uuid.uuid4()))
     other_type = json.dumps({"id": f"evt_{uuid.uuid4().hex}", "type": "customer.created", "data": {"object": {}}})
     async with aclosing(p.buyer):
         for payload in (stranger, other_type):
-            answer = await deliver(st, payload, signature(payload, st.infra.webhook_secret))
+            answer = await deliver(stack, payload, signature(payload, stack.infra.webhook_secret))
             assert answer.status_code == 200, answer.text
             assert answer.json() == {"status": "ignored"}
         assert await order_status(p) == "awaiting_payment"
@@ -338,20 +325,20 @@ async def test_webhook_for_an_unknown_intent_or_another_event_type_is_acknowledg
 
 
 async def test_money_of_the_wrong_amount_is_refunded_and_the_buyer_can_still_pay(
-    st: Stack, db: asyncpg.Connection
+    stack: Stack, db: asyncpg.Connection
 ) -> None:
-    p = await purchase(st, price=2500)
+    p = await purchase(stack, price=2500)
     async with aclosing(p.buyer):
         # Someone with the account's key switches the intent to euros, and the buyer's app confirms it client-side.
         # (Currency, not amount: localstripe would then send the amount as a string, which Stripe never does.)
-        async with _stripe_api(st) as stripe_api:
+        async with _stripe_api(stack) as stripe_api:
             changed = await stripe_api.post(f"/v1/payment_intents/{p.intent_id}", data={"currency": "eur"})
             assert changed.status_code == 200, changed.text
             await stripe_api.post(f"/v1/payment_intents/{p.intent_id}", data={"payment_method": "pm_card_visa"})
             taken = await stripe_api.post(f"/v1/payment_intents/{p.intent_id}/confirm")
             assert taken.json()["status"] == "succeeded", taken.text
         await eventually(lambda: _payment_is(p, "amount_mismatch"), timeout=15)
-        await eventually(lambda: _refunded(st, p.intent_id, [2500]), timeout=15)
+        await eventually(lambda: _refunded(stack, p.intent_id, [2500]), timeout=15)
         assert await order_status(p) == "awaiting_payment"
         assert await paid_events(db, p.order_id) == []
 
@@ -363,19 +350,19 @@ async def test_money_of_the_wrong_amount_is_refunded_and_the_buyer_can_still_pay
         state = await checkout_state(p)
         assert (state["status"], state["payment"]["status"]) == ("paid", "succeeded")
     assert len(await paid_events(db, p.order_id)) == 1
-    assert [(r["amount"], r["currency"]) for r in await _stripe_refunds(st, p.intent_id)] == [(2500, "eur")]
+    assert [(r["amount"], r["currency"]) for r in await _stripe_refunds(stack, p.intent_id)] == [(2500, "eur")]
 
 
 async def test_payment_confirmed_inside_the_window_ends_paid_even_if_the_window_job_runs_first(
-    st: Stack, db: asyncpg.Connection
+    stack: Stack, db: asyncpg.Connection
 ) -> None:
-    p = await purchase(st, price=2500, stock=4, quantity=2)
+    p = await purchase(stack, price=2500, stock=4, quantity=2)
     async with aclosing(p.buyer):
         confirmed = await confirm(p)
         assert confirmed.status_code == 202, confirmed.text
         # localstripe posts its webhook about a second later; the window's job runs before it lands.
-        st.clock.advance(st.infra.settings("orders").payment_window_s + 1)
-        await eventually(lambda: _window_job_ran(st, p), timeout=10)
+        stack.clock.advance(stack.infra.settings("orders").payment_window_s + 1)
+        await eventually(lambda: _window_job_ran(stack, p), timeout=10)
         await eventually(lambda: _status_is(p, "paid"), timeout=10)
         state = await checkout_state(p)
         assert (state["status"], state["payment"]["status"]) == ("paid", "succeeded")
@@ -383,27 +370,27 @@ async def test_payment_confirmed_inside_the_window_ends_paid_even_if_the_window_
         await eventually(lambda: _stripe_events_of(db, p.payment_id, 1), timeout=10)
         assert await order_status(p) == "paid"
     assert len(await paid_events(db, p.order_id)) == 1
-    assert await _stripe_refunds(st, p.intent_id) == []
+    assert await _stripe_refunds(stack, p.intent_id) == []
     # The two units left the shelf for good.
-    await eventually(lambda: _stock_is(st, p, (2, 0)), timeout=10)
+    await eventually(lambda: _stock_is(stack, p, (2, 0)), timeout=10)
 
 
-async def test_money_that_arrives_after_the_window_closed_is_refunded(st: Stack) -> None:
+async def test_money_that_arrives_after_the_window_closed_is_refunded(stack: Stack) -> None:
     # The checkout is placed while Stripe is away, so it has no intent when its window closes...
-    elsewhere = dataclasses.replace(st.infra, namespace=f"{st.infra.namespace}_{uuid.uuid4().hex[:6]}")
-    offline = await Stack(elsewhere, clock=st.clock).start("shop", "orders", stripe_api_base="http://127.0.0.1:9")
+    elsewhere = dataclasses.replace(stack.infra, namespace=f"{stack.infra.namespace}_{uuid.uuid4().hex[:6]}")
+    offline = await Stack(elsewhere, clock=stack.clock).start("shop", "orders", stripe_api_base="http://127.0.0.1:9")
     try:
         p = await purchase(offline, price=2500, quantity=2)
         await p.buyer.aclose()
     finally:
         await offline.stop()
-    buyer = st.client("orders", p.buyer.headers["Authorization"].removeprefix("Bearer "))
+    buyer = stack.client("orders", p.buyer.headers["Authorization"].removeprefix("Bearer "))
     p = dataclasses.replace(p, buyer=buyer)
     async with aclosing(buyer):
-        st.clock.advance(st.infra.settings("orders").payment_window_s + 1)
+        stack.clock.advance(stack.infra.settings("orders").payment_window_s + 1)
         await eventually(lambda: _status_is(p, "cancelled"), timeout=10)
         # ...and an intent for it (one a confirm was creating as the window closed) takes the money afterwards.
-        async with _stripe_api(st) as stripe_api:
+        async with _stripe_api(stack) as stripe_api:
             late = await stripe_api.post(
                 "/v1/payment_intents",
                 data={
@@ -419,22 +406,22 @@ async def test_money_that_arrives_after_the_window_closed_is_refunded(st: Stack)
         await eventually(lambda: _payment_is(p, "refunded"), timeout=15)
         assert (await checkout_state(p))["status"] == "expired"
         assert await order_status(p) == "cancelled"
-    assert [r["amount"] for r in await _stripe_refunds(st, late.json()["id"])] == [5000]
+    assert [r["amount"] for r in await _stripe_refunds(stack, late.json()["id"])] == [5000]
 
 
 async def test_buyer_still_authenticating_when_the_window_closes_can_finish_paying(
-    st: Stack, db: asyncpg.Connection
+    stack: Stack, db: asyncpg.Connection
 ) -> None:
-    p = await purchase(st)
+    p = await purchase(stack)
     async with aclosing(p.buyer):
-        started = await confirm(p, await _card_needing_3ds(st))
+        started = await confirm(p, await _card_needing_3ds(stack))
         assert started.status_code == 202, started.text
         assert started.json()["status"] == "requires_action"
-        st.clock.advance(st.infra.settings("orders").payment_window_s + 1)
-        await eventually(lambda: _window_job_ran(st, p), timeout=10)
+        stack.clock.advance(stack.infra.settings("orders").payment_window_s + 1)
+        await eventually(lambda: _window_job_ran(stack, p), timeout=10)
         assert await order_status(p) == "awaiting_payment"
 
-        async with _stripe_api(st) as stripe_api:
+        async with _stripe_api(stack) as stripe_api:
             done = await stripe_api.post(
                 f"/v1/payment_intents/{p.intent_id}/_authenticate",
                 params={"client_secret": p.body["payment"]["client_secret"], "success": "true"},
@@ -444,34 +431,34 @@ async def test_buyer_still_authenticating_when_the_window_closes_can_finish_payi
     assert len(await paid_events(db, p.order_id)) == 1
 
 
-async def test_window_waits_for_authentication_at_most_an_hour_then_cancels_the_intent(st: Stack) -> None:
-    p = await purchase(st, stock=3, quantity=3)
+async def test_window_waits_for_authentication_at_most_an_hour_then_cancels_the_intent(stack: Stack) -> None:
+    p = await purchase(stack, stock=3, quantity=3)
     async with aclosing(p.buyer):
-        assert (await confirm(p, await _card_needing_3ds(st))).json()["status"] == "requires_action"
-        st.clock.advance(st.infra.settings("orders").payment_window_s + 1)
-        await eventually(lambda: _window_job_ran(st, p), timeout=10)
+        assert (await confirm(p, await _card_needing_3ds(stack))).json()["status"] == "requires_action"
+        stack.clock.advance(stack.infra.settings("orders").payment_window_s + 1)
+        await eventually(lambda: _window_job_ran(stack, p), timeout=10)
         assert await order_status(p) == "awaiting_payment"
-        st.clock.advance(3600)
+        stack.clock.advance(3600)
         await eventually(lambda: _status_is(p, "cancelled"), timeout=10)
         assert (await checkout_state(p))["status"] == "expired"
-    assert (await _stripe_intent(st, p.intent_id))["status"] == "canceled"
-    await eventually(lambda: _stock_is(st, p, (3, 0)), timeout=10)
+    assert (await _stripe_intent(stack, p.intent_id))["status"] == "canceled"
+    await eventually(lambda: _stock_is(stack, p, (3, 0)), timeout=10)
 
 
 async def test_webhook_and_window_job_racing_on_a_paid_checkout_agree_it_is_paid(
-    st: Stack, db: asyncpg.Connection
+    stack: Stack, db: asyncpg.Connection
 ) -> None:
-    window = st.infra.settings("orders").payment_window_s
+    window = stack.infra.settings("orders").payment_window_s
     for delay in (0.0, 0.05, 0.1, 0.2):
-        p = await purchase(st)
+        p = await purchase(stack)
         async with aclosing(p.buyer):
             assert (await confirm(p)).status_code == 202
             payload = succeeded_event(p)
-            sig = signature(payload, st.infra.webhook_secret)
+            sig = signature(payload, stack.infra.webhook_secret)
             # The job becomes due now and the scheduler looks every 0.1 s: the webhooks land around it.
-            st.clock.advance(window + 1)
+            stack.clock.advance(window + 1)
             await asyncio.sleep(delay)
-            answers = await asyncio.gather(*(deliver(st, payload, sig) for _ in range(3)))
+            answers = await asyncio.gather(*(deliver(stack, payload, sig) for _ in range(3)))
             assert [a.status_code for a in answers] == [200] * 3, [a.text for a in answers]
             statuses = sorted(a.json()["status"] for a in answers)
             assert statuses in (["duplicate", "duplicate", "ignored"], ["duplicate", "duplicate", "paid"]), statuses
@@ -479,35 +466,35 @@ async def test_webhook_and_window_job_racing_on_a_paid_checkout_agree_it_is_paid
             state = await checkout_state(p)
             assert (state["status"], state["payment"]["status"]) == ("paid", "succeeded")
         assert len(await paid_events(db, p.order_id)) == 1
-        assert await _stripe_refunds(st, p.intent_id) == []
+        assert await _stripe_refunds(stack, p.intent_id) == []
 
 
-def _stripe_api(st: Stack) -> httpx.AsyncClient:
+def _stripe_api(stack: Stack) -> httpx.AsyncClient:
     """Stripe (localstripe) as the buyer's app, or the account's owner, would call it directly."""
-    return httpx.AsyncClient(base_url=st.infra.stripe_base, auth=("sk_test_liveloop", ""))
+    return httpx.AsyncClient(base_url=stack.infra.stripe_base, auth=("sk_test_liveloop", ""))
 
 
-async def _stripe_refunds(st: Stack, intent_id: str) -> list[dict[str, Any]]:
-    async with _stripe_api(st) as stripe_api:
+async def _stripe_refunds(stack: Stack, intent_id: str) -> list[dict[str, Any]]:
+    async with _stripe_api(stack) as stripe_api:
         response = await stripe_api.get("/v1/refunds", params={"payment_intent": intent_id})
     assert response.status_code == 200, response.text
     return response.json()["data"]
 
 
-async def _refunded(st: Stack, intent_id: str, amounts: list[int]) -> bool:
-    return [r["amount"] for r in await _stripe_refunds(st, intent_id)] == amounts
+async def _refunded(stack: Stack, intent_id: str, amounts: list[int]) -> bool:
+    return [r["amount"] for r in await _stripe_refunds(stack, intent_id)] == amounts
 
 
-async def _stripe_intent(st: Stack, intent_id: str) -> dict[str, Any]:
-    async with _stripe_api(st) as stripe_api:
+async def _stripe_intent(stack: Stack, intent_id: str) -> dict[str, Any]:
+    async with _stripe_api(stack) as stripe_api:
         response = await stripe_api.get(f"/v1/payment_intents/{intent_id}")
     assert response.status_code == 200, response.text
     return response.json()
 
 
-async def _card_needing_3ds(st: Stack) -> str:
+async def _card_needing_3ds(stack: Stack) -> str:
     """A payment method whose confirmation waits for the buyer's 3-D Secure step (Stripe's test card)."""
-    async with _stripe_api(st) as stripe_api:
+    async with _stripe_api(stack) as stripe_api:
         response = await stripe_api.post(
             "/v1/payment_methods",
             data={
@@ -522,11 +509,11 @@ async def _card_needing_3ds(st: Stack) -> str:
     return response.json()["id"]
 
 
-def _window_job_ran(st: Stack, p: Purchase) -> bool:
+def _window_job_ran(stack: Stack, p: Purchase) -> bool:
     """The payment-window job has run (at least once) for this purchase's checkout."""
     return any(
         s.name == "job payment_timeout" and (s.attributes or {}).get(names.CHECKOUT_ID) == p.body["checkout_id"]
-        for s in st.spans.get_finished_spans()
+        for s in stack.spans.get_finished_spans()
     )
 
 
@@ -543,20 +530,20 @@ async def _payment_is(p: Purchase, status: str) -> bool:
     return (await checkout_state(p))["payment"]["status"] == status
 
 
-async def _stock_is(st: Stack, p: Purchase, expected: tuple[int, int]) -> bool:
-    return await stock(st, p) == expected
+async def _stock_is(stack: Stack, p: Purchase, expected: tuple[int, int]) -> bool:
+    return await stock(stack, p) == expected
 
 
 # --- when a neighbour is away -------------------------------------------------------------------
 
 
-async def test_checkout_answers_503_when_shop_does_not_answer(st: Stack) -> None:
+async def test_checkout_answers_503_when_shop_does_not_answer(stack: Stack) -> None:
     # A namespace of its own: no shop instance listens there.
     alone = await Stack(
-        dataclasses.replace(st.infra, namespace=f"{st.infra.namespace}_{uuid.uuid4().hex[:6]}"), clock=st.clock
+        dataclasses.replace(stack.infra, namespace=f"{stack.infra.namespace}_{uuid.uuid4().hex[:6]}"), clock=stack.clock
     ).start("orders")
     try:
-        buyer = alone.client("orders", st.infra.token("buyer"))
+        buyer = alone.client("orders", stack.infra.token("buyer"))
         async with aclosing(buyer):
             response = await buyer.post(
                 "/checkout",
@@ -569,11 +556,11 @@ async def test_checkout_answers_503_when_shop_does_not_answer(st: Stack) -> None
         await alone.stop()
 
 
-async def test_checkout_survives_stripe_being_down_and_confirm_creates_the_intent_later(st: Stack) -> None:
+async def test_checkout_survives_stripe_being_down_and_confirm_creates_the_intent_later(stack: Stack) -> None:
     # A second deployment on the same database whose Stripe is unreachable takes the checkout...
     # (It shares our clock too: both schedulers run the same stored deadlines.)
-    elsewhere = dataclasses.replace(st.infra, namespace=f"{st.infra.namespace}_{uuid.uuid4().hex[:6]}")
-    offline = await Stack(elsewhere, clock=st.clock).start("shop", "orders", stripe_api_base="http://127.0.0.1:9")
+    elsewhere = dataclasses.replace(stack.infra, namespace=f"{stack.infra.namespace}_{uuid.uuid4().hex[:6]}")
+    offline = await Stack(elsewhere, clock=stack.clock).start("shop", "orders", stripe_api_base="http://127.0.0.1:9")
     try:
         p = await purchase(offline)
         async with aclosing(p.buyer):
@@ -584,7 +571,7 @@ async def test_checkout_survives_stripe_being_down_and_confirm_creates_the_inten
     finally:
         await offline.stop()
     # ...and once Stripe answers again, confirming creates the one PaymentIntent and pays.
-    buyer = st.client("orders", p.buyer.headers["Authorization"].removeprefix("Bearer "))
+    buyer = stack.client("orders", p.buyer.headers["Authorization"].removeprefix("Bearer "))
     p = dataclasses.replace(p, buyer=buyer)
     async with aclosing(buyer):
         confirmed = await confirm(p)

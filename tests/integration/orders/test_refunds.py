@@ -27,7 +27,12 @@ import pytest_asyncio
 
 from devstack.embedded import free_port
 from libs.contracts import OrderPaid
-from tests.harness import Infra, ServedApp, Stack, eventually
+from tests.harness import ServedApp, Stack, eventually
+
+SERVICES = ("shop", "orders")
+# Where orders finds Stripe: filled in by `fake_stripe`, which (autouse) starts before the module's services.
+SETTINGS: dict[str, object] = {}
+
 
 # Refunds of intents whose id starts with one of these are refused with that Stripe error code.
 REFUSALS = {"pi_gone_": "charge_already_refunded", "pi_stuck_": "amount_too_large"}
@@ -68,26 +73,17 @@ class FakeStripe:
         return 200, {"id": f"re_{uuid.uuid4().hex[:12]}", "object": "refund", "payment_intent": intent}
 
 
-@dataclass
-class World:
-    st: Stack
-    stripe: FakeStripe
-    db: asyncpg.Connection
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def world(infra: Infra) -> AsyncIterator[World]:
+@pytest_asyncio.fixture(scope="module", loop_scope="session", autouse=True)
+async def fake_stripe() -> AsyncIterator[FakeStripe]:
+    """The stand-in, served before the module's services start, which its settings point them at."""
     stripe = FakeStripe()
-    stripe_app = ServedApp("stripe", stripe, free_port())  # type: ignore[arg-type]
-    await stripe_app.start()
-    stack = await Stack(infra).start("shop", "orders", stripe_api_base=stripe_app.url)
-    db = await asyncpg.connect(infra.database_url)
+    served = ServedApp("stripe", stripe, free_port())  # type: ignore[arg-type]
+    await served.start()
+    SETTINGS["stripe_api_base"] = served.url
     try:
-        yield World(stack, stripe, db)
+        yield stripe
     finally:
-        await db.close()
-        await stack.stop()
-        await stripe_app.stop()
+        await served.stop()
 
 
 @dataclass
@@ -102,15 +98,15 @@ class Expired:
         return self.body["payment"]["payment_id"]
 
 
-async def open_checkout(st: Stack) -> Expired:
-    async with st.client("shop", st.infra.token("operator")) as op:
+async def open_checkout(stack: Stack) -> Expired:
+    async with stack.client("shop", stack.infra.token("operator")) as op:
         merchant_id = (await op.post("/merchants", json={"name": "Tea", "currency": "USD"})).json()["merchant_id"]
-    async with st.client("shop", st.infra.token("merchant", merchant_id=merchant_id)) as seller:
+    async with stack.client("shop", stack.infra.token("merchant", merchant_id=merchant_id)) as seller:
         made = await seller.post(
             "/seller/products",
             json={"title": "Tea", "skus": [{"name": "1", "price_minor": 1500, "currency": "USD", "stock": 5}]},
         )
-    buyer = st.client("orders", st.infra.token("buyer"))
+    buyer = stack.client("orders", stack.infra.token("buyer"))
     placed = await buyer.post(
         "/checkout",
         json={"items": [{"sku_id": made.json()["skus"][0]["sku_id"], "quantity": 1}]},
@@ -121,14 +117,14 @@ async def open_checkout(st: Stack) -> Expired:
     return Expired(buyer, placed.json())
 
 
-async def expired_checkout(st: Stack) -> Expired:
-    c = await open_checkout(st)
-    st.clock.advance(st.infra.settings("orders").payment_window_s + 1)
+async def expired_checkout(stack: Stack) -> Expired:
+    c = await open_checkout(stack)
+    stack.clock.advance(stack.infra.settings("orders").payment_window_s + 1)
     await eventually(lambda: _checkout_is(c, "expired"), timeout=10)
     return c
 
 
-def money_arrived(st: Stack, c: Expired, intent_id: str) -> tuple[str, str]:
+def money_arrived(stack: Stack, c: Expired, intent_id: str) -> tuple[str, str]:
     """A signed `payment_intent.succeeded` for this checkout's payment, as Stripe sends it: (payload, signature)."""
     payload = json.dumps(
         {
@@ -148,12 +144,12 @@ def money_arrived(st: Stack, c: Expired, intent_id: str) -> tuple[str, str]:
         }
     )
     t = int(time.time())
-    mac = hmac.new(st.infra.webhook_secret.encode(), f"{t}.{payload}".encode(), hashlib.sha256).hexdigest()
+    mac = hmac.new(stack.infra.webhook_secret.encode(), f"{t}.{payload}".encode(), hashlib.sha256).hexdigest()
     return payload, f"t={t},v1={mac}"
 
 
-async def deliver(st: Stack, payload: str, sig: str) -> httpx.Response:
-    async with st.client("orders") as stripe_side:
+async def deliver(stack: Stack, payload: str, sig: str) -> httpx.Response:
+    async with stack.client("orders") as stripe_side:
         return await stripe_side.post(
             "/stripe/webhook",
             content=payload.encode(),
@@ -175,29 +171,31 @@ async def _payment_is(c: Expired, status: str) -> bool:
     return (await _state(c))["payment"]["status"] == status
 
 
-async def test_refund_that_stripe_says_was_already_made_counts_as_refunded(world: World) -> None:
-    c = await expired_checkout(world.st)
+async def test_refund_that_stripe_says_was_already_made_counts_as_refunded(
+    stack: Stack, fake_stripe: FakeStripe
+) -> None:
+    c = await expired_checkout(stack)
     intent_id = f"pi_gone_{uuid.uuid4().hex[:10]}"
     async with aclosing(c.buyer):
-        answer = await deliver(world.st, *money_arrived(world.st, c, intent_id))
+        answer = await deliver(stack, *money_arrived(stack, c, intent_id))
         assert answer.json() == {"status": "refunding"}, answer.text
         await eventually(lambda: _payment_is(c, "refunded"), timeout=10)
-    assert world.stripe.refund_requests.count(intent_id) == 1
+    assert fake_stripe.refund_requests.count(intent_id) == 1
 
 
 async def test_refund_stripe_keeps_refusing_stays_owed_and_is_logged_as_an_error(
-    world: World, caplog: pytest.LogCaptureFixture
+    stack: Stack, fake_stripe: FakeStripe, caplog: pytest.LogCaptureFixture
 ) -> None:
-    c = await expired_checkout(world.st)
+    c = await expired_checkout(stack)
     intent_id = f"pi_stuck_{uuid.uuid4().hex[:10]}"
     async with aclosing(c.buyer):
         with caplog.at_level(logging.ERROR, logger="services.orders"):
-            answer = await deliver(world.st, *money_arrived(world.st, c, intent_id))
+            answer = await deliver(stack, *money_arrived(stack, c, intent_id))
             assert answer.json() == {"status": "refunding"}, answer.text
-            await eventually(lambda: intent_id in world.stripe.refund_requests, timeout=10)
+            await eventually(lambda: intent_id in fake_stripe.refund_requests, timeout=10)
             # Tried again (the scheduler backs off 1 s, 2 s... on the service's clock).
-            world.st.clock.advance(5)
-            await eventually(lambda: world.stripe.refund_requests.count(intent_id) >= 2, timeout=10)
+            stack.clock.advance(5)
+            await eventually(lambda: fake_stripe.refund_requests.count(intent_id) >= 2, timeout=10)
         assert await _payment_is(c, "succeeded_after_cancel")
     refusals = [
         r
@@ -208,18 +206,19 @@ async def test_refund_stripe_keeps_refusing_stays_owed_and_is_logged_as_an_error
     assert "amount_too_large" in refusals[0].getMessage()
 
 
-async def test_webhook_and_window_job_racing_never_both_pay_and_refund(world: World) -> None:
-    st = world.st
+async def test_webhook_and_window_job_racing_never_both_pay_and_refund(
+    stack: Stack, fake_stripe: FakeStripe, db: asyncpg.Connection
+) -> None:
     # Which side wins depends on timing (both do, over these delays, on a laptop); each round checks the end state.
     for delay in (0.0, 0.05, 0.1, 0.15, 0.3):
-        c = await open_checkout(st)
+        c = await open_checkout(stack)
         intent_id = f"pi_ok_{uuid.uuid4().hex[:10]}"
-        payload, sig = money_arrived(st, c, intent_id)
+        payload, sig = money_arrived(stack, c, intent_id)
         async with aclosing(c.buyer):
             # The window's job becomes due now (the scheduler looks every 0.1 s) while the money's webhook lands.
-            st.clock.advance(st.infra.settings("orders").payment_window_s + 1)
+            stack.clock.advance(stack.infra.settings("orders").payment_window_s + 1)
             await asyncio.sleep(delay)
-            answers = await asyncio.gather(deliver(st, payload, sig), deliver(st, payload, sig))
+            answers = await asyncio.gather(deliver(stack, payload, sig), deliver(stack, payload, sig))
             assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
             statuses = sorted(a.json()["status"] for a in answers)
             assert statuses in (["duplicate", "paid"], ["duplicate", "refunding"]), statuses
@@ -229,14 +228,14 @@ async def test_webhook_and_window_job_racing_never_both_pay_and_refund(world: Wo
                 state = await _state(c)
                 assert (state["status"], state["payment"]["status"]) == ("paid", "succeeded")
                 assert [o["status"] for o in state["orders"]] == ["paid"]
-                assert intent_id not in world.stripe.refund_requests
-                assert await _paid_events(world.db, order_id) == 1
+                assert intent_id not in fake_stripe.refund_requests
+                assert await _paid_events(db, order_id) == 1
             else:
                 await eventually(lambda c=c: _payment_is(c, "refunded"), timeout=10)
                 state = await _state(c)
                 assert (state["status"], [o["status"] for o in state["orders"]]) == ("expired", ["cancelled"])
-                assert world.stripe.refund_requests.count(intent_id) == 1
-                assert await _paid_events(world.db, order_id) == 0
+                assert fake_stripe.refund_requests.count(intent_id) == 1
+                assert await _paid_events(db, order_id) == 0
 
 
 async def _paid_events(db: asyncpg.Connection, order_id: str) -> int:

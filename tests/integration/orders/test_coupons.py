@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import httpx
-import pytest_asyncio
 
 from libs.contracts import CouponClaimed, OrderPaid, OrderPlaced
-from tests.harness import Infra, Stack, eventually, publish
-from tests.integration.orders_support import (
+from tests.harness import Stack, assert_problem, eventually, publish
+from tests.integration.orders.support import (
     Buyer,
     Seller,
-    assert_problem,
+    consumed_all,
     events_of,
     intent_id_of,
     new_buyer,
@@ -28,24 +26,11 @@ from tests.integration.orders_support import (
     stripe_intent,
 )
 
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def st(infra: Infra) -> AsyncIterator[Stack]:
-    stack = await Stack(infra).start("shop", "orders")
-    yield stack
-    await stack.stop()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def db(infra: Infra) -> AsyncIterator[asyncpg.Connection]:
-    """Orders' own tables: the coupons it keeps and what it announced (its outbox)."""
-    conn = await asyncpg.connect(infra.database_url)
-    yield conn
-    await conn.close()
+SERVICES = ("shop", "orders")
 
 
 async def claimed(
-    st: Stack,
+    stack: Stack,
     db: asyncpg.Connection,
     buyer: Buyer,
     seller: Seller,
@@ -62,10 +47,10 @@ async def claimed(
         buyer_id=buyer.buyer_id,
         kind="percent_off" if "percent_off" in terms else "amount_off",
         currency=terms.pop("currency", "USD"),
-        valid_until=st.clock.now() + valid_for,
+        valid_until=stack.clock.now() + valid_for,
         **terms,
     )
-    await publish(st, event)
+    await publish(stack, event)
     await eventually(lambda: coupon_status(db, event.coupon_id), timeout=10)
     return event
 
@@ -91,8 +76,8 @@ async def order_of(buyer: Buyer, order_id: str) -> dict[str, Any]:
     return response.json()
 
 
-async def reserved(st: Stack, seller: Seller) -> list[int]:
-    async with st.client("shop", seller.token) as client:
+async def reserved(stack: Stack, seller: Seller) -> list[int]:
+    async with stack.client("shop", seller.token) as client:
         skus = (await client.get(f"/seller/products/{seller.product_id}")).json()["skus"]
     return [s["stock_reserved"] for s in skus]
 
@@ -101,19 +86,19 @@ async def reserved(st: Stack, seller: Seller) -> list[int]:
 
 
 async def test_amount_off_coupon_discounts_its_order_spread_over_lines_and_stripe_charges_the_total(
-    st: Stack, db: asyncpg.Connection
+    stack: Stack, db: asyncpg.Connection
 ) -> None:
-    seller, other = await new_seller(st, 1000, 500), await new_seller(st, 700)
-    buyer = new_buyer(st)
+    seller, other = await new_seller(stack, 1000, 500), await new_seller(stack, 700)
+    buyer = new_buyer(stack)
     async with buyer.client:
-        coupon = await claimed(st, db, buyer, seller, amount_off_minor=300, min_spend_minor=2500)
+        coupon = await claimed(stack, db, buyer, seller, amount_off_minor=300, min_spend_minor=2500)
         items = [item(seller.sku_ids[0], 2), item(seller.sku_ids[1]), item(other.sku_ids[0])]
         placed = await checkout(buyer, items, [coupon.coupon_id])
         assert placed.status_code == 201, placed.text
         body = placed.json()
         # 2500 - 300 for the seller's order, 700 for the other merchant's; one payment for both.
         assert (body["amount_minor"], body["payment"]["amount_minor"]) == (2900, 2900)
-        intent = await stripe_intent(st, intent_id_of(body["payment"]["client_secret"]))
+        intent = await stripe_intent(stack, intent_id_of(body["payment"]["client_secret"]))
         assert (intent.amount, intent.currency) == (2900, "usd")
         mine = next(o for o in body["orders"] if o["merchant_id"] == seller.merchant_id)
         order = await order_of(buyer, mine["order_id"])
@@ -146,25 +131,25 @@ async def test_amount_off_coupon_discounts_its_order_spread_over_lines_and_strip
     assert await coupon_status(db, coupon.coupon_id) == "used"
 
 
-async def test_percent_off_coupon_rounds_the_discount_down(st: Stack, db: asyncpg.Connection) -> None:
-    seller = await new_seller(st, 999)
-    buyer = new_buyer(st)
+async def test_percent_off_coupon_rounds_the_discount_down(stack: Stack, db: asyncpg.Connection) -> None:
+    seller = await new_seller(stack, 999)
+    buyer = new_buyer(stack)
     async with buyer.client:
-        coupon = await claimed(st, db, buyer, seller, percent_off=15)
+        coupon = await claimed(stack, db, buyer, seller, percent_off=15)
         placed = await checkout(buyer, [item(seller.sku_ids[0])], [coupon.coupon_id])
         assert placed.status_code == 201, placed.text
         (order,) = placed.json()["orders"]
         # 15 % of 999 is 149.85: the buyer gets 149 off.
         assert (order["subtotal_minor"], order["discount_minor"], order["amount_minor"]) == (999, 149, 850)
-        intent = await stripe_intent(st, intent_id_of(placed.json()["payment"]["client_secret"]))
+        intent = await stripe_intent(stack, intent_id_of(placed.json()["payment"]["client_secret"]))
         assert intent.amount == 850
 
 
-async def test_one_coupon_in_concurrent_checkouts_is_used_by_exactly_one(st: Stack, db: asyncpg.Connection) -> None:
-    seller = await new_seller(st, 2000)
-    buyer = new_buyer(st)
+async def test_one_coupon_in_concurrent_checkouts_is_used_by_exactly_one(stack: Stack, db: asyncpg.Connection) -> None:
+    seller = await new_seller(stack, 2000)
+    buyer = new_buyer(stack)
     async with buyer.client:
-        coupon = await claimed(st, db, buyer, seller, amount_off_minor=500)
+        coupon = await claimed(stack, db, buyer, seller, amount_off_minor=500)
         answers = await asyncio.gather(
             *(checkout(buyer, [item(seller.sku_ids[0])], [coupon.coupon_id]) for _ in range(5))
         )
@@ -182,11 +167,13 @@ async def test_one_coupon_in_concurrent_checkouts_is_used_by_exactly_one(st: Sta
     )
 
 
-async def test_replayed_checkout_answers_the_same_and_uses_no_other_coupon(st: Stack, db: asyncpg.Connection) -> None:
-    seller = await new_seller(st, 2000)
-    buyer = new_buyer(st)
+async def test_replayed_checkout_answers_the_same_and_uses_no_other_coupon(
+    stack: Stack, db: asyncpg.Connection
+) -> None:
+    seller = await new_seller(stack, 2000)
+    buyer = new_buyer(stack)
     async with buyer.client:
-        coupon = await claimed(st, db, buyer, seller, amount_off_minor=500)
+        coupon = await claimed(stack, db, buyer, seller, amount_off_minor=500)
         key = str(uuid.uuid4())
         first = await checkout(buyer, [item(seller.sku_ids[0])], [coupon.coupon_id], key=key)
         assert first.status_code == 201, first.text
@@ -199,29 +186,29 @@ async def test_replayed_checkout_answers_the_same_and_uses_no_other_coupon(st: S
             assert replay.json()["amount_minor"] == 1500
         assert len((await buyer.client.get("/orders")).json()["items"]) == 1
         # The same key with other coupons is another request: refused, nothing used.
-        other = await claimed(st, db, buyer, seller, amount_off_minor=100)
+        other = await claimed(stack, db, buyer, seller, amount_off_minor=100)
         reused = await checkout(buyer, [item(seller.sku_ids[0])], [other.coupon_id], key=key)
         assert_problem(reused, 422, "idempotency-key-reused")
     assert await coupon_status(db, other.coupon_id) == "available"
-    assert await reserved(st, seller) == [1]
+    assert await reserved(stack, seller) == [1]
 
 
 # --- refusals ------------------------------------------------------------------------------------
 
 
 async def test_coupons_that_cannot_be_used_are_refused_naming_them_and_nothing_changes(
-    st: Stack, db: asyncpg.Connection
+    stack: Stack, db: asyncpg.Connection
 ) -> None:
-    seller, other = await new_seller(st, 1000), await new_seller(st, 1000)
-    buyer, someone = new_buyer(st), new_buyer(st)
+    seller, other = await new_seller(stack, 1000), await new_seller(stack, 1000)
+    buyer, someone = new_buyer(stack), new_buyer(stack)
     async with buyer.client, someone.client:
-        good = await claimed(st, db, buyer, seller, amount_off_minor=100)
-        theirs = await claimed(st, db, someone, seller, amount_off_minor=100)
-        expired = await claimed(st, db, buyer, seller, amount_off_minor=100, valid_for=timedelta(seconds=-1))
-        second = await claimed(st, db, buyer, seller, percent_off=10)
-        used = await claimed(st, db, buyer, other, amount_off_minor=100)
+        good = await claimed(stack, db, buyer, seller, amount_off_minor=100)
+        theirs = await claimed(stack, db, someone, seller, amount_off_minor=100)
+        expired = await claimed(stack, db, buyer, seller, amount_off_minor=100, valid_for=timedelta(seconds=-1))
+        second = await claimed(stack, db, buyer, seller, percent_off=10)
+        used = await claimed(stack, db, buyer, other, amount_off_minor=100)
         assert (await checkout(buyer, [item(other.sku_ids[0])], [used.coupon_id])).status_code == 201
-        reserved_before = await reserved(st, seller)
+        reserved_before = await reserved(stack, seller)
         cart = [item(seller.sku_ids[0]), item(other.sku_ids[0])]
         # Refusals that need no prices: before any stock is held.
         for coupon_ids, status, code in [
@@ -232,16 +219,16 @@ async def test_coupons_that_cannot_be_used_are_refused_naming_them_and_nothing_c
             ([good.coupon_id, second.coupon_id], 422, "one-coupon-per-order"),
         ]:
             assert_problem(await checkout(buyer, cart, coupon_ids), status, code, "coupon_ids[1]")
-        assert await reserved(st, seller) == reserved_before
+        assert await reserved(stack, seller) == reserved_before
         assert_problem(await checkout(buyer, cart, ["not-a-coupon"]), 400, "validation-failed", "coupon_ids[0]")
         assert [o["coupon_id"] for o in (await buyer.client.get("/orders")).json()["items"]] == [used.coupon_id]
     for coupon in (good, theirs, second):
         assert await coupon_status(db, coupon.coupon_id) == "available"
 
 
-async def test_coupons_refused_on_the_prices_name_the_reason(st: Stack, db: asyncpg.Connection) -> None:
-    seller, other = await new_seller(st, 1000), await new_seller(st, 1000)
-    buyer = new_buyer(st)
+async def test_coupons_refused_on_the_prices_name_the_reason(stack: Stack, db: asyncpg.Connection) -> None:
+    seller, other = await new_seller(stack, 1000), await new_seller(stack, 1000)
+    buyer = new_buyer(stack)
     async with buyer.client:
         for terms, code, field in [
             ({"amount_off_minor": 100, "min_spend_minor": 1001}, "coupon-min-spend-not-met", "coupon_ids[0]"),
@@ -250,10 +237,10 @@ async def test_coupons_refused_on_the_prices_name_the_reason(st: Stack, db: asyn
             ({"amount_off_minor": 951}, "total-below-minimum-charge", "coupon_ids"),
             ({"percent_off": 100}, "total-below-minimum-charge", "coupon_ids"),
         ]:
-            coupon = await claimed(st, db, buyer, seller, **terms)
+            coupon = await claimed(stack, db, buyer, seller, **terms)
             assert_problem(await checkout(buyer, [item(seller.sku_ids[0])], [coupon.coupon_id]), 422, code, field)
             assert await coupon_status(db, coupon.coupon_id) == "available"
-        for_other = await claimed(st, db, buyer, other, amount_off_minor=100)
+        for_other = await claimed(stack, db, buyer, other, amount_off_minor=100)
         refused = await checkout(buyer, [item(seller.sku_ids[0])], [for_other.coupon_id])
         assert_problem(refused, 422, "coupon-not-applicable", "coupon_ids[0]")
         assert (await buyer.client.get("/orders")).json()["items"] == []
@@ -263,19 +250,19 @@ async def test_coupons_refused_on_the_prices_name_the_reason(st: Stack, db: asyn
 
 
 async def test_coupon_of_an_order_cancelled_unpaid_comes_back_while_still_valid(
-    st: Stack, db: asyncpg.Connection
+    stack: Stack, db: asyncpg.Connection
 ) -> None:
-    seller = await new_seller(st, 2000)
-    buyer = new_buyer(st)
-    window = st.infra.settings("orders").payment_window_s
+    seller = await new_seller(stack, 2000)
+    buyer = new_buyer(stack)
+    window = stack.infra.settings("orders").payment_window_s
     async with buyer.client:
-        lasting = await claimed(st, db, buyer, seller, amount_off_minor=500, valid_for=timedelta(seconds=window * 3))
-        short = await claimed(st, db, buyer, seller, percent_off=10, valid_for=timedelta(seconds=window // 2))
+        lasting = await claimed(stack, db, buyer, seller, amount_off_minor=500, valid_for=timedelta(seconds=window * 3))
+        short = await claimed(stack, db, buyer, seller, percent_off=10, valid_for=timedelta(seconds=window // 2))
         placed = [
             (await checkout(buyer, [item(seller.sku_ids[0])], [c.coupon_id])).json()["orders"][0]["order_id"]
             for c in (lasting, short)
         ]
-        st.clock.advance(window + 1)
+        stack.clock.advance(window + 1)
         for order_id in placed:
             await eventually(lambda order_id=order_id: _order_status_is(buyer, order_id, "cancelled"), timeout=15)
         assert await coupon_status(db, lasting.coupon_id) == "available"
@@ -288,29 +275,21 @@ async def test_coupon_of_an_order_cancelled_unpaid_comes_back_while_still_valid(
 
 
 async def test_a_claim_delivered_again_changes_nothing_even_after_the_coupon_was_used(
-    st: Stack, db: asyncpg.Connection
+    stack: Stack, db: asyncpg.Connection
 ) -> None:
-    seller = await new_seller(st, 2000)
-    buyer = new_buyer(st)
+    seller = await new_seller(stack, 2000)
+    buyer = new_buyer(stack)
     async with buyer.client:
-        coupon = await claimed(st, db, buyer, seller, amount_off_minor=500)
+        coupon = await claimed(stack, db, buyer, seller, amount_off_minor=500)
         assert (await checkout(buyer, [item(seller.sku_ids[0])], [coupon.coupon_id])).status_code == 201
         # Re-published under a new message id (the inbox), and as a new event naming the same coupon (its key).
-        await publish(st, coupon, msg_id=str(uuid.uuid4()))
+        await publish(stack, coupon, msg_id=str(uuid.uuid4()))
         fields = {f: getattr(coupon, f) for f in coupon.__struct_fields__ if f != "event_id"}
-        await publish(st, CouponClaimed(**fields))
+        await publish(stack, CouponClaimed(**fields))
 
-        await eventually(lambda: consumed_all(st, "orders__claimed_coupons"), timeout=15)
+        await eventually(lambda: consumed_all(stack, "orders__claimed_coupons"), timeout=15)
     assert await coupon_status(db, coupon.coupon_id) == "used"
     assert await db.fetchval("SELECT count(*) FROM orders.coupons WHERE coupon_id = $1", coupon.coupon_id) == 1
-
-
-async def consumed_all(st: Stack, durable: str) -> bool:
-    """The consumer has applied (and acknowledged) everything published to live's stream so far."""
-    bus = st.apps["orders"].runtime.bus
-    last = (await bus.js.stream_info(bus.stream("LIVE"))).state.last_seq
-    info = await bus.js.consumer_info(bus.stream("LIVE"), durable)
-    return not (info.num_pending or info.num_ack_pending) and info.delivered.stream_seq >= last
 
 
 async def _order_status_is(buyer: Buyer, order_id: str, status: str) -> bool:

@@ -1,4 +1,5 @@
-"""Money Stripe took, applied once under the checkout lock: shared by the webhook and the payment-window job."""
+"""Money Stripe took, recorded once under the checkout lock: the checkout is paid, or the money is owed back (paid
+after the window closed, or the wrong amount). Shared by the webhook and the payment-window job."""
 
 from __future__ import annotations
 
@@ -13,14 +14,17 @@ from libs.contracts import Event
 from libs.runtime import Runtime
 from libs.scheduler import cancel, schedule
 from libs.telemetry import baggage_set, names
-from services.orders import context, domain, store
+from services.orders import domain, store
+from services.orders.adapters.counters import counters
 from services.orders.domain import CheckoutStatus, PaymentStatus, RefundReason, StoredOrder, SucceededOutcome
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Settled:
+class PaymentResult:
+    """What Stripe's money meant for the checkout, and the orders it paid."""
+
     outcome: SucceededOutcome
     paid: list[StoredOrder] = field(default_factory=list)
 
@@ -34,7 +38,7 @@ async def payment_succeeded(
     amount_minor: int | None,
     currency: str | None,
     now: datetime,
-) -> Settled:
+) -> PaymentResult:
     """Stripe says `intent_id` took this money: pay the checkout, or owe the money back, or nothing if known."""
     payment_id, checkout_id = payment["payment_id"], payment["checkout_id"]
     # The row lock orders the webhook and the payment-window job: whichever comes second sees the first's result.
@@ -48,7 +52,7 @@ async def payment_succeeded(
             await announce(runtime, conn, order, domain.paid_event(order, payment_id, now))
         await store.close_checkout(conn, checkout_id, CheckoutStatus.PAID, now)
         await cancel(conn, domain.PAYMENT_TIMEOUT_JOB, checkout_id)
-        return Settled(outcome, paid)
+        return PaymentResult(outcome, paid)
     if outcome == SucceededOutcome.REFUND:
         await store.move_payment(conn, payment_id, PaymentStatus.SUCCEEDED_AFTER_CANCEL, now, intent_id=intent_id)
         await _owe_refund(conn, payment, intent_id, RefundReason.PAID_AFTER_EXPIRY, amount_minor, currency, now)
@@ -66,7 +70,7 @@ async def payment_succeeded(
         if locked["stripe_payment_intent_id"] == intent_id:
             await store.detach_intent(conn, payment_id, intent_id, now)
         await _owe_refund(conn, payment, intent_id, RefundReason.AMOUNT_MISMATCH, amount_minor, currency, now)
-    return Settled(outcome)
+    return PaymentResult(outcome)
 
 
 async def _owe_refund(
@@ -86,7 +90,7 @@ def count_paid(runtime: Runtime, paid: list[StoredOrder]) -> None:
     """Count orders that became paid (call once their transaction is committed, or as close to it as possible)."""
     if not paid:
         return
-    meters = context.instruments(runtime)
+    meters = counters(runtime)
     currency = paid[0].currency
     meters.orders_paid.add(len(paid), {names.CURRENCY: currency})
     meters.gmv_paid.add(sum(o.amount_minor for o in paid), {names.CURRENCY: currency})

@@ -1,11 +1,15 @@
-"""Adapter to Stripe: one small async function per call. Nothing here touches the database."""
+"""Adapter to Stripe: the gateway a process keeps, one small async function per call, webhook signatures and the
+shape of Stripe's events. Nothing here touches the database."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import msgspec
 import stripe
 
+from libs.runtime import Runtime
 from services.orders.settings import OrdersSettings
 
 # At DEBUG the stripe library logs whole response bodies, client secrets included; a LOG_LEVEL=DEBUG deploy
@@ -20,6 +24,7 @@ CardError = stripe.CardError
 InvalidRequest = stripe.InvalidRequestError
 StripeError = stripe.StripeError
 SignatureError = stripe.SignatureVerificationError
+PaymentIntent = stripe.PaymentIntent
 
 
 class StripeGateway:
@@ -37,6 +42,21 @@ class StripeGateway:
 
     async def close(self) -> None:
         await self._http.close_async()
+
+
+def open_gateway(runtime: Runtime[OrdersSettings]) -> None:
+    """Give the process its Stripe gateway (app start)."""
+    runtime.extras["stripe"] = StripeGateway(runtime.settings)
+
+
+async def close_gateway(runtime: Runtime[OrdersSettings]) -> None:
+    """Close the gateway's connections (app stop)."""
+    await gateway(runtime).close()
+
+
+def gateway(runtime: Runtime) -> StripeGateway:
+    """The process's Stripe gateway."""
+    return runtime.extras["stripe"]
 
 
 async def create_payment_intent(
@@ -96,3 +116,33 @@ def verify_signature(payload: bytes, header: str | None, secret: str, tolerance_
         raise SignatureError("the payload is not UTF-8", header) from exc
     # verify_header checks freshness only when given a tolerance (and 0 would mean 'never stale').
     stripe.WebhookSignature.verify_header(text, header, secret, tolerance=max(tolerance_s, 1))
+
+
+# --- webhooks -------------------------------------------------------------------------------------
+
+SUCCEEDED = "payment_intent.succeeded"
+FAILED = "payment_intent.payment_failed"
+
+
+class StripeObject(msgspec.Struct, kw_only=True):
+    id: str = ""
+    object: str = ""
+    amount: int | None = None
+    currency: str | None = None
+    metadata: dict[str, Any] = {}
+    last_payment_error: dict[str, Any] | None = None
+
+    def metadata_str(self, key: str) -> str | None:
+        """A metadata value we set (a string), or None."""
+        value = self.metadata.get(key)
+        return value if isinstance(value, str) else None
+
+
+class StripeEventData(msgspec.Struct, kw_only=True):
+    object: StripeObject
+
+
+class StripeEvent(msgspec.Struct, kw_only=True):
+    id: str
+    type: str
+    data: StripeEventData

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from libs.contracts import Admission, FlashSaleAdmitted
+from libs.errors import DomainError
 from libs.ids import derived_id
 from services.orders import domain
-from services.orders.domain import DomainError
 from services.orders.domain.flash_sales import admitted_orders
 
 AT = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)

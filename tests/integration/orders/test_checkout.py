@@ -6,7 +6,6 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -18,35 +17,27 @@ from devstack.embedded import free_port
 from libs.auth import mint_token
 from libs.telemetry import Telemetry, add_exporter, names
 from services.orders.app import create_app
-from tests.harness import Infra, ServedApp, Stack, eventually, register_webhook
-from tests.integration.orders_support import assert_problem
+from tests.harness import ServedApp, Stack, assert_problem, eventually, register_webhook
+from tests.integration.orders.support import Seller, buyer, checkout, seller_with_skus, stock
+
+# Orders too, served by `orders_metrics` with a reader of its metrics.
+SERVICES = ("shop",)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def served(infra: Infra) -> AsyncIterator[tuple[Stack, InMemoryMetricReader]]:
-    """Shop as the harness serves it; orders served the same way, plus a reader of its metrics."""
-    stack = await Stack(infra).start("shop")
-    metrics = InMemoryMetricReader()
-    telemetry = Telemetry("orders", metric_readers=[metrics])
+@pytest_asyncio.fixture(scope="module", loop_scope="session", autouse=True)
+async def orders_metrics(stack: Stack) -> AsyncIterator[InMemoryMetricReader]:
+    """Orders served beside shop as the harness would serve it, plus a reader of its metrics."""
+    reader = InMemoryMetricReader()
+    telemetry = Telemetry("orders", metric_readers=[reader])
     add_exporter(telemetry, stack.spans)
     orders = ServedApp(
-        "orders", create_app(infra.settings("orders"), telemetry=telemetry, clock=stack.clock), free_port()
+        "orders", create_app(stack.infra.settings("orders"), telemetry=telemetry, clock=stack.clock), free_port()
     )
     await orders.start()
+    # The stack stops it with the module's other services.
     stack.apps["orders"] = orders
-    await register_webhook(infra, f"{orders.url}/stripe/webhook", webhook_id=f"orders-{orders.port}")
-    yield stack, metrics
-    await stack.stop()
-
-
-@pytest.fixture(scope="module")
-def st(served: tuple[Stack, InMemoryMetricReader]) -> Stack:
-    return served[0]
-
-
-@pytest.fixture(scope="module")
-def metrics(served: tuple[Stack, InMemoryMetricReader]) -> InMemoryMetricReader:
-    return served[1]
+    await register_webhook(stack.infra, f"{orders.url}/stripe/webhook", webhook_id=f"orders-{orders.port}")
+    yield reader
 
 
 def counted(metrics: InMemoryMetricReader, name: str) -> int:
@@ -62,55 +53,6 @@ def counted(metrics: InMemoryMetricReader, name: str) -> int:
     )
 
 
-@dataclass
-class Seller:
-    merchant_id: str
-    token: str
-    product_id: str
-    sku_ids: list[str]
-
-
-async def new_seller(st: Stack, *skus: tuple[int, int], currency: str = "USD") -> Seller:
-    """A merchant with one product whose SKUs have these (price_minor, stock)."""
-    infra = st.infra
-    async with st.client("shop", infra.token("operator")) as op:
-        made = await op.post("/merchants", json={"name": f"Shop {uuid.uuid4().hex[:6]}", "currency": currency})
-    assert made.status_code == 201, made.text
-    merchant_id = made.json()["merchant_id"]
-    token = infra.token("merchant", merchant_id=merchant_id)
-    body = {
-        "title": "Oolong tea",
-        "description": "Roasted",
-        "skus": [
-            {"name": f"size {n}", "price_minor": price, "currency": currency, "stock": stock}
-            for n, (price, stock) in enumerate(skus or ((1000, 10),))
-        ],
-    }
-    async with st.client("shop", token) as seller:
-        product = await seller.post("/seller/products", json=body)
-    assert product.status_code == 201, product.text
-    found = product.json()
-    return Seller(merchant_id, token, found["product_id"], [s["sku_id"] for s in found["skus"]])
-
-
-async def stock(st: Stack, seller: Seller, sku_id: str) -> tuple[int, int]:
-    """(on hand, reserved) of a SKU, as its merchant sees it."""
-    async with st.client("shop", seller.token) as client:
-        response = await client.get(f"/seller/products/{seller.product_id}")
-    assert response.status_code == 200, response.text
-    sku = next(s for s in response.json()["skus"] if s["sku_id"] == sku_id)
-    return sku["stock_on_hand"], sku["stock_reserved"]
-
-
-def buyer(st: Stack) -> tuple[str, httpx.AsyncClient]:
-    buyer_id = f"buyer-{uuid.uuid4().hex[:10]}"
-    return buyer_id, st.client("orders", st.infra.token("buyer", sub=buyer_id))
-
-
-async def checkout(client: httpx.AsyncClient, items: list[dict[str, Any]], key: str | None = None) -> httpx.Response:
-    return await client.post("/checkout", json={"items": items}, headers={"Idempotency-Key": key or str(uuid.uuid4())})
-
-
 async def my_orders(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
     response = await client.get("/orders", params=params)
     assert response.status_code == 200, response.text
@@ -120,10 +62,10 @@ async def my_orders(client: httpx.AsyncClient, **params: Any) -> list[dict[str, 
 # --- the happy path -----------------------------------------------------------------------------
 
 
-async def test_checkout_reserves_stock_and_opens_an_order_priced_by_shop(st: Stack) -> None:
-    seller = await new_seller(st, (1250, 5))
+async def test_checkout_reserves_stock_and_opens_an_order_priced_by_shop(stack: Stack) -> None:
+    seller = await seller_with_skus(stack, (1250, 5))
     sku = seller.sku_ids[0]
-    buyer_id, client = buyer(st)
+    buyer_id, client = buyer(stack)
     async with client:
         # A price sent by the client is ignored: shop's price is the one charged.
         response = await checkout(client, [{"sku_id": sku, "quantity": 2, "room_id": "room-7", "unit_price_minor": 1}])
@@ -148,7 +90,7 @@ async def test_checkout_reserves_stock_and_opens_an_order_priced_by_shop(st: Sta
             2500,
             "room-7",
         )
-        assert await stock(st, seller, sku) == (5, 2)
+        assert await stock(stack, seller, sku) == (5, 2)
 
         again = await client.get(f"/checkouts/{body['checkout_id']}")
         assert again.status_code == 200, again.text
@@ -168,9 +110,9 @@ async def test_checkout_reserves_stock_and_opens_an_order_priced_by_shop(st: Sta
         assert [o["order_id"] for o in await my_orders(client)] == [order["order_id"]]
 
 
-async def test_marketplace_cart_makes_one_order_per_merchant_and_one_payment(st: Stack) -> None:
-    tea, cups = await new_seller(st, (1000, 5)), await new_seller(st, (450, 8), (300, 8))
-    _, client = buyer(st)
+async def test_marketplace_cart_makes_one_order_per_merchant_and_one_payment(stack: Stack) -> None:
+    tea, cups = await seller_with_skus(stack, (1000, 5)), await seller_with_skus(stack, (450, 8), (300, 8))
+    _, client = buyer(stack)
     async with client:
         response = await checkout(
             client,
@@ -191,54 +133,54 @@ async def test_marketplace_cart_makes_one_order_per_merchant_and_one_payment(st:
         assert len(await my_orders(client)) == 2
 
     tea_order, cups_order = by_merchant[tea.merchant_id]["order_id"], by_merchant[cups.merchant_id]["order_id"]
-    async with st.client("orders", tea.token) as tea_desk, st.client("orders", cups.token) as cups_desk:
-        assert [o["order_id"] for o in (await tea_desk.get("/seller/orders")).json()["items"]] == [tea_order]
-        assert [o["order_id"] for o in (await cups_desk.get("/seller/orders")).json()["items"]] == [cups_order]
-        own = await tea_desk.get(f"/seller/orders/{tea_order}")
+    async with stack.client("orders", tea.token) as tea_seller, stack.client("orders", cups.token) as cups_seller:
+        assert [o["order_id"] for o in (await tea_seller.get("/seller/orders")).json()["items"]] == [tea_order]
+        assert [o["order_id"] for o in (await cups_seller.get("/seller/orders")).json()["items"]] == [cups_order]
+        own = await tea_seller.get(f"/seller/orders/{tea_order}")
         assert own.status_code == 200
         assert own.json()["amount_minor"] == 1000
-        assert_problem(await tea_desk.get(f"/seller/orders/{cups_order}"), 404, "not-found")
-        assert_problem(await cups_desk.get(f"/seller/orders/{tea_order}"), 404, "not-found")
+        assert_problem(await tea_seller.get(f"/seller/orders/{cups_order}"), 404, "not-found")
+        assert_problem(await cups_seller.get(f"/seller/orders/{tea_order}"), 404, "not-found")
 
 
 # --- refusals change nothing --------------------------------------------------------------------
 
 
-async def test_checkout_over_stock_is_refused_and_writes_nothing(st: Stack) -> None:
-    seller = await new_seller(st, (1000, 5), (1000, 1))
-    _, client = buyer(st)
+async def test_checkout_over_stock_is_refused_and_writes_nothing(stack: Stack) -> None:
+    seller = await seller_with_skus(stack, (1000, 5), (1000, 1))
+    _, client = buyer(stack)
     async with client:
         response = await checkout(
             client, [{"sku_id": seller.sku_ids[0], "quantity": 2}, {"sku_id": seller.sku_ids[1], "quantity": 2}]
         )
         assert_problem(response, 409, "insufficient-stock", "items[1].quantity")
         assert await my_orders(client) == []
-    assert await stock(st, seller, seller.sku_ids[0]) == (5, 0)
-    assert await stock(st, seller, seller.sku_ids[1]) == (1, 0)
+    assert await stock(stack, seller, seller.sku_ids[0]) == (5, 0)
+    assert await stock(stack, seller, seller.sku_ids[1]) == (1, 0)
 
 
-async def test_unknown_sku_is_refused_naming_the_item(st: Stack) -> None:
-    seller = await new_seller(st, (1000, 5))
-    _, client = buyer(st)
+async def test_unknown_sku_is_refused_naming_the_item(stack: Stack) -> None:
+    seller = await seller_with_skus(stack, (1000, 5))
+    _, client = buyer(stack)
     async with client:
         response = await checkout(
             client, [{"sku_id": seller.sku_ids[0], "quantity": 1}, {"sku_id": str(uuid.uuid4()), "quantity": 1}]
         )
         assert_problem(response, 400, "unknown-sku", "items[1].sku_id")
         assert await my_orders(client) == []
-    assert await stock(st, seller, seller.sku_ids[0]) == (5, 0)
+    assert await stock(stack, seller, seller.sku_ids[0]) == (5, 0)
 
 
-async def test_cart_in_two_currencies_is_refused_and_holds_no_stock(st: Stack) -> None:
-    dollars, euros = await new_seller(st, (1000, 5)), await new_seller(st, (900, 5), currency="EUR")
+async def test_cart_in_two_currencies_is_refused_and_holds_no_stock(stack: Stack) -> None:
+    dollars, euros = await seller_with_skus(stack, (1000, 5)), await seller_with_skus(stack, (900, 5), currency="EUR")
     key = str(uuid.uuid4())
-    _, client = buyer(st)
+    _, client = buyer(stack)
     async with client:
         mixed = [{"sku_id": dollars.sku_ids[0], "quantity": 1}, {"sku_id": euros.sku_ids[0], "quantity": 1}]
         assert_problem(await checkout(client, mixed, key), 422, "mixed-currency", "items[1].sku_id")
         assert await my_orders(client) == []
-        assert await stock(st, dollars, dollars.sku_ids[0]) == (5, 0)
-        assert await stock(st, euros, euros.sku_ids[0]) == (5, 0)
+        assert await stock(stack, dollars, dollars.sku_ids[0]) == (5, 0)
+        assert await stock(stack, euros, euros.sku_ids[0]) == (5, 0)
         # A refused request binds nothing: the buyer fixes the cart and retries with the same key.
         retried = await checkout(client, mixed[:1], key)
         assert retried.status_code == 201, retried.text
@@ -264,17 +206,17 @@ async def test_cart_in_two_currencies_is_refused_and_holds_no_stock(st: Stack) -
     ],
 )
 async def test_invalid_cart_is_refused_naming_the_field_and_writes_nothing(
-    st: Stack, body: dict[str, Any], field: str
+    stack: Stack, body: dict[str, Any], field: str
 ) -> None:
-    seller = await new_seller(st, (1000, 5))
+    seller = await seller_with_skus(stack, (1000, 5))
     sku = seller.sku_ids[0]
     payload = _substitute(body, sku)
-    _, client = buyer(st)
+    _, client = buyer(stack)
     async with client:
         response = await client.post("/checkout", json=payload, headers={"Idempotency-Key": str(uuid.uuid4())})
         assert_problem(response, 400, "validation-failed", field)
         assert await my_orders(client) == []
-    assert await stock(st, seller, sku) == (5, 0)
+    assert await stock(stack, seller, sku) == (5, 0)
 
 
 def _substitute(value: Any, sku: str) -> Any:
@@ -287,8 +229,8 @@ def _substitute(value: Any, sku: str) -> Any:
     return value
 
 
-async def test_malformed_json_is_refused(st: Stack) -> None:
-    _, client = buyer(st)
+async def test_malformed_json_is_refused(stack: Stack) -> None:
+    _, client = buyer(stack)
     async with client:
         response = await client.post(
             "/checkout",
@@ -300,24 +242,24 @@ async def test_malformed_json_is_refused(st: Stack) -> None:
         assert await my_orders(client) == []
 
 
-async def test_checkout_without_idempotency_key_is_refused(st: Stack) -> None:
-    seller = await new_seller(st, (1000, 5))
-    _, client = buyer(st)
+async def test_checkout_without_idempotency_key_is_refused(stack: Stack) -> None:
+    seller = await seller_with_skus(stack, (1000, 5))
+    _, client = buyer(stack)
     async with client:
         response = await client.post("/checkout", json={"items": [{"sku_id": seller.sku_ids[0], "quantity": 1}]})
         assert_problem(response, 400, "idempotency-key-required", "Idempotency-Key")
         assert await my_orders(client) == []
-    assert await stock(st, seller, seller.sku_ids[0]) == (5, 0)
+    assert await stock(stack, seller, seller.sku_ids[0]) == (5, 0)
 
 
 # --- retries ------------------------------------------------------------------------------------
 
 
-async def test_retry_with_the_same_key_answers_the_same_and_orders_once(st: Stack) -> None:
-    seller = await new_seller(st, (1000, 5))
+async def test_retry_with_the_same_key_answers_the_same_and_orders_once(stack: Stack) -> None:
+    seller = await seller_with_skus(stack, (1000, 5))
     items = [{"sku_id": seller.sku_ids[0], "quantity": 2}]
     key = str(uuid.uuid4())
-    _, client = buyer(st)
+    _, client = buyer(stack)
     async with client:
         first = await checkout(client, items, key)
         assert first.status_code == 201, first.text
@@ -325,28 +267,28 @@ async def test_retry_with_the_same_key_answers_the_same_and_orders_once(st: Stac
         assert second.status_code == 201, second.text
         assert second.json() == first.json()
         assert len(await my_orders(client)) == 1
-    assert await stock(st, seller, seller.sku_ids[0]) == (5, 2)
+    assert await stock(stack, seller, seller.sku_ids[0]) == (5, 2)
 
 
-async def test_concurrent_retries_of_one_checkout_make_one_order(st: Stack) -> None:
-    seller = await new_seller(st, (1000, 20))
+async def test_concurrent_retries_of_one_checkout_make_one_order(stack: Stack) -> None:
+    seller = await seller_with_skus(stack, (1000, 20))
     items = [{"sku_id": seller.sku_ids[0], "quantity": 3}]
     key = str(uuid.uuid4())
-    _, client = buyer(st)
+    _, client = buyer(stack)
     async with client:
         answers = await asyncio.gather(*(checkout(client, items, key) for _ in range(6)))
         assert {a.status_code for a in answers} == {201}, [a.text for a in answers]
         assert len({a.json()["checkout_id"] for a in answers}) == 1
         assert len({a.json()["payment"]["client_secret"] for a in answers}) == 1
         assert len(await my_orders(client)) == 1
-    assert await stock(st, seller, seller.sku_ids[0]) == (20, 3)
+    assert await stock(stack, seller, seller.sku_ids[0]) == (20, 3)
 
 
 async def test_client_secret_stays_out_of_the_logs_even_at_debug_level(
-    st: Stack, caplog: pytest.LogCaptureFixture
+    stack: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
-    seller = await new_seller(st, (1000, 5))
-    _, client = buyer(st)
+    seller = await seller_with_skus(stack, (1000, 5))
+    _, client = buyer(stack)
     with caplog.at_level(logging.DEBUG):
         async with client:
             placed = await checkout(client, [{"sku_id": seller.sku_ids[0], "quantity": 1}])
@@ -356,41 +298,43 @@ async def test_client_secret_stays_out_of_the_logs_even_at_debug_level(
     assert [r.name for r in caplog.records if secret in r.getMessage()] == []
 
 
-async def test_concurrent_retries_count_the_placed_order_once(st: Stack, metrics: InMemoryMetricReader) -> None:
-    seller = await new_seller(st, (1000, 20))
+async def test_concurrent_retries_count_the_placed_order_once(
+    stack: Stack, orders_metrics: InMemoryMetricReader
+) -> None:
+    seller = await seller_with_skus(stack, (1000, 20))
     items = [{"sku_id": seller.sku_ids[0], "quantity": 1}]
     key = str(uuid.uuid4())
-    before = counted(metrics, names.ORDERS_PLACED)
-    _, client = buyer(st)
+    before = counted(orders_metrics, names.ORDERS_PLACED)
+    _, client = buyer(stack)
     async with client:
         answers = await asyncio.gather(*(checkout(client, items, key) for _ in range(8)))
         assert {a.status_code for a in answers} == {201}, [a.text for a in answers]
         assert len(await my_orders(client)) == 1
         # A plain retry later is no new order either.
         assert (await checkout(client, items, key)).status_code == 201
-    assert counted(metrics, names.ORDERS_PLACED) - before == 1
+    assert counted(orders_metrics, names.ORDERS_PLACED) - before == 1
 
 
-async def test_same_key_with_a_different_cart_is_refused(st: Stack) -> None:
-    seller = await new_seller(st, (1000, 5))
+async def test_same_key_with_a_different_cart_is_refused(stack: Stack) -> None:
+    seller = await seller_with_skus(stack, (1000, 5))
     key = str(uuid.uuid4())
-    _, client = buyer(st)
+    _, client = buyer(stack)
     async with client:
         first = await checkout(client, [{"sku_id": seller.sku_ids[0], "quantity": 1}], key)
         assert first.status_code == 201, first.text
         other = await checkout(client, [{"sku_id": seller.sku_ids[0], "quantity": 3}], key)
         assert_problem(other, 422, "idempotency-key-reused", "Idempotency-Key")
         assert len(await my_orders(client)) == 1
-    assert await stock(st, seller, seller.sku_ids[0]) == (5, 1)
+    assert await stock(stack, seller, seller.sku_ids[0]) == (5, 1)
 
 
 # --- who sees what ------------------------------------------------------------------------------
 
 
-async def test_buyer_cannot_see_another_buyers_order_checkout_or_payment(st: Stack) -> None:
-    seller = await new_seller(st, (1000, 5))
-    _, alice = buyer(st)
-    _, bob = buyer(st)
+async def test_buyer_cannot_see_another_buyers_order_checkout_or_payment(stack: Stack) -> None:
+    seller = await seller_with_skus(stack, (1000, 5))
+    _, alice = buyer(stack)
+    _, bob = buyer(stack)
     async with alice, bob:
         placed = (await checkout(alice, [{"sku_id": seller.sku_ids[0], "quantity": 1}])).json()
         order_id = placed["orders"][0]["order_id"]
@@ -406,9 +350,9 @@ async def test_buyer_cannot_see_another_buyers_order_checkout_or_payment(st: Sta
         assert (await alice.get(f"/orders/{order_id}")).json()["status"] == "awaiting_payment"
 
 
-async def test_orders_list_filters_by_status_and_pages_newest_first(st: Stack) -> None:
-    seller = await new_seller(st, (1000, 10))
-    _, client = buyer(st)
+async def test_orders_list_filters_by_status_and_pages_newest_first(stack: Stack) -> None:
+    seller = await seller_with_skus(stack, (1000, 10))
+    _, client = buyer(stack)
     async with client:
         placed = []
         for _ in range(3):
@@ -427,40 +371,40 @@ async def test_orders_list_filters_by_status_and_pages_newest_first(st: Stack) -
         assert (await client.get("/orders", params={"limit": 0})).status_code == 400
 
 
-async def test_who_may_call_checkout(st: Stack) -> None:
-    infra = st.infra
+async def test_who_may_call_checkout(stack: Stack) -> None:
+    infra = stack.infra
     body = {"items": [{"sku_id": str(uuid.uuid4()), "quantity": 1}]}
     headers = {"Idempotency-Key": str(uuid.uuid4())}
-    async with st.client("orders") as anonymous:
+    async with stack.client("orders") as anonymous:
         assert_problem(await anonymous.post("/checkout", json=body, headers=headers), 401, "unauthorized")
         assert_problem(await anonymous.get("/orders"), 401, "unauthorized")
         assert_problem(await anonymous.get("/seller/orders"), 401, "unauthorized")
     expired = mint_token(sub="buyer-late", role="buyer", secret=infra.jwt_secret, ttl_s=-10)
-    async with st.client("orders", expired) as late:
+    async with stack.client("orders", expired) as late:
         assert_problem(await late.post("/checkout", json=body, headers=headers), 401, "unauthorized")
     forged = mint_token(sub="buyer-forged", role="buyer", secret="not-the-secret-but-long-enough-for-hs256")
-    async with st.client("orders", forged) as forger:
+    async with stack.client("orders", forged) as forger:
         assert_problem(await forger.get("/orders"), 401, "unauthorized")
-    async with st.client("orders", infra.token("merchant", merchant_id=str(uuid.uuid4()))) as merchant:
+    async with stack.client("orders", infra.token("merchant", merchant_id=str(uuid.uuid4()))) as merchant:
         assert_problem(await merchant.post("/checkout", json=body, headers=headers), 403, "forbidden")
         assert_problem(await merchant.get("/orders"), 403, "forbidden")
-    async with st.client("orders", infra.token("buyer")) as shopper:
+    async with stack.client("orders", infra.token("buyer")) as shopper:
         assert_problem(await shopper.get("/seller/orders"), 403, "forbidden")
 
 
 # --- the payment window -------------------------------------------------------------------------
 
 
-async def test_unpaid_checkout_is_cancelled_when_the_window_closes_and_stock_goes_back(st: Stack) -> None:
-    seller = await new_seller(st, (1000, 5))
+async def test_unpaid_checkout_is_cancelled_when_the_window_closes_and_stock_goes_back(stack: Stack) -> None:
+    seller = await seller_with_skus(stack, (1000, 5))
     sku = seller.sku_ids[0]
-    _, client = buyer(st)
+    _, client = buyer(stack)
     async with client:
         placed = (await checkout(client, [{"sku_id": sku, "quantity": 3}])).json()
         order_id = placed["orders"][0]["order_id"]
-        assert await stock(st, seller, sku) == (5, 3)
+        assert await stock(stack, seller, sku) == (5, 3)
 
-        st.clock.advance(st.infra.settings("orders").payment_window_s + 1)
+        stack.clock.advance(stack.infra.settings("orders").payment_window_s + 1)
 
         async def cancelled() -> dict[str, Any] | None:
             order = (await client.get(f"/orders/{order_id}")).json()
@@ -474,20 +418,20 @@ async def test_unpaid_checkout_is_cancelled_when_the_window_closes_and_stock_goe
             f"/payments/{placed['payment']['payment_id']}/confirm", json={"payment_method": "pm_card_visa"}
         )
         assert_problem(late, 409, "payment-window-closed")
-    await eventually(lambda: _stock_is(st, seller, sku, (5, 0)), timeout=10)
-    async with st.client("orders", seller.token) as desk:
-        assert (await desk.get(f"/seller/orders/{order_id}")).json()["status"] == "cancelled"
+    await eventually(lambda: _stock_is(stack, seller, sku, (5, 0)), timeout=10)
+    async with stack.client("orders", seller.token) as seller_client:
+        assert (await seller_client.get(f"/seller/orders/{order_id}")).json()["status"] == "cancelled"
 
 
-async def test_replaying_an_expired_checkout_shows_it_expired_and_hands_out_no_payment_secret(st: Stack) -> None:
-    seller = await new_seller(st, (1000, 5))
+async def test_replaying_an_expired_checkout_shows_it_expired_and_hands_out_no_payment_secret(stack: Stack) -> None:
+    seller = await seller_with_skus(stack, (1000, 5))
     items = [{"sku_id": seller.sku_ids[0], "quantity": 1}]
     key = str(uuid.uuid4())
-    _, client = buyer(st)
+    _, client = buyer(stack)
     async with client:
         placed = (await checkout(client, items, key)).json()
         assert placed["payment"]["client_secret"]
-        st.clock.advance(st.infra.settings("orders").payment_window_s + 1)
+        stack.clock.advance(stack.infra.settings("orders").payment_window_s + 1)
 
         async def expired() -> bool:
             return (await client.get(f"/checkouts/{placed['checkout_id']}")).json()["status"] == "expired"
@@ -502,35 +446,35 @@ async def test_replaying_an_expired_checkout_shows_it_expired_and_hands_out_no_p
         assert len(await my_orders(client)) == 1
 
 
-async def _stock_is(st: Stack, seller: Seller, sku: str, expected: tuple[int, int]) -> bool:
-    return await stock(st, seller, sku) == expected
+async def _stock_is(stack: Stack, seller: Seller, sku: str, expected: tuple[int, int]) -> bool:
+    return await stock(stack, seller, sku) == expected
 
 
-async def test_retry_after_a_lost_answer_whose_hold_lapsed_is_told_the_checkout_expired(st: Stack) -> None:
+async def test_retry_after_a_lost_answer_whose_hold_lapsed_is_told_the_checkout_expired(stack: Stack) -> None:
     """The first attempt reserved in shop but never got written here (timeout, crash); the hold then lapsed."""
     from datetime import timedelta
 
     from libs.contracts import RESERVE_STOCK, ReserveItem, ReserveStock, ReserveStockReply
     from libs.ids import derived_id
 
-    seller = await new_seller(st, (1000, 3))
+    seller = await seller_with_skus(stack, (1000, 3))
     sku = seller.sku_ids[0]
-    buyer_id, client = buyer(st)
+    buyer_id, client = buyer(stack)
     key = str(uuid.uuid4())
     lost = ReserveStock(
         checkout_id=derived_id(buyer_id, key),
         buyer_id=buyer_id,
         items=[ReserveItem(sku_id=sku, quantity=2)],
-        hold_until=st.clock.now() + timedelta(seconds=1),
+        hold_until=stack.clock.now() + timedelta(seconds=1),
     )
-    first = await st.apps["orders"].runtime.bus.request(RESERVE_STOCK, lost, ReserveStockReply)
+    first = await stack.apps["orders"].runtime.bus.request(RESERVE_STOCK, lost, ReserveStockReply)
     assert first.ok
-    st.clock.advance(2)
-    await eventually(lambda: _stock_is(st, seller, sku, (3, 0)), timeout=10)
+    stack.clock.advance(2)
+    await eventually(lambda: _stock_is(stack, seller, sku, (3, 0)), timeout=10)
     async with client:
         retried = await checkout(client, [{"sku_id": sku, "quantity": 2}], key)
         assert_problem(retried, 409, "checkout-expired", "Idempotency-Key")
         assert await my_orders(client) == []
         fresh = await checkout(client, [{"sku_id": sku, "quantity": 2}])
         assert fresh.status_code == 201, fresh.text
-    assert await stock(st, seller, sku) == (3, 2)
+    assert await stock(stack, seller, sku) == (3, 2)

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from libs.contracts import CouponClaimed, ReservedLine
+from libs.contracts import CouponClaimed
+from libs.errors import DomainError
 from services.orders import domain
-from services.orders.domain import DomainError
 from services.orders.domain import coupons as rules
 from services.orders.domain.coupons import Coupon, CouponKind, CouponStatus
+from tests.unit.orders.support import line, plan
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 M1, M2 = str(uuid.uuid4()), str(uuid.uuid4())
@@ -41,24 +42,6 @@ def coupon(
         min_spend_minor=min_spend,
         status=status,
     )
-
-
-def line(merchant: str, price: int, qty: int = 1, currency: str = "USD") -> ReservedLine:
-    return ReservedLine(
-        sku_id=str(uuid.uuid4()),
-        product_id=str(uuid.uuid4()),
-        merchant_id=merchant,
-        title="Tea",
-        sku_name="250 g",
-        quantity=qty,
-        unit_price_minor=price,
-        currency=currency,
-    )
-
-
-def plan(*lines: ReservedLine) -> domain.CheckoutPlan:
-    merchants = {ln.merchant_id for ln in lines}
-    return domain.plan_checkout("c1", "p1", list(lines), {m: f"order-{m}" for m in merchants})
 
 
 def refusal(exc: pytest.ExceptionInfo[DomainError]) -> tuple[str, str | None]:

@@ -1,0 +1,48 @@
+"""Checkouts: place one (the buyer's cart, Idempotency-Key required) and read it back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import msgspec
+from litestar import Request, get, post
+
+from libs.contracts import ReserveItem
+from libs.runtime import Runtime
+from libs.web.guards import principal_of, requires
+from libs.web.idempotency import idempotency_key
+from services.orders.use_cases import checkouts
+from services.orders.views import CheckoutView
+
+
+class CheckoutItem(msgspec.Struct, kw_only=True):
+    """One cart line; prices come from shop, so a price sent here is ignored."""
+
+    sku_id: uuid.UUID
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=999)]
+    room_id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+
+
+# omit_defaults: a request without coupons hashes as before they existed, so its Idempotency-Key replays still match.
+class CheckoutRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
+    items: Annotated[list[CheckoutItem], msgspec.Meta(min_length=1, max_length=50)]
+    # Coupons claimed in live rooms, at most one per merchant's order.
+    coupon_ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=20)] = []
+
+
+@post("/checkout", guards=[requires("buyer")], status_code=201, tags=["checkout"])
+async def checkout(request: Request, data: CheckoutRequest, runtime: Runtime) -> CheckoutView:
+    """Reserve the cart's stock and open one order per merchant, paid by one payment (Idempotency-Key required)."""
+    key = idempotency_key(request)
+    items = [ReserveItem(sku_id=str(i.sku_id), quantity=i.quantity, room_id=i.room_id) for i in data.items]
+    coupon_ids = [str(c) for c in data.coupon_ids]
+    return await checkouts.place_checkout(
+        runtime, principal_of(request), items=items, coupon_ids=coupon_ids, request=data, key=key
+    )
+
+
+@get("/checkouts/{checkout_id:str}", guards=[requires("buyer")], tags=["checkout"])
+async def get_checkout(request: Request, checkout_id: str, runtime: Runtime) -> CheckoutView:
+    """The buyer's own checkout with its orders and payment."""
+    return await checkouts.checkout_of(runtime, buyer_id=principal_of(request).sub, checkout_id=checkout_id)

@@ -1,0 +1,16 @@
+"""Stripe's webhook: signed events, read as the raw body Stripe signed."""
+
+from __future__ import annotations
+
+from litestar import Request, post
+
+from libs.runtime import Runtime
+from services.orders.use_cases.stripe_events import receive_stripe_event
+from services.orders.views import WebhookAck
+
+
+@post("/stripe/webhook", status_code=200, tags=["payments"])
+async def stripe_webhook(request: Request, runtime: Runtime) -> WebhookAck:
+    """Signed Stripe events (no bearer token: the signature is the authentication)."""
+    payload = await request.body()
+    return await receive_stripe_event(runtime, payload, request.headers.get("stripe-signature"))

@@ -1,0 +1,256 @@
+"""Checking out: reserve the cart at shop, then write the checkout, its orders and payment once; read a checkout.
+
+A checkout refused after shop reserved its stock is abandoned: shop is told to release the hold now, not at
+`hold_until`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import asyncpg
+import msgspec
+
+from libs.auth import Principal
+from libs.bus import RequestFailed, add_events
+from libs.contracts import RESERVE_STOCK, CheckoutAbandoned, ReservedLine, ReserveItem, ReserveStock, ReserveStockReply
+from libs.db import write_once
+from libs.errors import DomainError, IdempotencyConflict, IdempotencyKeyReused, NotFound
+from libs.ids import derived_id, is_uuid
+from libs.runtime import Runtime
+from libs.scheduler import schedule
+from libs.telemetry import baggage_set, capture_headers, names, tag
+from services.orders import domain, store
+from services.orders.adapters import stripe
+from services.orders.adapters.counters import counters
+from services.orders.domain import CheckoutPlan
+from services.orders.domain import coupons as coupon_rules
+from services.orders.domain.coupons import Coupon
+from services.orders.domain.refusals import CheckoutExpired, StockUnavailable, reservation_refused
+from services.orders.use_cases.payments import ensure_payment_intent
+from services.orders.views import CheckoutOrderView, CheckoutView, LineView, PaymentView
+
+log = logging.getLogger(__name__)
+
+# Shop holds the stock a little past the payment window, so a late job still finds it held.
+HOLD_GRACE = timedelta(minutes=10)
+RESERVE_TIMEOUT_S = 5.0
+
+
+async def place_checkout(
+    runtime: Runtime,
+    caller: Principal,
+    *,
+    items: list[ReserveItem],
+    coupon_ids: list[str],
+    request: object,
+    key: str,
+) -> CheckoutView:
+    """Reserve stock, then write checkout + orders + payment + coupons used + events + deadline in one transaction."""
+    buyer_id = caller.sub
+    checkout_id = derived_id(buyer_id, key)
+    now = runtime.clock.now()
+    pay_by = now + timedelta(seconds=runtime.settings.payment_window_s)
+    room_id = domain.room_of_lines(items)
+    tag({names.CHECKOUT_ID: checkout_id, names.BUYER_ID: buyer_id, names.ROOM_ID: room_id})
+    with baggage_set(**{names.ROOM_ID: room_id}):
+        reserved: list[ReservedLine] | None = None
+        coupons: list[Coupon] = []
+        # A retry of a checkout that exists only replays its answer: no second reservation call.
+        if not await store.checkout_exists(runtime.db, checkout_id):
+            if await store.checkout_abandoned(runtime.db, checkout_id):
+                raise CheckoutExpired()
+            # Refusals that need no prices come before any stock is held for this checkout.
+            coupons = await _usable_coupons(runtime.db, buyer_id, coupon_ids, now)
+            reserved = await _reserve(runtime, checkout_id, buyer_id, items, hold_until=pay_by + HOLD_GRACE)
+        plan: CheckoutPlan | None = None
+        written = False
+
+        async def effect(conn: asyncpg.Connection) -> object:
+            nonlocal written
+            if plan is None:  # the checkout exists, so its answer is stored and this never runs
+                raise IdempotencyConflict("this checkout is being written by another request")
+            await _ensure_not_abandoned(conn, checkout_id)
+            written = await store.insert_checkout(
+                conn, plan, buyer_id=buyer_id, pay_by=pay_by, now=now, trace_headers=capture_headers()
+            )
+            if written:
+                await _use_coupons(conn, plan, buyer_id, coupon_ids, now)
+                await _announce_placed(conn, plan, buyer_id, pay_by, now)
+                await schedule(conn, domain.PAYMENT_TIMEOUT_JOB, checkout_id, pay_by)
+            # When a concurrent twin wrote it first, write_once finds its stored answer and replays it.
+            return _placed_view(plan, pay_by)
+
+        try:
+            plan = _plan(checkout_id, reserved, coupons) if reserved is not None else None
+            stored = await write_once(
+                runtime.db, caller=caller, scope="checkout", key=key, request=request, effect=effect
+            )
+        except (IdempotencyKeyReused, IdempotencyConflict):
+            # write_once's own answers: another request placed this checkout, and its hold is that checkout's.
+            raise
+        except DomainError as refusal:
+            if reserved is not None:
+                # Shop holds stock for a checkout that will not be: have it released now rather than at hold_until.
+                await _abandon(runtime, checkout_id, buyer_id, refusal)
+            raise
+    if written and plan is not None:
+        # Committed by this request (concurrent twins only replay it): count its orders once.
+        counters(runtime).orders_placed.add(len(plan.orders), {names.CURRENCY: plan.currency})
+        body = _as_view(stored)
+    else:
+        # A replay tells how the checkout stands now (paid, expired...), not how it stood when placed.
+        body = await checkout_of(runtime, buyer_id=buyer_id, checkout_id=checkout_id)
+    if domain.is_open(body.status, body.pay_by, runtime.clock.now()):
+        body.payment.client_secret = await _client_secret(runtime, body)
+    return body
+
+
+async def checkout_of(runtime: Runtime, *, buyer_id: str, checkout_id: str) -> CheckoutView:
+    """The buyer's own checkout with its orders and payment; anyone else's is not found."""
+    found = await store.checkout_view(runtime.db, checkout_id, buyer_id) if is_uuid(checkout_id) else None
+    if found is None:
+        raise NotFound("no such checkout")
+    return found
+
+
+def _as_view(stored: object) -> CheckoutView:
+    # write_once hands back JSON-shaped builtins (fresh or replayed): one typed answer for both.
+    return msgspec.convert(stored, CheckoutView, strict=False)
+
+
+def _placed_view(plan: CheckoutPlan, pay_by: datetime) -> CheckoutView:
+    """The answer to a freshly placed checkout."""
+    return CheckoutView(
+        checkout_id=plan.checkout_id,
+        status=domain.CheckoutStatus.AWAITING_PAYMENT,
+        pay_by=pay_by,
+        amount_minor=plan.amount_minor,
+        currency=plan.currency,
+        payment=PaymentView(
+            payment_id=plan.payment_id,
+            amount_minor=plan.amount_minor,
+            currency=plan.currency,
+            status=domain.PaymentStatus.REQUIRES_PAYMENT,
+        ),
+        orders=[
+            CheckoutOrderView(
+                order_id=o.order_id,
+                merchant_id=o.merchant_id,
+                status=domain.OrderStatus.AWAITING_PAYMENT,
+                subtotal_minor=o.subtotal_minor,
+                discount_minor=o.discount_minor,
+                coupon_id=o.coupon_id,
+                amount_minor=o.amount_minor,
+                currency=o.currency,
+                lines=[LineView(**msgspec.structs.asdict(line)) for line in o.lines],
+            )
+            for o in sorted(plan.orders, key=lambda o: o.order_id)
+        ],
+    )
+
+
+async def _reserve(
+    runtime: Runtime, checkout_id: str, buyer_id: str, items: list[ReserveItem], *, hold_until: datetime
+) -> list[ReservedLine]:
+    # Shop must not commit a hold after we stopped waiting for it (the buyer was told to retry).
+    answer_by = runtime.clock.now() + timedelta(seconds=RESERVE_TIMEOUT_S)
+    request = ReserveStock(
+        checkout_id=checkout_id, buyer_id=buyer_id, items=items, hold_until=hold_until, answer_by=answer_by
+    )
+    try:
+        reply = await runtime.bus.request(RESERVE_STOCK, request, ReserveStockReply, timeout=RESERVE_TIMEOUT_S)
+    except RequestFailed as exc:
+        raise StockUnavailable() from exc
+    if not reply.ok:
+        raise reservation_refused(reply)
+    if not domain.reservation_matches(items, reply.lines):
+        # Shop replays the first reservation of a checkout id: this key was first used for another cart. That
+        # hold is the first request's (it may still be placing it), so this refusal does not abandon it.
+        raise IdempotencyKeyReused("this Idempotency-Key was used with a different cart")
+    return reply.lines
+
+
+def _plan(checkout_id: str, reserved: list[ReservedLine], coupons: list[Coupon]) -> CheckoutPlan:
+    merchants = {line.merchant_id for line in reserved}
+    plan = domain.plan_checkout(
+        checkout_id,
+        derived_id(checkout_id, "payment"),
+        reserved,
+        {m: derived_id(checkout_id, "order", m) for m in merchants},
+    )
+    # A coupon refused on the prices abandons the checkout (place_checkout): shop releases its hold.
+    return coupon_rules.apply_coupons(plan, coupons)
+
+
+async def _usable_coupons(db: store.Conn, buyer_id: str, coupon_ids: list[str], now: datetime) -> list[Coupon]:
+    found = await store.buyers_coupons(db, buyer_id, coupon_ids)
+    return coupon_rules.ensure_usable(coupon_ids, found, buyer_id, now)
+
+
+async def _use_coupons(
+    conn: asyncpg.Connection, plan: CheckoutPlan, buyer_id: str, coupon_ids: list[str], now: datetime
+) -> None:
+    """Each coupon becomes used by its order, once: if a concurrent checkout used one first, this one fails whole."""
+    uses = [(order.coupon_id, order.order_id) for order in plan.orders if order.coupon_id]
+    if len(await store.use_coupons(conn, buyer_id, uses, now)) == len(uses):
+        return
+    # Tell which coupon and why, as the buyer would have been told a moment earlier; the transaction rolls back.
+    await _usable_coupons(conn, buyer_id, coupon_ids, now)
+    raise coupon_rules.CouponUsed("a coupon was used by another checkout", field=coupon_rules.FIELD)
+
+
+async def _announce_placed(
+    conn: asyncpg.Connection, plan: CheckoutPlan, buyer_id: str, pay_by: datetime, now: datetime
+) -> None:
+    for order in plan.orders:
+        with baggage_set(**{names.ROOM_ID: order.room_id}):
+            await add_events(conn, domain.placed_event(plan, order, buyer_id, pay_by, now))
+
+
+async def _client_secret(runtime: Runtime, body: CheckoutView) -> str | None:
+    """The PaymentIntent's client secret; None if Stripe is away (confirm creates the intent later)."""
+    try:
+        intent = await ensure_payment_intent(
+            runtime, body.payment.payment_id, body.checkout_id, body.amount_minor, body.currency
+        )
+    except stripe.StripeError as exc:
+        log.warning("stripe unavailable at checkout %s: %s", body.checkout_id, type(exc).__name__)
+        return None
+    return intent.client_secret
+
+
+# --- abandoned checkouts ------------------------------------------------------------------------
+
+
+async def _ensure_not_abandoned(conn: asyncpg.Connection, checkout_id: str) -> None:
+    """Refuse to place a checkout once it was abandoned: shop is releasing (or has released) its stock.
+
+    Held until the transaction ends, so an abandonment written concurrently waits and then finds this checkout placed.
+    """
+    await store.lock_checkout_id(conn, checkout_id)
+    if await store.checkout_abandoned(conn, checkout_id):
+        raise CheckoutExpired()
+
+
+async def _abandon(runtime: Runtime, checkout_id: str, buyer_id: str, refusal: DomainError) -> None:
+    """Record the refused checkout and its CheckoutAbandoned in a transaction of its own, once per checkout.
+
+    The buyer gets the refusal whatever happens here: if this write fails, shop's hold expiry is the fallback.
+    """
+    try:
+        async with runtime.db.transaction() as conn:
+            await store.lock_checkout_id(conn, checkout_id)
+            # Not if a concurrent twin (same Idempotency-Key) placed it meanwhile: that checkout owns the hold.
+            if await store.record_abandoned(conn, checkout_id, buyer_id, refusal.code, runtime.clock.now()):
+                await add_events(
+                    conn, CheckoutAbandoned(checkout_id=checkout_id, buyer_id=buyer_id, reason=refusal.code)
+                )
+    except Exception:  # the refusal stands whatever went wrong; CancelledError is not an Exception
+        log.exception(
+            "checkout %s refused (%s) after its stock was reserved, and could not be recorded as abandoned: "
+            "shop releases the hold when it expires",
+            checkout_id,
+            refusal.code,
+        )

@@ -1,0 +1,122 @@
+"""What the orders tests share: a merchant selling in shop, a buyer of orders, checkouts, stock, outbox, consumer
+and Stripe reads."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import stripe
+
+from tests.harness import Stack
+
+
+@dataclass
+class Seller:
+    """A merchant onboarded in shop, with one product of one SKU per price."""
+
+    merchant_id: str
+    token: str
+    product_id: str
+    sku_ids: list[str]
+
+    @property
+    def sku_id(self) -> str:
+        return self.sku_ids[0]
+
+
+@dataclass
+class Buyer:
+    buyer_id: str
+    client: httpx.AsyncClient
+
+
+async def new_seller(stack: Stack, *prices: int, currency: str = "USD", stock: int = 20) -> Seller:
+    """A merchant with one product whose SKUs have these prices, `stock` of each."""
+    return await seller_with_skus(stack, *((price, stock) for price in prices), currency=currency)
+
+
+async def seller_with_skus(stack: Stack, *skus: tuple[int, int], currency: str = "USD") -> Seller:
+    """A merchant with one product whose SKUs have these (price_minor, stock)."""
+    async with stack.client("shop", stack.infra.token("operator")) as op:
+        made = await op.post("/merchants", json={"name": f"Shop {uuid.uuid4().hex[:6]}", "currency": currency})
+    assert made.status_code == 201, made.text
+    merchant_id = made.json()["merchant_id"]
+    token = stack.infra.token("merchant", merchant_id=merchant_id)
+    body = {
+        "title": "Oolong tea",
+        "description": "Roasted",
+        "skus": [
+            {"name": f"size {n}", "price_minor": price, "currency": currency, "stock": stock}
+            for n, (price, stock) in enumerate(skus or ((1000, 10),))
+        ],
+    }
+    async with stack.client("shop", token) as seller:
+        product = await seller.post("/seller/products", json=body)
+    assert product.status_code == 201, product.text
+    found = product.json()
+    return Seller(merchant_id, token, found["product_id"], [s["sku_id"] for s in found["skus"]])
+
+
+async def stock(stack: Stack, seller: Seller, sku_id: str) -> tuple[int, int]:
+    """(on hand, reserved) of a SKU, as its merchant sees it."""
+    async with stack.client("shop", seller.token) as client:
+        response = await client.get(f"/seller/products/{seller.product_id}")
+    assert response.status_code == 200, response.text
+    sku = next(s for s in response.json()["skus"] if s["sku_id"] == sku_id)
+    return sku["stock_on_hand"], sku["stock_reserved"]
+
+
+def new_buyer(stack: Stack) -> Buyer:
+    buyer_id = f"buyer-{uuid.uuid4().hex[:10]}"
+    return Buyer(buyer_id, stack.client("orders", stack.infra.token("buyer", sub=buyer_id)))
+
+
+def buyer(stack: Stack) -> tuple[str, httpx.AsyncClient]:
+    """A fresh buyer's id and an orders client of theirs."""
+    buyer_id = f"buyer-{uuid.uuid4().hex[:10]}"
+    return buyer_id, stack.client("orders", stack.infra.token("buyer", sub=buyer_id))
+
+
+async def checkout(client: httpx.AsyncClient, items: list[dict[str, Any]], key: str | None = None) -> httpx.Response:
+    return await client.post("/checkout", json={"items": items}, headers={"Idempotency-Key": key or str(uuid.uuid4())})
+
+
+async def events_of(db: asyncpg.Connection, subject: str, order_id: str) -> list[dict[str, Any]]:
+    """The events of this subject orders wrote about the order (its outbox)."""
+    rows = await db.fetch(
+        """SELECT convert_from(payload, 'UTF8') AS payload FROM orders.outbox
+           WHERE subject = $1 AND convert_from(payload, 'UTF8')::jsonb ->> 'order_id' = $2""",
+        subject,
+        order_id,
+    )
+    return [json.loads(r["payload"]) for r in rows]
+
+
+async def consumed_all(stack: Stack, durable: str) -> bool:
+    """The consumer has applied (and acknowledged) everything published to live's stream so far."""
+    bus = stack.apps["orders"].runtime.bus
+    last = (await bus.js.stream_info(bus.stream("LIVE"))).state.last_seq
+    info = await bus.js.consumer_info(bus.stream("LIVE"), durable)
+    return not (info.num_pending or info.num_ack_pending) and info.delivered.stream_seq >= last
+
+
+def intent_id_of(client_secret: str) -> str:
+    # Stripe's client secret is "<intent id>_secret_<random>".
+    return client_secret.split("_secret_")[0]
+
+
+async def stripe_intent(stack: Stack, intent_id: str) -> stripe.PaymentIntent:
+    """A PaymentIntent as the account's owner reads it from Stripe (localstripe)."""
+    http = stripe.HTTPXClient()
+    try:
+        client = stripe.StripeClient(
+            "sk_test_liveloop", base_addresses={"api": stack.infra.stripe_base}, http_client=http
+        )
+        return await client.v1.payment_intents.retrieve_async(intent_id)
+    finally:
+        await http.close_async()
