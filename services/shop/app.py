@@ -9,8 +9,8 @@ from litestar import Litestar
 from libs.clock import Clock
 from libs.telemetry import Telemetry
 from libs.web.app import ServiceSpec, build_app
+from services.shop import consumers, jobs, rpc
 from services.shop.api import ROUTES
-from services.shop.handlers import jobs, serve_stock, subscriptions
 from services.shop.settings import ShopSettings
 
 SPEC = ServiceSpec(
@@ -19,9 +19,9 @@ SPEC = ServiceSpec(
     settings=ShopSettings,
     migrations=Path(__file__).with_name("migrations"),
     routes=ROUTES,
-    consumers=subscriptions,
-    jobs=jobs,
-    on_start=serve_stock,
+    consumers=consumers.subscriptions,
+    jobs=jobs.handlers,
+    rpc=rpc.responders,
     description="Merchants, catalogue, SKUs and stock, reservations for checkout, flash-sale allocations, buyer carts.",
 )
 

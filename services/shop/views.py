@@ -1,4 +1,4 @@
-"""What the shop's GET endpoints answer (read views the store builds, the API returns)."""
+"""What the shop's API answers with: plain Structs the store builds and the use cases return."""
 
 from __future__ import annotations
 
@@ -58,12 +58,20 @@ class PublicProductView(msgspec.Struct, kw_only=True):
     skus: list[PublicSkuView]
 
 
+class ProductList(msgspec.Struct, kw_only=True):
+    items: list[ProductView]
+
+
 class SkuChangeView(msgspec.Struct, kw_only=True):
     field: str
     old_value: int | None
     new_value: int
     changed_by: str
     changed_at: datetime
+
+
+class SkuChanges(msgspec.Struct, kw_only=True):
+    items: list[SkuChangeView]
 
 
 class ShortfallView(msgspec.Struct, kw_only=True):
@@ -74,6 +82,10 @@ class ShortfallView(msgspec.Struct, kw_only=True):
     sku_id: str
     quantity: int
     created_at: datetime
+
+
+class Shortfalls(msgspec.Struct, kw_only=True):
+    items: list[ShortfallView]
 
 
 class CartSource(msgspec.Struct, kw_only=True):
@@ -94,23 +106,5 @@ class CartLineView(msgspec.Struct, kw_only=True):
     added_at: datetime
 
 
-def public(product: ProductView) -> PublicProductView:
-    """The buyer-facing view of a product (no on-hand or reserved counts)."""
-    return PublicProductView(
-        product_id=product.product_id,
-        merchant_id=product.merchant_id,
-        title=product.title,
-        description=product.description,
-        status=product.status,
-        version=product.version,
-        skus=[
-            PublicSkuView(
-                sku_id=s.sku_id,
-                name=s.name,
-                price_minor=s.price_minor,
-                currency=s.currency,
-                stock_available=s.stock_available,
-            )
-            for s in product.skus
-        ],
-    )
+class CartView(msgspec.Struct, kw_only=True):
+    items: list[CartLineView]

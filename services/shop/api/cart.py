@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Request, Response, delete, get, post
 
 from libs.runtime import Runtime
+from libs.telemetry import names, tag
 from libs.web import principal_of, requires
-from services.shop import cart
-from services.shop.views import CartLineView
+from services.shop.use_cases import cart
+from services.shop.views import CartLineView, CartView
+
+BUYER = requires("buyer")
 
 
 class Source(msgspec.Struct, kw_only=True):
@@ -26,29 +29,28 @@ class CartItemBody(msgspec.Struct, kw_only=True):
     source: Source | None = None
 
 
-class CartView(msgspec.Struct, kw_only=True):
-    items: list[CartLineView]
+# The operation id this endpoint always had (clients generate code from it).
+@get("/cart", guards=[BUYER], tags=["cart"], operation_id="CartView")
+async def get_cart(request: Request, runtime: Runtime) -> CartView:
+    """The caller's cart, priced now, with stock available per line."""
+    buyer_id = principal_of(request).sub
+    tag({names.BUYER_ID: buyer_id})
+    return await cart.lines(runtime, buyer_id)
 
 
-class CartController(Controller):
-    path = "/cart"
-    tags = ["cart"]
-    guards = [requires("buyer")]
+@post("/cart/items", guards=[BUYER], tags=["cart"])
+async def put_item(request: Request, data: CartItemBody, runtime: Runtime) -> Response[CartLineView]:
+    """Set the quantity of a SKU in the cart (201 for a new line, 200 for a change)."""
+    buyer_id = principal_of(request).sub
+    tag({names.BUYER_ID: buyer_id, names.SKU_ID: data.sku_id})
+    source = (data.source.type, data.source.id) if data.source else None
+    created, line = await cart.put(runtime, buyer_id, data.sku_id, data.quantity, source)
+    return Response(content=line, status_code=201 if created else 200)
 
-    @get("/")
-    async def view(self, request: Request, runtime: Runtime) -> CartView:
-        """The caller's cart, priced now, with stock available per line."""
-        return CartView(items=await cart.lines(runtime.db, principal_of(request).sub))
 
-    @post("/items")
-    async def put_item(self, request: Request, data: CartItemBody, runtime: Runtime) -> Response[CartLineView]:
-        """Set the quantity of a SKU in the cart (201 for a new line, 200 for a change)."""
-        source = (data.source.type, data.source.id) if data.source else None
-        buyer = principal_of(request).sub
-        created, line = await cart.put(runtime.db, runtime.clock.now(), buyer, data.sku_id, data.quantity, source)
-        return Response(content=line, status_code=201 if created else 200)
-
-    @delete("/items/{sku_id:str}", status_code=204)
-    async def remove_item(self, request: Request, sku_id: str, runtime: Runtime) -> None:
-        """Take a SKU out of the cart."""
-        await cart.remove(runtime.db, principal_of(request).sub, sku_id)
+@delete("/cart/items/{sku_id:str}", guards=[BUYER], tags=["cart"], status_code=204)
+async def remove_item(request: Request, sku_id: str, runtime: Runtime) -> None:
+    """Take a SKU out of the cart."""
+    buyer_id = principal_of(request).sub
+    tag({names.BUYER_ID: buyer_id, names.SKU_ID: sku_id})
+    await cart.remove(runtime, buyer_id, sku_id)

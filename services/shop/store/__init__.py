@@ -1,1 +1,1 @@
-"""SQL for the shop schema only: catalogue, reservations, carts."""
+"""SQL for the shop schema only: catalogue, reservations, flash-sale allocations, carts."""

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.shop.domain import StoredAllocation
+from services.shop.domain.allocations import StoredAllocation
 from services.shop.store.catalogue import Conn
 
 
@@ -83,7 +83,7 @@ async def mark_sale_source(
 async def take_committed(
     conn: asyncpg.Connection, allocation_id: str, sku_id: str, merchant_id: str, quantity: int
 ) -> bool:
-    """Count `quantity` of the allocation as sold, if it has that many unsettled units of this SKU and merchant."""
+    """Count `quantity` of the allocation as sold, if that many of its units (this SKU and merchant) are still held."""
     return bool(
         await conn.fetchval(
             """UPDATE allocations SET committed = committed + $4
@@ -101,7 +101,7 @@ async def take_committed(
 async def take_released(
     conn: asyncpg.Connection, allocation_id: str, sku_id: str, merchant_id: str, quantity: int
 ) -> bool:
-    """Count `quantity` of the allocation as given back, if it has that many unsettled units of this SKU/merchant."""
+    """Count `quantity` of the allocation as given back, if that many of its units (SKU, merchant) are still held."""
     return bool(
         await conn.fetchval(
             """UPDATE allocations SET released = released + $4

@@ -7,7 +7,8 @@ from datetime import datetime
 
 import asyncpg
 
-from services.shop.domain import SkuEdit, SkuFacts, StockLevel
+from services.shop.domain.catalogue import SkuEdit
+from services.shop.domain.stock import SkuFacts, StockLevel
 from services.shop.views import MerchantView, ProductView, ShortfallView, SkuChangeView, SkuView
 
 # Reads run on the pool or inside a caller's transaction alike.

@@ -9,12 +9,13 @@ from datetime import datetime
 import asyncpg
 
 from libs.contracts import ReservedLine
-from services.shop.domain import StockLevel, StoredReservation
+from services.shop.domain.reservations import StoredReservation
+from services.shop.domain.stock import StockLevel
 from services.shop.store.catalogue import Conn, level
 
 
 @dataclass(frozen=True)
-class Settled:
+class MovedLine:
     """A reservation line that just changed status."""
 
     sku_id: str
@@ -128,14 +129,14 @@ async def insert_lines(conn: asyncpg.Connection, checkout_id: str, lines: Sequen
 
 
 async def lock_reservation(conn: asyncpg.Connection, checkout_id: str) -> bool:
-    """Serialise everything that settles one checkout's lines (commit, release, expiry); False if unknown.
+    """Serialise everything that moves one checkout's lines (commit, release, expiry); False if unknown.
 
-    Settling paths then touch lines and SKUs in one fixed order, so they never deadlock each other.
+    Those paths then touch lines and SKUs in one fixed order, so they never deadlock each other.
     """
     return bool(await conn.fetchval("SELECT true FROM reservations WHERE checkout_id = $1 FOR UPDATE", checkout_id))
 
 
-async def settle(
+async def move_lines(
     conn: asyncpg.Connection,
     checkout_id: str,
     sku_ids: Sequence[str] | None,
@@ -144,7 +145,7 @@ async def settle(
     to_status: str,
     order_id: str | None,
     now: datetime,
-) -> list[Settled]:
+) -> list[MovedLine]:
     """Move lines (all of the checkout's if `sku_ids` is None) from one status to another; each moves once."""
     rows = await conn.fetch(
         """UPDATE reservation_lines
@@ -158,7 +159,7 @@ async def settle(
         order_id,
         now,
     )
-    found = [Settled(str(r["sku_id"]), r["quantity"], str(r["merchant_id"]), r["order_id"]) for r in rows]
+    found = [MovedLine(str(r["sku_id"]), r["quantity"], str(r["merchant_id"]), r["order_id"]) for r in rows]
     return sorted(found, key=lambda s: s.sku_id)
 
 
@@ -197,7 +198,7 @@ async def release_units(conn: asyncpg.Connection, sku_id: str, quantity: int) ->
 
 
 async def record_shortfall(
-    conn: asyncpg.Connection, checkout_id: str, order_id: str, line: Settled, now: datetime
+    conn: asyncpg.Connection, checkout_id: str, order_id: str, line: MovedLine, now: datetime
 ) -> None:
     await conn.execute(
         """INSERT INTO stock_shortfalls (checkout_id, order_id, sku_id, merchant_id, quantity, created_at)

@@ -3,46 +3,37 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 import pytest
-import pytest_asyncio
 
 from libs.contracts import RESERVE_STOCK, OrderLine, OrderPlaced, ReserveItem, ReserveStock, ReserveStockReply
 from libs.telemetry import names
-from tests.harness import Infra, Stack, eventually
+from tests.harness import Infra, Stack, assert_problem, eventually
 
-PROBLEM = "https://liveloop.dev/problems/"
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def shop(infra: Infra) -> AsyncIterator[Stack]:
-    st = await Stack(infra).start("shop")
-    yield st
-    await st.stop()
+SERVICES = ("shop",)
 
 
-async def product(shop: Stack, infra: Infra) -> dict[str, Any]:
+async def product(stack: Stack, infra: Infra) -> dict[str, Any]:
     """A published product with SKUs M (2599, 10 in stock) and L (2799, 3 in stock)."""
-    async with shop.client("shop", infra.token("operator")) as op:
+    async with stack.client("shop", infra.token("operator")) as op:
         merchant_id = (await op.post("/merchants", json={"name": "Acme", "currency": "USD"})).json()["merchant_id"]
     body = {
         "title": "Linen Shirt",
         "skus": [{"name": "M", "price_minor": 2599, "stock": 10}, {"name": "L", "price_minor": 2799, "stock": 3}],
     }
-    async with shop.client("shop", infra.token("merchant", merchant_id=merchant_id)) as merchant:
+    async with stack.client("shop", infra.token("merchant", merchant_id=merchant_id)) as merchant:
         response = await merchant.post("/seller/products", json=body)
     assert response.status_code == 201
     return response.json()
 
 
-async def test_buyer_adds_updates_and_removes_cart_lines(shop: Stack, infra: Infra) -> None:
-    p = await product(shop, infra)
+async def test_buyer_adds_updates_and_removes_cart_lines(stack: Stack, infra: Infra) -> None:
+    p = await product(stack, infra)
     m, large = p["skus"][0]["sku_id"], p["skus"][1]["sku_id"]
-    async with shop.client("shop", infra.token("buyer")) as buyer:
+    async with stack.client("shop", infra.token("buyer")) as buyer:
         assert (await buyer.get("/cart")).json() == {"items": []}
         added = await buyer.post("/cart/items", json={"sku_id": m, "quantity": 2})
         second = await buyer.post("/cart/items", json={"sku_id": large, "quantity": 1})
@@ -70,26 +61,26 @@ async def test_buyer_adds_updates_and_removes_cart_lines(shop: Stack, infra: Inf
     assert [i["sku_id"] for i in after] == [m]
 
 
-async def test_another_buyer_sees_only_their_own_cart(shop: Stack, infra: Infra) -> None:
-    p = await product(shop, infra)
+async def test_another_buyer_sees_only_their_own_cart(stack: Stack, infra: Infra) -> None:
+    p = await product(stack, infra)
     sku_id = p["skus"][0]["sku_id"]
-    async with shop.client("shop", infra.token("buyer")) as alice:
+    async with stack.client("shop", infra.token("buyer")) as alice:
         assert (await alice.post("/cart/items", json={"sku_id": sku_id, "quantity": 1})).status_code == 201
-    async with shop.client("shop", infra.token("buyer")) as bob:
+    async with stack.client("shop", infra.token("buyer")) as bob:
         assert (await bob.get("/cart")).json() == {"items": []}
         assert (await bob.delete(f"/cart/items/{sku_id}")).status_code == 404
 
 
-async def test_a_price_sent_by_the_client_is_ignored(shop: Stack, infra: Infra) -> None:
-    p = await product(shop, infra)
+async def test_a_price_sent_by_the_client_is_ignored(stack: Stack, infra: Infra) -> None:
+    p = await product(stack, infra)
     sku_id = p["skus"][0]["sku_id"]
     buyer_id = f"buyer-{uuid.uuid4().hex[:8]}"
-    async with shop.client("shop", infra.token("buyer", sub=buyer_id)) as buyer:
+    async with stack.client("shop", infra.token("buyer", sub=buyer_id)) as buyer:
         added = await buyer.post(
             "/cart/items", json={"sku_id": sku_id, "quantity": 1, "unit_price_minor": 1, "price_minor": 1}
         )
         # The merchant reprices after the buyer's line exists: only the merchant's figure may show from now on.
-        async with shop.client("shop", infra.token("merchant", merchant_id=p["merchant_id"])) as merchant:
+        async with stack.client("shop", infra.token("merchant", merchant_id=p["merchant_id"])) as merchant:
             assert (await merchant.patch(f"/seller/skus/{sku_id}", json={"price_minor": 1999})).status_code == 200
         cart = (await buyer.get("/cart")).json()["items"]
     assert added.status_code == 201, added.text
@@ -97,13 +88,13 @@ async def test_a_price_sent_by_the_client_is_ignored(shop: Stack, infra: Infra) 
     assert [(i["sku_id"], i["unit_price_minor"]) for i in cart] == [(sku_id, 1999)]
 
     # What the buyer will be charged is priced at checkout, from the same table.
-    reply = await shop.apps["shop"].runtime.bus.request(
+    reply = await stack.apps["shop"].runtime.bus.request(
         RESERVE_STOCK,
         ReserveStock(
             checkout_id=str(uuid.uuid4()),
             buyer_id=buyer_id,
             items=[ReserveItem(sku_id=sku_id, quantity=1)],
-            hold_until=shop.clock.now() + timedelta(hours=1),
+            hold_until=stack.clock.now() + timedelta(hours=1),
         ),
         ReserveStockReply,
     )
@@ -111,12 +102,11 @@ async def test_a_price_sent_by_the_client_is_ignored(shop: Stack, infra: Infra) 
     assert [line.unit_price_minor for line in reply.lines] == [1999]
 
 
-async def test_unknown_sku_is_404_naming_the_sku(shop: Stack, infra: Infra) -> None:
-    async with shop.client("shop", infra.token("buyer")) as buyer:
+async def test_unknown_sku_is_404_naming_the_sku(stack: Stack, infra: Infra) -> None:
+    async with stack.client("shop", infra.token("buyer")) as buyer:
         for sku_id in (str(uuid.uuid4()), "not-a-sku"):
             response = await buyer.post("/cart/items", json={"sku_id": sku_id, "quantity": 1})
-            assert response.status_code == 404
-            assert response.json()["field"] == "sku_id"
+            assert_problem(response, 404, "sku-not-found", field="sku_id")
         assert (await buyer.get("/cart")).json() == {"items": []}
 
 
@@ -132,35 +122,33 @@ async def test_unknown_sku_is_404_naming_the_sku(shop: Stack, infra: Infra) -> N
     ids=["zero", "too-many", "string", "unknown-source", "empty-source-id"],
 )
 async def test_invalid_cart_lines_are_refused_naming_the_field(
-    shop: Stack, infra: Infra, body: dict[str, Any], field: str
+    stack: Stack, infra: Infra, body: dict[str, Any], field: str
 ) -> None:
-    p = await product(shop, infra)
-    async with shop.client("shop", infra.token("buyer")) as buyer:
+    p = await product(stack, infra)
+    async with stack.client("shop", infra.token("buyer")) as buyer:
         response = await buyer.post("/cart/items", json={"sku_id": p["skus"][0]["sku_id"], **body})
         cart = (await buyer.get("/cart")).json()["items"]
-    assert response.status_code == 400
-    assert response.json()["field"] == field
+    assert_problem(response, 400, field=field)
     assert cart == []
 
 
-async def test_the_cart_needs_a_buyer_token(shop: Stack, infra: Infra) -> None:
-    async with shop.client("shop") as anonymous:
+async def test_the_cart_needs_a_buyer_token(stack: Stack, infra: Infra) -> None:
+    async with stack.client("shop") as anonymous:
         assert (await anonymous.get("/cart")).status_code == 401
         assert (
             await anonymous.post("/cart/items", json={"sku_id": str(uuid.uuid4()), "quantity": 1})
         ).status_code == 401
-    async with shop.client("shop", infra.token("merchant", merchant_id=str(uuid.uuid4()))) as merchant:
+    async with stack.client("shop", infra.token("merchant", merchant_id=str(uuid.uuid4()))) as merchant:
         response = await merchant.get("/cart")
-    assert response.status_code == 403
-    assert response.json()["type"] == PROBLEM + "forbidden"
+    assert_problem(response, 403, "forbidden")
 
 
-async def test_a_line_added_from_a_room_is_attributed_to_it(shop: Stack, infra: Infra) -> None:
-    p = await product(shop, infra)
+async def test_a_line_added_from_a_room_is_attributed_to_it(stack: Stack, infra: Infra) -> None:
+    p = await product(stack, infra)
     m, large = p["skus"][0]["sku_id"], p["skus"][1]["sku_id"]
     buyer_id = f"buyer-{uuid.uuid4().hex[:8]}"
     room_id = f"room-{uuid.uuid4().hex[:8]}"
-    async with shop.client("shop", infra.token("buyer", sub=buyer_id)) as buyer:
+    async with stack.client("shop", infra.token("buyer", sub=buyer_id)) as buyer:
         added = await buyer.post(
             "/cart/items", json={"sku_id": m, "quantity": 1, "source": {"type": "room", "id": room_id}}
         )
@@ -174,17 +162,17 @@ async def test_a_line_added_from_a_room_is_attributed_to_it(shop: Stack, infra: 
         (1, {"type": "search", "id": "q"}),
     ]
 
-    spans = [s for s in shop.spans.get_finished_spans() if s.attributes and s.attributes.get(names.ROOM_ID) == room_id]
+    spans = [s for s in stack.spans.get_finished_spans() if s.attributes and s.attributes.get(names.ROOM_ID) == room_id]
     assert any(s.attributes.get(names.SKU_ID) == m for s in spans)
 
     # At checkout the reservation names the room the line came from (unless the checkout names one).
-    reply = await shop.apps["shop"].runtime.bus.request(
+    reply = await stack.apps["shop"].runtime.bus.request(
         RESERVE_STOCK,
         ReserveStock(
             checkout_id=str(uuid.uuid4()),
             buyer_id=buyer_id,
             items=[ReserveItem(sku_id=m, quantity=2), ReserveItem(sku_id=large, quantity=1)],
-            hold_until=shop.clock.now() + timedelta(hours=1),
+            hold_until=stack.clock.now() + timedelta(hours=1),
         ),
         ReserveStockReply,
     )
@@ -192,22 +180,22 @@ async def test_a_line_added_from_a_room_is_attributed_to_it(shop: Stack, infra: 
     assert [line.room_id for line in reply.lines] == [room_id, None]
 
 
-async def test_ordered_skus_leave_the_cart_when_the_order_is_placed(shop: Stack, infra: Infra) -> None:
-    p = await product(shop, infra)
+async def test_ordered_skus_leave_the_cart_when_the_order_is_placed(stack: Stack, infra: Infra) -> None:
+    p = await product(stack, infra)
     m, large = p["skus"][0]["sku_id"], p["skus"][1]["sku_id"]
     buyer_id = f"buyer-{uuid.uuid4().hex[:8]}"
     checkout_id = str(uuid.uuid4())
-    async with shop.client("shop", infra.token("buyer", sub=buyer_id)) as buyer:
+    async with stack.client("shop", infra.token("buyer", sub=buyer_id)) as buyer:
         await buyer.post("/cart/items", json={"sku_id": m, "quantity": 2})
         await buyer.post("/cart/items", json={"sku_id": large, "quantity": 1})
-        runtime = shop.apps["shop"].runtime
+        runtime = stack.apps["shop"].runtime
         reply = await runtime.bus.request(
             RESERVE_STOCK,
             ReserveStock(
                 checkout_id=checkout_id,
                 buyer_id=buyer_id,
                 items=[ReserveItem(sku_id=m, quantity=2)],
-                hold_until=shop.clock.now() + timedelta(hours=1),
+                hold_until=stack.clock.now() + timedelta(hours=1),
             ),
             ReserveStockReply,
         )

@@ -9,18 +9,17 @@ from datetime import datetime
 import asyncpg
 
 from libs.bus import add_events
-from libs.clock import Clock
 from libs.contracts import AllocateStock, AllocateStockReply, FlashSaleUnitsReturned, OrderPaid, StockLine
-from libs.db import Database
 from libs.ids import canonical_uuid
-from libs.telemetry import names
-from services.shop import domain
-from services.shop.domain import AllocationBroken, AllocationRefused, SoldFromSale, StockLevel
+from libs.runtime import Runtime
+from libs.telemetry import names, tag
+from services.shop.domain import allocations as rules
+from services.shop.domain.allocations import AllocationBroken, AllocationRefused, SoldFromSale, StoredAllocation
+from services.shop.domain.stock import SkuFacts, StockLevel, stock_changed
 from services.shop.store import allocations as store
 from services.shop.store import catalogue as catalogue_store
 from services.shop.store import reservations as stock_store
-from services.shop.store.reservations import Settled
-from services.shop.tracing import tag
+from services.shop.store.reservations import MovedLine
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +28,8 @@ class _TwinCommitted(Exception):
     """Another request for the same allocation id took the stock first."""
 
 
-def _too_late(request: AllocateStock, clock: Clock) -> bool:
-    return request.answer_by is not None and clock.now() > request.answer_by
+def _too_late(runtime: Runtime, request: AllocateStock) -> bool:
+    return request.answer_by is not None and runtime.clock.now() > request.answer_by
 
 
 def _gave_up(request: AllocateStock) -> AllocationRefused:
@@ -40,24 +39,24 @@ def _gave_up(request: AllocateStock) -> AllocationRefused:
     )
 
 
-async def allocate(db: Database, clock: Clock, request: AllocateStock) -> AllocateStockReply:
+async def allocate(runtime: Runtime, request: AllocateStock) -> AllocateStockReply:
     """Take `quantity` units of a merchant's SKU out of available stock for a sale; a repeat gets the same answer."""
     tag({names.MERCHANT_ID: request.merchant_id, names.SKU_ID: request.sku_id})
     try:
-        sku_id, merchant_id = domain.check_allocation(request)
+        sku_id, merchant_id = rules.check_allocation(request)
         # Checked first too, so a backlog of abandoned requests costs no locks on hot SKUs.
-        if _too_late(request, clock):
+        if _too_late(runtime, request):
             raise _gave_up(request)
-        facts = (await catalogue_store.sku_facts(db.pool, [sku_id])).get(sku_id)
+        facts = (await catalogue_store.sku_facts(runtime.db.pool, [sku_id])).get(sku_id)
         if facts is None or not facts.published or facts.merchant_id != merchant_id:
             # Another merchant's SKU looks exactly like a missing one: nothing to learn by probing.
             raise AllocationRefused("unknown_sku", f"merchant {request.merchant_id} has no SKU {sku_id} for sale")
-        found = await store.stored(db.pool, request.allocation_id)
+        found = await store.stored(runtime.db.pool, request.allocation_id)
         if found is not None:
             return _replay(found, request, sku_id, merchant_id, facts)
-        async with db.transaction() as conn:
+        async with runtime.db.transaction() as conn:
             if not await store.open_allocation(
-                conn, request.allocation_id, sku_id, merchant_id, request.quantity, clock.now()
+                conn, request.allocation_id, sku_id, merchant_id, request.quantity, runtime.clock.now()
             ):
                 raise _TwinCommitted
             held = await stock_store.hold_units(conn, sku_id, request.quantity)
@@ -68,30 +67,30 @@ async def allocate(db: Database, clock: Clock, request: AllocateStock) -> Alloca
                     f"SKU {sku_id} has {left} available, {request.quantity} requested",
                     available=left,
                 )
-            await add_events(conn, domain.stock_changed(held))
+            await add_events(conn, stock_changed(held))
             # Last thing before COMMIT (waiting for the SKU's row lock may have taken long): raising rolls it all back.
-            if _too_late(request, clock):
+            if _too_late(runtime, request):
                 raise _gave_up(request)
     except AllocationRefused as refused:
         return refused.reply()
     except _TwinCommitted:
-        found = await store.stored(db.pool, request.allocation_id)
+        found = await store.stored(runtime.db.pool, request.allocation_id)
         assert found is not None
         return _replay(found, request, sku_id, merchant_id, facts)
-    return domain.allocated_reply(facts)
+    return rules.allocated_reply(facts)
 
 
 def _replay(
-    found: domain.StoredAllocation, request: AllocateStock, sku_id: str, merchant_id: str, facts: domain.SkuFacts
+    found: StoredAllocation, request: AllocateStock, sku_id: str, merchant_id: str, facts: SkuFacts
 ) -> AllocateStockReply:
     """The answer to a repeated allocate: the same facts for the same ask, a conflict for another."""
-    if not domain.same_allocation(found, sku_id, merchant_id, request.quantity):
+    if not rules.same_allocation(found, sku_id, merchant_id, request.quantity):
         return AllocateStockReply(
             ok=False,
             error="allocation_conflict",
             detail=f"allocation {request.allocation_id} already holds other units; a new sale needs a new id",
         )
-    return domain.allocated_reply(facts)
+    return rules.allocated_reply(facts)
 
 
 async def commit_sold(
@@ -126,7 +125,7 @@ async def commit_sold(
             continue
         await store.mark_sale_source(conn, unit.allocation_id, event.order_id, unit.sku_id, "shortfall")
         if await store.sku_exists(conn, unit.sku_id):
-            line = Settled(unit.sku_id, unit.quantity, merchant_id, event.order_id)
+            line = MovedLine(unit.sku_id, unit.quantity, merchant_id, event.order_id)
             await stock_store.record_shortfall(conn, event.checkout_id, event.order_id, line, now)
         log.warning(
             "oversold: order %s paid for %d of SKU %s in sale %s, which neither the allocation nor stock could cover",
@@ -138,7 +137,7 @@ async def commit_sold(
     return committed, levels
 
 
-async def take_back(conn: asyncpg.Connection, event: FlashSaleUnitsReturned) -> None:
+async def take_back(runtime: Runtime, conn: asyncpg.Connection, event: FlashSaleUnitsReturned) -> None:
     """Units live gives back leave the sale's allocation and become available again, once."""
     tag({names.MERCHANT_ID: event.merchant_id, names.SKU_ID: event.sku_id})
     sku_id = canonical_uuid(event.sku_id)
@@ -153,4 +152,4 @@ async def take_back(conn: asyncpg.Connection, event: FlashSaleUnitsReturned) -> 
             f"but its allocation is {found}"
         )
     level = await stock_store.release_units(conn, sku_id, event.quantity)
-    await add_events(conn, domain.stock_changed(level))
+    await add_events(conn, stock_changed(level))

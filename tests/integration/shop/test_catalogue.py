@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 import pytest
-import pytest_asyncio
 
 from libs.contracts import ProductPublished, ProductUpdated, StockChanged
-from tests.harness import Infra, Stack, eventually
+from tests.harness import Infra, Stack, assert_problem, eventually
 
-PROBLEM = "https://liveloop.dev/problems/"
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def shop(infra: Infra) -> AsyncIterator[Stack]:
-    st = await Stack(infra).start("shop")
-    yield st
-    await st.stop()
+SERVICES = ("shop",)
 
 
-async def new_merchant(shop: Stack, infra: Infra, currency: str = "USD") -> tuple[str, str]:
+async def new_merchant(stack: Stack, infra: Infra, currency: str = "USD") -> tuple[str, str]:
     """(merchant_id, merchant token) of a freshly onboarded merchant."""
-    async with shop.client("shop", infra.token("operator")) as op:
+    async with stack.client("shop", infra.token("operator")) as op:
         response = await op.post("/merchants", json={"name": "Acme Outfitters", "currency": currency})
     assert response.status_code == 201, response.text
     merchant_id = response.json()["merchant_id"]
@@ -44,8 +35,8 @@ def two_skus() -> dict[str, Any]:
     }
 
 
-async def create_product(shop: Stack, token: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    async with shop.client("shop", token) as client:
+async def create_product(stack: Stack, token: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    async with stack.client("shop", token) as client:
         response = await client.post("/seller/products", json=body or two_skus())
     assert response.status_code == 201, response.text
     return response.json()
@@ -61,8 +52,8 @@ class Captured:
         return [e for s, e in self.events if s == subject and all(e.get(k) == v for k, v in match.items())]
 
 
-async def capture(shop: Stack, *subjects: str) -> tuple[Captured, Any]:
-    bus = shop.apps["shop"].runtime.bus
+async def capture(stack: Stack, *subjects: str) -> tuple[Captured, Any]:
+    bus = stack.apps["shop"].runtime.bus
     captured = Captured()
     subs = []
     for subject in subjects:
@@ -79,42 +70,39 @@ async def capture(shop: Stack, *subjects: str) -> tuple[Captured, Any]:
     return captured, stop
 
 
-async def test_operator_onboards_a_merchant_whose_profile_anyone_can_read(shop: Stack, infra: Infra) -> None:
-    merchant_id, _ = await new_merchant(shop, infra, currency="EUR")
-    async with shop.client("shop") as anonymous:
+async def test_operator_onboards_a_merchant_whose_profile_anyone_can_read(stack: Stack, infra: Infra) -> None:
+    merchant_id, _ = await new_merchant(stack, infra, currency="EUR")
+    async with stack.client("shop") as anonymous:
         profile = await anonymous.get(f"/merchants/{merchant_id}")
         unknown = await anonymous.get(f"/merchants/{uuid.uuid4()}")
         garbage = await anonymous.get("/merchants/not-an-id")
     assert profile.status_code == 200
     assert profile.json()["name"] == "Acme Outfitters"
     assert profile.json()["currency"] == "EUR"
-    assert unknown.status_code == 404
-    assert garbage.status_code == 404
-    assert unknown.headers["content-type"].startswith("application/problem+json")
+    assert_problem(unknown, 404, "merchant-not-found")
+    assert_problem(garbage, 404, "merchant-not-found")
 
 
 @pytest.mark.parametrize("currency", ["usd", "US", "EURO", "12$"])
-async def test_merchant_currency_must_be_three_upper_case_letters(shop: Stack, infra: Infra, currency: str) -> None:
-    async with shop.client("shop", infra.token("operator")) as op:
+async def test_merchant_currency_must_be_three_upper_case_letters(stack: Stack, infra: Infra, currency: str) -> None:
+    async with stack.client("shop", infra.token("operator")) as op:
         response = await op.post("/merchants", json={"name": "Acme", "currency": currency})
-    assert response.status_code == 400
-    assert response.json()["field"] == "currency"
+    assert_problem(response, 400, field="currency")
 
 
-async def test_only_operators_onboard_merchants(shop: Stack, infra: Infra) -> None:
-    async with shop.client("shop") as anonymous:
+async def test_only_operators_onboard_merchants(stack: Stack, infra: Infra) -> None:
+    async with stack.client("shop") as anonymous:
         assert (await anonymous.post("/merchants", json={"name": "A", "currency": "USD"})).status_code == 401
-    async with shop.client("shop", infra.token("buyer")) as buyer:
+    async with stack.client("shop", infra.token("buyer")) as buyer:
         response = await buyer.post("/merchants", json={"name": "A", "currency": "USD"})
-    assert response.status_code == 403
-    assert response.json()["type"] == PROBLEM + "forbidden"
+    assert_problem(response, 403, "forbidden")
 
 
-async def test_merchant_creates_a_product_with_two_skus_and_sees_its_stock(shop: Stack, infra: Infra) -> None:
-    merchant_id, token = await new_merchant(shop, infra)
-    captured, stop = await capture(shop, ProductPublished.SUBJECT)
+async def test_merchant_creates_a_product_with_two_skus_and_sees_its_stock(stack: Stack, infra: Infra) -> None:
+    merchant_id, token = await new_merchant(stack, infra)
+    captured, stop = await capture(stack, ProductPublished.SUBJECT)
     try:
-        created = await create_product(shop, token)
+        created = await create_product(stack, token)
         assert created["merchant_id"] == merchant_id
         assert created["status"] == "published"
         assert created["version"] == 1
@@ -123,13 +111,13 @@ async def test_merchant_creates_a_product_with_two_skus_and_sees_its_stock(shop:
             for s in created["skus"]
         ] == [("M", 2599, 10, 0, 10), ("L", 2799, 3, 0, 3)]
 
-        async with shop.client("shop", token) as client:
+        async with stack.client("shop", token) as client:
             listed = (await client.get("/seller/products")).json()["items"]
             one = (await client.get(f"/seller/products/{created['product_id']}")).json()
         assert [p["product_id"] for p in listed] == [created["product_id"]]
         assert one["skus"] == created["skus"]
 
-        async with shop.client("shop") as anonymous:
+        async with stack.client("shop") as anonymous:
             public = await anonymous.get(f"/products/{created['product_id']}")
         assert public.status_code == 200
         assert [(s["name"], s["stock_available"]) for s in public.json()["skus"]] == [("M", 10), ("L", 3)]
@@ -142,27 +130,25 @@ async def test_merchant_creates_a_product_with_two_skus_and_sees_its_stock(shop:
         await stop()
 
 
-async def test_sku_currency_defaults_to_the_merchants_and_must_match_it(shop: Stack, infra: Infra) -> None:
-    _, token = await new_merchant(shop, infra, currency="EUR")
+async def test_sku_currency_defaults_to_the_merchants_and_must_match_it(stack: Stack, infra: Infra) -> None:
+    _, token = await new_merchant(stack, infra, currency="EUR")
     body = {"title": "Mug", "skus": [{"name": "Blue", "price_minor": 900, "stock": 1}]}
-    created = await create_product(shop, token, body)
+    created = await create_product(stack, token, body)
     assert created["skus"][0]["currency"] == "EUR"
 
     body["skus"].append({"name": "Red", "price_minor": 900, "currency": "USD", "stock": 1})
-    async with shop.client("shop", token) as client:
+    async with stack.client("shop", token) as client:
         response = await client.post("/seller/products", json=body)
         listed = (await client.get("/seller/products")).json()["items"]
-    assert response.status_code == 422
-    assert response.json()["field"] == "skus[1].currency"
+    assert_problem(response, 422, "currency-mismatch", field="skus[1].currency")
     assert len(listed) == 1
 
 
-async def test_product_for_a_merchant_that_does_not_exist_is_404(shop: Stack, infra: Infra) -> None:
+async def test_product_for_a_merchant_that_does_not_exist_is_404(stack: Stack, infra: Infra) -> None:
     token = infra.token("merchant", merchant_id=str(uuid.uuid4()))
-    async with shop.client("shop", token) as client:
+    async with stack.client("shop", token) as client:
         response = await client.post("/seller/products", json=two_skus())
-    assert response.status_code == 404
-    assert response.json()["type"] == PROBLEM + "merchant-not-found"
+    assert_problem(response, 404, "merchant-not-found")
 
 
 def _with(**changes: Any) -> dict[str, Any]:
@@ -211,44 +197,41 @@ def _with(**changes: Any) -> dict[str, Any]:
     ],
 )
 async def test_invalid_product_bodies_are_refused_naming_the_field_and_write_nothing(
-    shop: Stack, infra: Infra, body: dict[str, Any] | bytes, status: int, field: str | None
+    stack: Stack, infra: Infra, body: dict[str, Any] | bytes, status: int, field: str | None
 ) -> None:
-    _, token = await new_merchant(shop, infra)
-    async with shop.client("shop", token) as client:
+    _, token = await new_merchant(stack, infra)
+    async with stack.client("shop", token) as client:
         if isinstance(body, bytes):
             response = await client.post("/seller/products", content=body, headers={"content-type": "application/json"})
         else:
             response = await client.post("/seller/products", json=body)
         listed = (await client.get("/seller/products")).json()["items"]
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    if field:
-        assert response.json()["field"] == field
+    assert_problem(response, status, field=field)
     assert listed == []
 
 
-async def test_a_price_field_the_api_does_not_know_is_ignored(shop: Stack, infra: Infra) -> None:
-    _, token = await new_merchant(shop, infra)
+async def test_a_price_field_the_api_does_not_know_is_ignored(stack: Stack, infra: Infra) -> None:
+    _, token = await new_merchant(stack, infra)
     body = two_skus() | {"discount_minor": 100}
     body["skus"][0] |= {"sale_price_minor": 1}
-    created = await create_product(shop, token, body)
+    created = await create_product(stack, token, body)
     sku_id = created["skus"][0]["sku_id"]
-    async with shop.client("shop", token) as client:
+    async with stack.client("shop", token) as client:
         edited = await client.patch(f"/seller/skus/{sku_id}", json={"price_minor": 1999, "discount_minor": 500})
         renamed = await client.patch(
             f"/seller/products/{created['product_id']}", json={"title": "Linen Shirt II", "price_minor": 1}
         )
     assert (edited.status_code, renamed.status_code) == (200, 200)
     # Read back by a buyer, from the database: only the fields the API knows took effect.
-    async with shop.client("shop") as anonymous:
+    async with stack.client("shop") as anonymous:
         public = (await anonymous.get(f"/products/{created['product_id']}")).json()
     assert public["title"] == "Linen Shirt II"
     assert [(s["name"], s["price_minor"]) for s in public["skus"]] == [("M", 1999), ("L", 2799)]
 
 
-async def test_idempotency_key_makes_a_retried_create_return_the_first_product(shop: Stack, infra: Infra) -> None:
-    _, token = await new_merchant(shop, infra)
-    async with shop.client("shop", token) as client:
+async def test_idempotency_key_makes_a_retried_create_return_the_first_product(stack: Stack, infra: Infra) -> None:
+    _, token = await new_merchant(stack, infra)
+    async with stack.client("shop", token) as client:
         headers = {"Idempotency-Key": f"create-{uuid.uuid4()}"}
         first, second = await asyncio.gather(
             client.post("/seller/products", json=two_skus(), headers=headers),
@@ -260,12 +243,12 @@ async def test_idempotency_key_makes_a_retried_create_return_the_first_product(s
     assert len(listed) == 1
 
 
-async def test_merchant_cannot_read_or_change_another_merchants_product(shop: Stack, infra: Infra) -> None:
-    _, owner = await new_merchant(shop, infra)
-    _, other = await new_merchant(shop, infra)
-    product = await create_product(shop, owner)
+async def test_merchant_cannot_read_or_change_another_merchants_product(stack: Stack, infra: Infra) -> None:
+    _, owner = await new_merchant(stack, infra)
+    _, other = await new_merchant(stack, infra)
+    product = await create_product(stack, owner)
     sku_id = product["skus"][0]["sku_id"]
-    async with shop.client("shop", other) as client:
+    async with stack.client("shop", other) as client:
         responses = [
             await client.get(f"/seller/products/{product['product_id']}"),
             await client.patch(f"/seller/products/{product['product_id']}", json={"title": "Mine now"}),
@@ -275,16 +258,16 @@ async def test_merchant_cannot_read_or_change_another_merchants_product(shop: St
         listed = (await client.get("/seller/products")).json()["items"]
     assert [r.status_code for r in responses] == [404, 404, 404, 404]
     assert listed == []
-    async with shop.client("shop", owner) as client:
+    async with stack.client("shop", owner) as client:
         mine = (await client.get(f"/seller/products/{product['product_id']}")).json()
     assert mine["title"] == "Linen Shirt"
     assert mine["skus"][0]["price_minor"] == 2599
     assert mine["version"] == 1
 
 
-async def test_unknown_and_malformed_ids_are_404(shop: Stack, infra: Infra) -> None:
-    _, token = await new_merchant(shop, infra)
-    async with shop.client("shop", token) as client:
+async def test_unknown_and_malformed_ids_are_404(stack: Stack, infra: Infra) -> None:
+    _, token = await new_merchant(stack, infra)
+    async with stack.client("shop", token) as client:
         for path in (
             f"/seller/products/{uuid.uuid4()}",
             "/seller/products/xyz",
@@ -295,25 +278,25 @@ async def test_unknown_and_malformed_ids_are_404(shop: Stack, infra: Infra) -> N
         assert (await client.patch(f"/seller/skus/{uuid.uuid4()}", json={"price_minor": 5})).status_code == 404
 
 
-async def test_seller_endpoints_need_a_merchant_token(shop: Stack, infra: Infra) -> None:
-    async with shop.client("shop") as anonymous:
+async def test_seller_endpoints_need_a_merchant_token(stack: Stack, infra: Infra) -> None:
+    async with stack.client("shop") as anonymous:
         assert (await anonymous.get("/seller/products")).status_code == 401
         assert (await anonymous.post("/seller/products", json=two_skus())).status_code == 401
-    async with shop.client("shop", "not-a-jwt") as forged:
+    async with stack.client("shop", "not-a-jwt") as forged:
         assert (await forged.get("/seller/products")).status_code == 401
-    async with shop.client("shop", infra.token("buyer")) as buyer:
+    async with stack.client("shop", infra.token("buyer")) as buyer:
         response = await buyer.get("/seller/products")
         assert response.status_code == 403
         assert (await buyer.post("/seller/products", json=two_skus())).status_code == 403
 
 
-async def test_editing_a_product_bumps_its_version_and_announces_the_new_state(shop: Stack, infra: Infra) -> None:
-    _, token = await new_merchant(shop, infra)
-    product = await create_product(shop, token)
+async def test_editing_a_product_bumps_its_version_and_announces_the_new_state(stack: Stack, infra: Infra) -> None:
+    _, token = await new_merchant(stack, infra)
+    product = await create_product(stack, token)
     product_id = product["product_id"]
-    captured, stop = await capture(shop, ProductUpdated.SUBJECT, StockChanged.SUBJECT)
+    captured, stop = await capture(stack, ProductUpdated.SUBJECT, StockChanged.SUBJECT)
     try:
-        async with shop.client("shop", token) as client:
+        async with stack.client("shop", token) as client:
             titled = await client.patch(f"/seller/products/{product_id}", json={"title": "Linen Shirt II"})
             unchanged = await client.patch(f"/seller/products/{product_id}", json={"title": "Linen Shirt II"})
             restocked = await client.patch(
@@ -336,8 +319,7 @@ async def test_editing_a_product_bumps_its_version_and_announces_the_new_state(s
             "stock_reserved": 0,
             "stock_available": 7,
         }
-        assert bad.status_code == 400
-        assert bad.json()["field"] == "stock_on_hand"
+        assert_problem(bad, 400, field="stock_on_hand")
         assert [(c["field"], c["old_value"], c["new_value"]) for c in history.json()["items"]] == [
             ("price_minor", 2799, 2899),
             ("stock_on_hand", 3, 7),
