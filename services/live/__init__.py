@@ -1,1 +1,1 @@
-"""Live rooms: rooms, their shopping bag, views and per-room sales, and a replica of shop's catalogue."""
+"""Live: rooms and their feed (rooms/), flash sales (flash_sales/) and coupon drops (coupons/), one schema."""

@@ -1,4 +1,4 @@
-"""Live service: wiring of rooms, the room feed, flash sales and coupon drops."""
+"""Live service: the one wiring place of its three areas (rooms, flash sales, coupon drops)."""
 
 from __future__ import annotations
 
@@ -12,34 +12,41 @@ from libs.runtime import Runtime
 from libs.scheduler import JobHandler
 from libs.telemetry import Telemetry
 from libs.web.app import ServiceSpec, build_app
-from services.live import sales, viewers
-from services.live.api import ROUTES
-from services.live.handlers import subscriptions
-from services.live.hub import FeedHub
+from services.live.coupons import api as coupon_api
+from services.live.coupons.use_cases import DropsInRoom
+from services.live.flash_sales import api as flash_sale_api
+from services.live.flash_sales import consumers as flash_sale_consumers
+from services.live.flash_sales import jobs as flash_sale_jobs
+from services.live.flash_sales.use_cases.admissions import admissions_of
+from services.live.flash_sales.use_cases.sales import SalesInRoom
+from services.live.rooms import api as room_api
+from services.live.rooms import consumers as room_consumers
+from services.live.rooms import jobs as room_jobs
+from services.live.rooms.adapters.feed_hub import feed_hub, start_feed_hub
+from services.live.rooms.use_cases.activities import register_activity
 from services.live.settings import LiveSettings
 
 
 def _subscriptions(runtime: Runtime) -> list[Subscription]:
-    return [*subscriptions(runtime), *sales.subscriptions(runtime)]
+    return [*room_consumers.subscriptions(runtime), *flash_sale_consumers.subscriptions(runtime)]
 
 
 def _jobs(runtime: Runtime) -> dict[str, JobHandler]:
-    return {**viewers.jobs(runtime), **sales.jobs(runtime)}
+    return {**room_jobs.handlers(runtime), **flash_sale_jobs.handlers(runtime)}
 
 
 async def _on_start(runtime: Runtime) -> None:
-    # The hub first: sales register listeners on it.
-    hub = FeedHub(runtime.bus, runtime.db, runtime.clock)
-    await hub.start()
-    runtime.extras["feed_hub"] = hub
-    # Among the loops /ready watches: a stopped dispatcher means this instance's feed clients hear nothing.
-    runtime.tasks.extend(hub.tasks)
-    await sales.on_start(runtime)
+    # What rooms list in their state and end with themselves, in this order.
+    register_activity(runtime, SalesInRoom())
+    register_activity(runtime, DropsInRoom())
+    # The hub first: the admission engine listens on it for other instances' sale events (sold out, ended).
+    hub = await start_feed_hub(runtime)
+    hub.add_listener(admissions_of(runtime).on_feed)
 
 
 async def _on_stop(runtime: Runtime) -> None:
-    await sales.on_stop(runtime)
-    await runtime.extras["feed_hub"].stop()
+    await admissions_of(runtime).close()
+    await feed_hub(runtime).stop()
 
 
 SPEC = ServiceSpec(
@@ -47,7 +54,7 @@ SPEC = ServiceSpec(
     schema="live",
     settings=LiveSettings,
     migrations=Path(__file__).with_name("migrations"),
-    routes=[*ROUTES, *sales.ROUTES],
+    routes=[*room_api.ROUTES, *flash_sale_api.ROUTES, *coupon_api.ROUTES],
     consumers=_subscriptions,
     jobs=_jobs,
     on_start=_on_start,

@@ -1,0 +1,1 @@
+"""Per-process parts of the rooms area: the room feed's hub."""

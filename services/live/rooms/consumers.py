@@ -1,0 +1,32 @@
+"""Reactions to shop's and orders' events; each runs inside its consumer's inbox transaction and calls one use case."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from libs.bus import Subscription
+from libs.contracts import Event, OrderPaid, ProductPublished, ProductUpdated, StockChanged
+from libs.runtime import Runtime
+from services.live.rooms.use_cases import catalogue, room_sales
+
+
+def subscriptions(runtime: Runtime) -> list[Subscription]:
+    """The rooms area's durable consumers."""
+
+    async def keep_product(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, ProductPublished | ProductUpdated)
+        await catalogue.keep_product(runtime, conn, event)
+
+    async def keep_stock_level(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, StockChanged)
+        await catalogue.keep_stock_level(runtime, conn, event)
+
+    async def count_paid_order(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, OrderPaid)
+        await room_sales.count_paid_order(runtime, conn, event)
+
+    return [
+        Subscription("live__product_catalogue", (ProductPublished.SUBJECT, ProductUpdated.SUBJECT), keep_product),
+        Subscription("live__stock_levels", (StockChanged.SUBJECT,), keep_stock_level),
+        Subscription("live__room_sales", (OrderPaid.SUBJECT,), count_paid_order),
+    ]

@@ -1,0 +1,239 @@
+"""Pure rules of live rooms: who may control a room, its lifecycle, its bag and pin, presence, paid orders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from libs.auth import Principal
+from libs.contracts import OrderLine
+from libs.errors import Conflict, Forbidden, Invalid, NotFound
+from libs.ids import canonical_uuid
+from services.live.rooms.views import BagSku, Room
+
+
+class ReplicaProduct(msgspec.Struct, kw_only=True):
+    """What live knows of a shop product (from shop's events)."""
+
+    product_id: str
+    merchant_id: str
+
+
+# Kinds of room feed events the rooms area writes (flash sales and coupon drops add their own; docs/ARCHITECTURE.md,
+# "Room feed").
+ROOM_STARTED = "room.started"
+ROOM_ENDED = "room.ended"
+ROOM_UPDATED = "room.updated"
+BAG_CHANGED = "bag.changed"
+PIN_CHANGED = "pin.changed"
+# Not from the outbox: each instance reads the count for its own clients (see adapters/feed_hub.py).
+VIEWERS = "viewers"
+
+# A visit without a heartbeat for this long counts as left at its last heartbeat (clients beat every ~15 s).
+PRESENCE_TIMEOUT_S = 45
+# How often a live session's stale visits are written down as left.
+SWEEP_EVERY_S = 15
+# Due job closing a live session's stale visits (see use_cases/visits.py, sweep_presence).
+PRESENCE_SWEEP = "presence_sweep"
+
+
+# --- refusals ---------------------------------------------------------------------------------
+
+
+class RoomNotFound(NotFound):
+    """The one answer for an unknown room and for a room whose private data is someone else's."""
+
+    code = "not-found"
+
+    def __init__(self, detail: str = "no such room") -> None:
+        super().__init__(detail)
+
+
+class HostNotLinkedToMerchant(Forbidden):
+    code = "host-not-linked-to-merchant"
+
+    def __init__(self) -> None:
+        super().__init__("this host token names no merchant to stream for")
+
+
+class NotYourMerchant(Forbidden):
+    code = "not-your-merchant"
+
+    def __init__(self) -> None:
+        super().__init__("a host opens rooms only for the merchant its token names", field="merchant_id")
+
+
+class NotYourRoom(Forbidden):
+    """Room controls, bag, pin, sales and drops belong to the room's host and its merchant."""
+
+    code = "not-your-room"
+
+    def __init__(self, detail: str = "only the room's host or the merchant it sells for may do this") -> None:
+        super().__init__(detail)
+
+
+class RoomAlreadyLive(Conflict):
+    code = "room-already-live"
+
+    def __init__(self) -> None:
+        super().__init__("the room is live already")
+
+
+class RoomNotLive(Conflict):
+    code = "room-not-live"
+
+
+class RoomEnded(Conflict):
+    code = "room-ended"
+
+
+class NotWatching(Conflict):
+    code = "not-watching"
+
+    def __init__(self) -> None:
+        super().__init__("no present view of this room (left, or silent too long): join again")
+
+
+class BagOrderMismatch(Invalid):
+    code = "bag-order-mismatch"
+
+    def __init__(self, bag: Sequence[str]) -> None:
+        super().__init__(
+            "product_ids must list each product of the bag exactly once", field="product_ids", bag=list(bag)
+        )
+
+
+class ProductNotInBag(Invalid):
+    code = "product-not-in-bag"
+
+    def __init__(self) -> None:
+        super().__init__("only a product in the room's bag can be pinned", field="product_id")
+
+
+class BagItemNotFound(NotFound):
+    code = "not-found"
+
+    def __init__(self) -> None:
+        super().__init__("this product is not in the room's bag")
+
+
+class ProductUnknown(Conflict):
+    code = "product-unknown"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "live has not seen this product yet (shop's event may still be on its way); retry shortly",
+            field="product_id",
+        )
+
+
+class ProductNotFromRoomMerchant(Invalid):
+    code = "product-not-from-room-merchant"
+
+    def __init__(self) -> None:
+        super().__init__("the product is sold by another merchant than the room's", field="product_id")
+
+
+# --- rules ------------------------------------------------------------------------------------
+
+
+def stale_before(now: datetime) -> datetime:
+    """Visits last seen before this instant are no longer present."""
+    return now - timedelta(seconds=PRESENCE_TIMEOUT_S)
+
+
+def expires_at(last_seen_at: datetime) -> datetime:
+    return last_seen_at + timedelta(seconds=PRESENCE_TIMEOUT_S)
+
+
+def room_merchant(host: Principal, asked: str | None) -> str:
+    """The merchant a host's new room sells for: the one its token names; naming another is refused."""
+    own = canonical_uuid(host.merchant_id) if host.merchant_id else None
+    if own is None:
+        raise HostNotLinkedToMerchant()
+    if asked is not None and canonical_uuid(asked) != own:
+        raise NotYourMerchant()
+    return own
+
+
+def is_room_staff(room: Room, principal: Principal) -> bool:
+    """The room's own host, or the merchant the room sells for (another host of that merchant is not)."""
+    if principal.role == "host":
+        return principal.sub == room.host_id
+    if principal.role == "merchant":
+        return principal.merchant_id is not None and canonical_uuid(principal.merchant_id) == room.merchant_id
+    return False
+
+
+def ensure_room_staff(room: Room, principal: Principal) -> None:
+    """Room controls, bag and pin belong to the room's host and its merchant."""
+    if not is_room_staff(room, principal):
+        raise NotYourRoom()
+
+
+def ensure_may_start(room: Room) -> None:
+    """A scheduled room goes live, and so does an ended one (a new session)."""
+    if room.status == "live":
+        raise RoomAlreadyLive()
+
+
+def ensure_live(room: Room) -> None:
+    if room.status != "live":
+        raise RoomNotLive(f"the room is {room.status}, not live")
+
+
+def ensure_may_edit(room: Room) -> None:
+    """Title, cover and schedule change until the room has ended."""
+    if room.status == "ended":
+        raise RoomEnded("an ended room keeps its title, cover and schedule")
+
+
+def ensure_bag_order(bag: Sequence[str], asked: Sequence[str]) -> None:
+    """A new order names every product of the bag exactly once, and nothing else."""
+    if len(asked) != len(set(asked)) or set(asked) != set(bag):
+        raise BagOrderMismatch(bag)
+
+
+def ensure_in_bag(bag: Sequence[str], product_id: str) -> None:
+    if product_id not in bag:
+        raise ProductNotInBag()
+
+
+def ensure_product_fits_room(room: Room, product: ReplicaProduct | None) -> ReplicaProduct:
+    """A bag holds products live has heard of, sold by the room's merchant."""
+    if product is None:
+        raise ProductUnknown()
+    if product.merchant_id != room.merchant_id:
+        raise ProductNotFromRoomMerchant()
+    return product
+
+
+def room_amounts(lines: Iterable[OrderLine]) -> dict[str, int]:
+    """Paid amount per room among an order's lines; lines without a well-formed room id count nowhere."""
+    totals: dict[str, int] = {}
+    for line in lines:
+        room_id = canonical_uuid(line.room_id) if line.room_id else None
+        if room_id is not None:
+            totals[room_id] = totals.get(room_id, 0) + line.amount_minor
+    return totals
+
+
+def bag_skus(snapshots: Iterable[Mapping[str, Any]], stock: Mapping[str, int]) -> list[BagSku]:
+    """A product's SKUs with the newest stock live knows (the product's own snapshot if it knows none)."""
+    skus = []
+    for sku in snapshots:
+        available = stock.get(canonical_uuid(sku["sku_id"]) or sku["sku_id"], sku.get("stock_available", 0))
+        skus.append(
+            BagSku(
+                sku_id=sku["sku_id"],
+                name=sku["name"],
+                price_minor=sku["price_minor"],
+                currency=sku["currency"],
+                stock_available=available,
+                in_stock=available > 0,
+            )
+        )
+    return skus

@@ -1,0 +1,32 @@
+"""A room's counters for its host and its merchant: viewers per session, paid orders and amount."""
+
+from __future__ import annotations
+
+from libs.auth import Principal
+from libs.runtime import Runtime
+from services.live.rooms import domain, store
+from services.live.rooms.domain import RoomNotFound
+from services.live.rooms.use_cases.rooms import room_of
+from services.live.rooms.views import RoomStats
+
+
+async def get_stats(runtime: Runtime, reader: Principal, room_id: str) -> RoomStats:
+    """The room's counters, for its host or its merchant; anyone else learns nothing, not even that it exists."""
+    async with runtime.db.transaction() as conn:
+        room = await room_of(conn, room_id)
+        if not domain.is_room_staff(room, reader):
+            raise RoomNotFound()
+        now = runtime.clock.now()
+        sessions = await store.visits.session_stats(conn, room.room_id, now, domain.stale_before(now))
+        views, viewers = await store.visits.room_visit_totals(conn, room.room_id)
+        sales = await store.room_sales.room_sales(conn, room.room_id)
+    return RoomStats(
+        room_id=room.room_id,
+        views=views,
+        unique_viewers=viewers,
+        concurrent_viewers=sum(s.concurrent_viewers for s in sessions if s.ended_at is None),
+        paid_orders=sales["paid_orders"],
+        paid_amount_minor=sales["paid_amount_minor"],
+        currency=sales["currency"],
+        sessions=sessions,
+    )
