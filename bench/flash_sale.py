@@ -19,7 +19,7 @@ then with wrk (bench/flash_sale.lua):
 
 It prints requests/s and the ratio to the ceiling (overall, while stock lasts, after sold out),
 admissions/s, p50/p99 of admitted and rejected requests, oversold, remaining, and lost (admitted
-orders that orders still lacks after --settle-s), and, for a stack it started, how the CPU was
+orders that orders still lacks after --orders-wait-s), and, for a stack it started, how the CPU was
 shared between the services, their Postgres backends, wrk and everything else (--profile adds
 py-spy profiles). Exit 1 if anything was oversold or lost, 2 if it could not run.
 """
@@ -56,7 +56,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--live-instances", type=int, default=2, help="live processes, load split evenly (own stack)")
     parser.add_argument("--live-workers", type=int, default=1, help="uvicorn workers per live instance (own stack)")
     parser.add_argument("--db-pool-max", type=int, default=10, help="LIVELOOP_DB_POOL_MAX per process (own stack)")
-    parser.add_argument("--settle-s", type=float, default=60.0, help="how long orders may take to appear")
+    parser.add_argument("--orders-wait-s", type=float, default=60.0, help="how long orders may take to appear")
     parser.add_argument("--max-seconds", type=int, default=300, help="upper bound on each wrk run")
     parser.add_argument("--live-url", action="append", help="a live instance (repeat for several)")
     parser.add_argument("--shop-url")
@@ -153,14 +153,14 @@ def bench(target: Target, args: argparse.Namespace, wrk: str, settings: dict[str
         buyer_of = {f"s{run}-{i}": f"bench-{run}-{i}" for i in range(len(tokens))}
         admitted = {r.order_id: buyer_of[r.request_id] for r in sale_run.records if r.status == 201 and r.order_id}
         no_order_id = [r.request_id for r in sale_run.records if r.status == 201 and not r.order_id]
-        _say(f"looking for {len(admitted)} orders among the merchant's (up to {args.settle_s:.0f} s)")
-        check = scenario.check_orders(target.urls, target.jwt_secret, sale, admitted, settle_s=args.settle_s)
+        _say(f"looking for {len(admitted)} orders among the merchant's (up to {args.orders_wait_s:.0f} s)")
+        check = scenario.check_orders(target.urls, target.jwt_secret, sale, admitted, orders_wait_s=args.orders_wait_s)
     lost = check.missing + no_order_id
     notes = [
         f"orders looked up right after the sale run: {len(admitted) - check.absent_at_first_look} of {len(admitted)}"
         f" already there; all there (or given up) {check.seconds:.1f} s later"
     ]
-    # Measured once the orders have settled and shop and orders are done with the sale's events, like the
+    # Measured once the orders are all there and shop and orders are done with the sale's events, like the
     # first: both ceilings see a quiet stack.
     quiet_s = meter.wait_quiet(("shop", "orders", "postgres"))
     notes.append(f"shop, orders and their Postgres backends went quiet {quiet_s:.1f} s after that")
@@ -180,8 +180,8 @@ def bench(target: Target, args: argparse.Namespace, wrk: str, settings: dict[str
         ("live, per /echo (ceiling before)", _ms_per(cpu_before, "live", before.completed)),
         ("live, per purchase (sale)", _ms_per(cpu_sale, "live", result.completed)),
         ("live, per /echo (ceiling after)", _ms_per(cpu_after, "live", after.completed)),
-        ("shop + orders, per admitted order (to settled)", _orders_ms(cpu_sale, result.admitted)),
-        ("postgres, per admitted order (to settled)", _ms_per(cpu_sale, "postgres", result.admitted)),
+        ("shop + orders, per admitted order (until quiet)", _orders_ms(cpu_sale, result.admitted)),
+        ("postgres, per admitted order (until quiet)", _ms_per(cpu_sale, "postgres", result.admitted)),
     ]
     return Report(
         settings=settings,
@@ -190,7 +190,7 @@ def bench(target: Target, args: argparse.Namespace, wrk: str, settings: dict[str
         remaining=remaining,
         lost=lost,
         wrong_orders=check.wrong,
-        settle_s=args.settle_s,
+        orders_wait_s=args.orders_wait_s,
         notes=notes,
         cpu_ms=[(label, value) for label, value in cpu_ms if value is not None],
         cpu_cores=[(label, split) for label, split in cores if split],

@@ -21,7 +21,7 @@ class Report:
     sale: SaleResult
     remaining: int | None
     lost: Sequence[str]
-    settle_s: float
+    orders_wait_s: float
     wrong_orders: Sequence[str] = ()
     notes: list[str] = field(default_factory=list)
     # CPU milliseconds per request (or order) of our processes, from the OS: unlike req/s, barely
@@ -57,7 +57,7 @@ def failures(report: Report) -> list[str]:
     if report.remaining is not None and sale.admitted + report.remaining > sale.stock:
         broken.append(f"stock: {sale.admitted} admitted + {report.remaining} remaining > {sale.stock}")
     if report.lost:
-        broken.append(f"lost: {len(report.lost)} admissions without an order after {report.settle_s:.0f} s")
+        broken.append(f"lost: {len(report.lost)} admissions without an order after {report.orders_wait_s:.0f} s")
     if report.wrong_orders:
         broken.append(f"wrong orders: {len(report.wrong_orders)} for another buyer or amount")
     if sale.duplicate_order_ids:
@@ -131,7 +131,7 @@ def render(report: Report) -> str:
     out.append(f"  {'oversold (admitted - S)':<34}{sale.admitted - sale.stock:>8}  must be 0")
     remaining = "-" if report.remaining is None else str(report.remaining)
     out.append(f"  {'remaining (GET sale)':<34}{remaining:>8}  admitted + remaining must be S")
-    polled = f"must be 0 (orders polled up to {report.settle_s:.0f} s)"
+    polled = f"must be 0 (orders polled up to {report.orders_wait_s:.0f} s)"
     out.append(f"  {'lost (admitted, no order)':<34}{len(report.lost):>8}  {polled}")
     out.append(f"  {'wrong orders (buyer or amount)':<34}{len(report.wrong_orders):>8}  must be 0")
     errors = ", ".join(f"{status}: {n}" for status, n in sorted(sale.errors.items())) or "none"

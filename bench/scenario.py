@@ -167,7 +167,7 @@ async def _merchant_orders(client: httpx.AsyncClient, orders: str, token: str) -
             return found
 
 
-async def _check_orders(orders: str, token: str, admitted: Mapping[str, str], settle_s: float) -> OrderCheck:
+async def _check_orders(orders: str, token: str, admitted: Mapping[str, str], orders_wait_s: float) -> OrderCheck:
     started = time.monotonic()
     first: int | None = None
     async with httpx.AsyncClient(timeout=30.0) as client:
@@ -175,7 +175,7 @@ async def _check_orders(orders: str, token: str, admitted: Mapping[str, str], se
             found = await _merchant_orders(client, orders, token)
             missing = [order_id for order_id in admitted if order_id not in found]
             first = len(missing) if first is None else first
-            if not missing or time.monotonic() > started + settle_s:
+            if not missing or time.monotonic() > started + orders_wait_s:
                 wrong = [
                     order_id
                     for order_id, buyer in admitted.items()
@@ -187,11 +187,11 @@ async def _check_orders(orders: str, token: str, admitted: Mapping[str, str], se
 
 
 def check_orders(
-    urls: Mapping[str, str], secret: str, sale: Sale, admitted: Mapping[str, str], *, settle_s: float
+    urls: Mapping[str, str], secret: str, sale: Sale, admitted: Mapping[str, str], *, orders_wait_s: float
 ) -> OrderCheck:
     """Find every admitted order (order id -> buyer) among the merchant's orders, for the right buyer and price,
-    polling until all are there or settle_s passes."""
+    polling until all are there or orders_wait_s passes."""
     token = mint_token(
         sub=f"bench-merchant-{sale.merchant_id}", role="merchant", secret=secret, merchant_id=sale.merchant_id
     )
-    return asyncio.run(_check_orders(urls["orders"], token, admitted, settle_s))
+    return asyncio.run(_check_orders(urls["orders"], token, admitted, orders_wait_s))

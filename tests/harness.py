@@ -311,7 +311,7 @@ async def delivered_twice(stack: Stack, event: Event) -> None:
         await publish(stack, event, msg_id=msg_id)
 
 
-async def settled(stack: Stack, service: str, durable: str, stream: str, *, deliveries: int) -> bool:
+async def caught_up(stack: Stack, service: str, durable: str, stream: str, *, deliveries: int) -> bool:
     """The durable consumer has seen `deliveries` messages of its stream and has none pending or unacked."""
     bus = stack.apps[service].runtime.bus
     info = await bus.js.consumer_info(bus.stream(stream), durable)

@@ -109,7 +109,7 @@ class ConsumerRunner:
             # Redelivery is bounded by us (dead-letter after max_deliver), not silently by the server.
             max_deliver=-1,
             # Servers before 2.10 know only one `filter_subject`: there we filter on the narrowest wildcard
-            # covering every subject, and `handle` settles whatever else that lets through.
+            # covering every subject, and `handle` acks whatever else that lets through.
             filter_subject=subjects[0] if len(subjects) == 1 else (None if many_filters else narrowest(subjects)),
             filter_subjects=subjects if len(subjects) > 1 and many_filters else None,
         )
@@ -154,9 +154,9 @@ class ConsumerRunner:
                     try:
                         await self.handle(sub, msg)
                     except Exception:
-                        # E.g. the database is down while dead-lettering: unsettled, so redelivered after ack_wait.
+                        # E.g. the database is down while dead-lettering: not acked, so redelivered after ack_wait.
                         # Letting it escape would end every consumer of this service until restart.
-                        log.exception("consumer %s: could not settle a message; it will come back", sub.durable)
+                        log.exception("consumer %s: could not ack a message; it will come back", sub.durable)
         finally:
             # nats-py's drain never finishes on a pull subscription that fetched (it waits on its internal
             # queue), so Bus.close() would hang for its full timeout; drop the subscription on the way out.
@@ -166,7 +166,7 @@ class ConsumerRunner:
     async def handle(self, sub: Subscription, msg: Msg) -> None:
         """Apply one message exactly once, then ack; nak with backoff or dead-letter on failure."""
         if self.bus.unsubject(msg.subject) not in sub.subjects:
-            # Servers before 2.10 ignore `filter_subjects` and deliver the whole stream: not for us, settle it.
+            # Servers before 2.10 ignore `filter_subjects` and deliver the whole stream: not for us, ack it.
             await msg.ack()
             return
         try:

@@ -118,8 +118,8 @@ def baggage_set(**items: str | None) -> Iterator[None]:
 def tag(attributes: Mapping[str, str | int | float | bool | None]) -> None:
     """Set attributes (names from `libs.telemetry.names`) on the current span, skipping empty values.
 
-    The one span tagger: a value that comes from a client (a room id in a path) is checked by the caller first
-    (e.g. `libs.ids.canonical_uuid`), so a client never writes arbitrary text into spans.
+    The one span tagger. A value that comes from a client is bounded before it gets here: an id in a path goes
+    through `libs.ids.canonical_uuid`, a body field through its Struct's length limits.
     """
     span = trace.get_current_span()
     for key, value in attributes.items():

@@ -114,8 +114,8 @@ async def test_a_coupon_claimed_in_a_live_room_discounts_the_order_once(stack: S
     assert (paid["subtotal_minor"], paid["discount_minor"], paid["coupon_id"]) == (PRICE, AMOUNT_OFF, coupon_id)
     assert paid["amount_minor"] == PRICE - AMOUNT_OFF
     assert sum(line["discount_minor"] for line in paid["lines"]) == AMOUNT_OFF
-    settled = await stripe_intent(stack, body["payment"]["client_secret"])
-    assert (settled.status, settled.amount) == ("succeeded", PRICE - AMOUNT_OFF)
+    intent = await stripe_intent(stack, body["payment"]["client_secret"])
+    assert (intent.status, intent.amount) == ("succeeded", PRICE - AMOUNT_OFF)
 
     again = await checkout(stack, front, coupon_id)
     assert again.status_code == 409, again.text

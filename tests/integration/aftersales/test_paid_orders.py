@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.harness import Stack, delivered_twice, eventually, paid_order, settled
+from tests.harness import Stack, caught_up, delivered_twice, eventually, paid_order
 
 SERVICES = ("aftersales",)
 
@@ -17,7 +17,7 @@ async def test_a_paid_order_is_remembered_once_however_often_it_arrives(stack: S
 
     rows = await eventually(stored, timeout=10)
     assert [(r["amount_minor"], r["buyer_id"]) for r in rows] == [(9000, paid.buyer_id)]
-    await eventually(lambda: settled(stack, "aftersales", "aftersales__paid_orders", "ORDERS", deliveries=2))
+    await eventually(lambda: caught_up(stack, "aftersales", "aftersales__paid_orders", "ORDERS", deliveries=2))
     assert await db.fetchval("SELECT count(*) FROM paid_orders WHERE order_id = $1", paid.order_id) == 1
 
 

@@ -288,7 +288,7 @@ async def test_consumer_of_two_subjects_applies_only_those_and_skips_the_rest_of
     assert await count(env.db, "inbox", name) == 2
 
 
-async def test_events_a_subscription_does_not_want_are_settled_without_touching_the_database(env: Env) -> None:
+async def test_events_a_subscription_does_not_want_are_acked_without_touching_the_database(env: Env) -> None:
     wanted, unwanted = stock_event(), stock_event()
     for event in (unwanted, wanted):
         await publish(env.bus, event, event.event_id)
@@ -299,7 +299,7 @@ async def test_events_a_subscription_does_not_want_are_settled_without_touching_
 
     async with running(runner.run()):
         info = await eventually(lambda: drained(env.bus, name))
-        await asyncio.sleep(0.3)  # an unsettled message would come back now
+        await asyncio.sleep(0.3)  # an unacked message would come back now
 
     assert info.delivered.stream_seq == 2
     assert calls == [wanted.event_id]

@@ -20,7 +20,7 @@ def _report(sale_records: list[Record], *, stock: int, remaining: int | None = 0
         sale=sale_result(sale_records, stock=stock, sent=len(sale_records)),
         remaining=remaining,
         lost=lost,
-        settle_s=60,
+        orders_wait_s=60,
     )
 
 
