@@ -10,9 +10,8 @@ import httpx
 import stripe
 
 from tests.e2e.flows import Shopfront, open_shopfront
-from tests.harness import Stack, eventually
+from tests.harness import PROBLEM, Stack, eventually
 
-PROBLEM = "https://liveloop.dev/problems/"
 PRICE = 2599
 AMOUNT_OFF = 500
 

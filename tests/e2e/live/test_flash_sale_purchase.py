@@ -9,9 +9,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from libs.contracts import FlashSaleAdmitted
 from libs.telemetry import names
 from tests.e2e.flows import open_shopfront, room_stats, sku_stock
-from tests.harness import Stack, eventually
+from tests.harness import PROBLEM, Stack, eventually
 
-PROBLEM = "https://liveloop.dev/problems/"
 LIST_PRICE = 2599
 SALE_PRICE = 999
 

@@ -6,13 +6,25 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from libs.bus import Bus
 from libs.contracts import StockChanged
+from libs.db import Database
 from libs.telemetry import Telemetry, add_exporter
+
+
+@dataclass
+class Env:
+    """A test's database (the module's scratch schema) and bus, with the bus's telemetry and finished spans."""
+
+    db: Database
+    bus: Bus
+    telemetry: Telemetry
+    spans: InMemorySpanExporter
 
 
 async def open_bus(url: str, namespace: str) -> tuple[Bus, InMemorySpanExporter]:

@@ -5,15 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import asyncpg
 import msgspec
-import pytest_asyncio
 from nats.js.api import ConsumerInfo, RawStreamMsg
 from nats.js.errors import NotFoundError
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from libs.bus import Bus, ConsumerRunner, Subscription
 from libs.bus.nats import DLQ_STREAM
@@ -21,40 +17,12 @@ from libs.contracts import Event, ProductPublished, ProductUpdated, StockChanged
 from libs.db import Database, connect
 from libs.telemetry import names
 from tests.harness import Infra, eventually, platform_schema
-from tests.integration.libs.support import drop_streams, open_bus, running, stock_event
+from tests.integration.libs.support import Env, open_bus, running, stock_event
 
 SUBJECT = StockChanged.SUBJECT
 STREAM = stream_for(SUBJECT)
-
-
-@dataclass
-class Env:
-    db: Database
-    bus: Bus
-    spans: InMemorySpanExporter
-
-
-async def scratch_schema(infra: Infra) -> str:
-    """Platform tables plus an `effects` table that handlers write to."""
-    return await platform_schema(
-        infra, "t_bus", "CREATE TABLE effects (consumer text NOT NULL, event_id uuid NOT NULL)"
-    )
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def schema(infra: Infra) -> str:
-    return await scratch_schema(infra)
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def env(infra: Infra, schema: str) -> AsyncIterator[Env]:
-    """The module's schema and a bus in a namespace of its own (fresh streams, fresh consumers)."""
-    db = await connect(infra.database_url, schema)
-    bus, spans = await open_bus(infra.nats_url, f"{infra.namespace}x{uuid.uuid4().hex[:8]}")
-    yield Env(db, bus, spans)
-    await drop_streams(bus)
-    await bus.close()
-    await db.close()
+# Handlers of these tests write here.
+SCRATCH_DDL = ("CREATE TABLE effects (consumer text NOT NULL, event_id uuid NOT NULL)",)
 
 
 def durable(purpose: str) -> str:
@@ -217,7 +185,7 @@ async def test_undecodable_message_is_dead_lettered_and_does_not_block_the_next(
 async def test_consumer_keeps_running_when_it_cannot_record_a_dead_letter(env: Env, infra: Infra) -> None:
     # Dead-lettering needs the database; when that write fails too (say Postgres is down), the consumer must
     # leave the message for redelivery and go on, not die and stop consuming for good.
-    schema = await scratch_schema(infra)
+    schema = await platform_schema(infra, "t_libs", *SCRATCH_DDL)
     db = await connect(infra.database_url, schema)
     try:
         await db.execute("DROP TABLE dead_letters")

@@ -4,52 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Coroutine
-from dataclasses import dataclass
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import msgspec
 import pytest
-import pytest_asyncio
 from nats.js.api import RawStreamMsg
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
 from devstack.embedded import free_port, start_nats
 from libs.bus import Bus, Relay, add_events
 from libs.contracts import StockChanged, stream_for
 from libs.db import Database, connect
-from tests.harness import Infra, eventually, platform_schema
-from tests.integration.libs.support import drop_streams, open_bus, running, stock_event
+from tests.harness import Infra, eventually
+from tests.integration.libs.support import Env, open_bus, running, stock_event
 
 STREAM = stream_for(StockChanged.SUBJECT)
-
-
-@dataclass
-class Env:
-    db: Database
-    bus: Bus
-    spans: InMemorySpanExporter
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def schema(infra: Infra) -> str:
-    """A scratch schema with only the platform tables (outbox, inbox, ...)."""
-    return await platform_schema(infra, "t_bus")
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def env(infra: Infra, schema: str) -> AsyncIterator[Env]:
-    """The module's schema (emptied) and a bus in a namespace of its own, so streams hold only this test's events."""
-    db = await connect(infra.database_url, schema)
-    await db.execute("TRUNCATE outbox")
-    bus, spans = await open_bus(infra.nats_url, f"{infra.namespace}x{uuid.uuid4().hex[:8]}")
-    yield Env(db, bus, spans)
-    await drop_streams(bus)
-    await bus.close()
-    await db.close()
 
 
 async def stored_messages(bus: Bus, stream: str = STREAM) -> list[RawStreamMsg]:

@@ -4,44 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import asyncpg
 import msgspec
 import pytest
-import pytest_asyncio
 from opentelemetry import baggage, trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from libs.bus import Bus, ConsumerRunner, Relay, RequestFailed, Subscription, add_events
+from libs.bus import ConsumerRunner, Relay, RequestFailed, Subscription, add_events
 from libs.contracts import Event, StockChanged
-from libs.db import Database, connect
-from libs.telemetry import Telemetry, baggage_set, names
-from tests.harness import Infra, eventually, platform_schema
-from tests.integration.libs.support import drop_streams, open_bus
+from libs.telemetry import baggage_set, names
+from tests.harness import eventually
+from tests.integration.libs.support import Env
 
 SUBJECT = StockChanged.SUBJECT
-
-
-@dataclass
-class Env:
-    db: Database
-    bus: Bus
-    telemetry: Telemetry
-    spans: InMemorySpanExporter
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def env(infra: Infra) -> AsyncIterator[Env]:
-    db = await connect(infra.database_url, await platform_schema(infra, "t_bus"))
-    bus, spans = await open_bus(infra.nats_url, f"{infra.namespace}x{uuid.uuid4().hex[:8]}")
-    yield Env(db, bus, bus.telemetry, spans)
-    await drop_streams(bus)
-    await bus.close()
-    await db.close()
 
 
 def finished(spans: InMemorySpanExporter, name: str) -> list[ReadableSpan]:

@@ -5,32 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
-import pytest_asyncio
 
 from libs.clock import OffsetClock
 from libs.db import Database, connect
 from libs.scheduler import JobHandler, Scheduler, cancel, reschedule, schedule
 from libs.telemetry import Telemetry
-from tests.harness import Infra, eventually, platform_schema
+from tests.harness import Infra, eventually
 
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def schema(infra: Infra) -> str:
-    """Platform tables (due_jobs) plus an `effects` table the jobs write to."""
-    return await platform_schema(
-        infra, "t_sched", "CREATE TABLE effects (kind text NOT NULL, key text NOT NULL, note text)"
-    )
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def db(infra: Infra, schema: str) -> AsyncIterator[Database]:
-    database = await connect(infra.database_url, schema)
-    yield database
-    await database.close()
+# Platform tables (due_jobs) plus an `effects` table the jobs write to.
+SCRATCH_DDL = ("CREATE TABLE effects (kind text NOT NULL, key text NOT NULL, note text)",)
 
 
 def kind() -> str:
@@ -55,65 +41,67 @@ def effect(calls: list[str] | None = None, *, fail_times: int = 0, delay_s: floa
     return handler
 
 
-async def add_job(db: Database, job_kind: str, key: str, in_s: float, clock: OffsetClock, note: str = "") -> None:
-    async with db.transaction() as conn:
+async def add_job(
+    scratch_db: Database, job_kind: str, key: str, in_s: float, clock: OffsetClock, note: str = ""
+) -> None:
+    async with scratch_db.transaction() as conn:
         await schedule(conn, job_kind, key, clock.now() + timedelta(seconds=in_s), {"kind": job_kind, "note": note})
 
 
-async def effects(db: Database, job_kind: str) -> list[str]:
-    return [r["key"] for r in await db.fetch("SELECT key FROM effects WHERE kind = $1 ORDER BY key", job_kind)]
+async def effects(scratch_db: Database, job_kind: str) -> list[str]:
+    return [r["key"] for r in await scratch_db.fetch("SELECT key FROM effects WHERE kind = $1 ORDER BY key", job_kind)]
 
 
-async def jobs(db: Database, job_kind: str) -> list[asyncpg.Record]:
-    return await db.fetch("SELECT * FROM due_jobs WHERE kind = $1 ORDER BY key", job_kind)
+async def jobs(scratch_db: Database, job_kind: str) -> list[asyncpg.Record]:
+    return await scratch_db.fetch("SELECT * FROM due_jobs WHERE kind = $1 ORDER BY key", job_kind)
 
 
-async def test_job_due_later_waits_and_runs_once_when_the_clock_reaches_it(db: Database) -> None:
+async def test_job_due_later_waits_and_runs_once_when_the_clock_reaches_it(scratch_db: Database) -> None:
     clock, k, calls = OffsetClock(), kind(), []
-    await add_job(db, k, "order-1", 600, clock)
-    scheduler = Scheduler(db, Telemetry("test"), clock, {k: effect(calls)})
+    await add_job(scratch_db, k, "order-1", 600, clock)
+    scheduler = Scheduler(scratch_db, Telemetry("test"), clock, {k: effect(calls)})
 
     assert await scheduler.run_due() == 0
     assert calls == []
-    assert len(await jobs(db, k)) == 1
+    assert len(await jobs(scratch_db, k)) == 1
 
     clock.advance(601)
     assert await scheduler.run_due() == 1
     assert await scheduler.run_due() == 0
     assert calls == ["order-1"]
-    assert await effects(db, k) == ["order-1"]
-    assert await jobs(db, k) == []
+    assert await effects(scratch_db, k) == ["order-1"]
+    assert await jobs(scratch_db, k) == []
 
 
-async def test_failing_job_is_rolled_back_and_retried_later_with_attempts_counted(db: Database) -> None:
+async def test_failing_job_is_rolled_back_and_retried_later_with_attempts_counted(scratch_db: Database) -> None:
     clock, k, calls = OffsetClock(), kind(), []
-    await add_job(db, k, "refund-1", 0, clock)
-    scheduler = Scheduler(db, Telemetry("test"), clock, {k: effect(calls, fail_times=2)})
+    await add_job(scratch_db, k, "refund-1", 0, clock)
+    scheduler = Scheduler(scratch_db, Telemetry("test"), clock, {k: effect(calls, fail_times=2)})
 
     await scheduler.run_due()
-    [job] = await jobs(db, k)
+    [job] = await jobs(scratch_db, k)
     assert job["attempts"] == 1
     assert "failed on attempt 1" in job["last_error"]
     assert job["due_at"] > clock.now()  # pushed back, not hot-looping
-    assert await effects(db, k) == []  # the failed attempt's write was rolled back
+    assert await effects(scratch_db, k) == []  # the failed attempt's write was rolled back
 
     await scheduler.run_due()
     assert calls == ["refund-1"]  # not due again yet
 
     clock.advance(2)
     await scheduler.run_due()
-    [job] = await jobs(db, k)
+    [job] = await jobs(scratch_db, k)
     assert job["attempts"] == 2
-    assert await effects(db, k) == []
+    assert await effects(scratch_db, k) == []
 
     clock.advance(5)
     await scheduler.run_due()
     assert calls == ["refund-1"] * 3
-    assert await effects(db, k) == ["refund-1"]
-    assert await jobs(db, k) == []
+    assert await effects(scratch_db, k) == ["refund-1"]
+    assert await jobs(scratch_db, k) == []
 
 
-async def test_failing_job_does_not_hold_back_or_undo_the_others_in_its_batch(db: Database) -> None:
+async def test_failing_job_does_not_hold_back_or_undo_the_others_in_its_batch(scratch_db: Database) -> None:
     clock, k = OffsetClock(), kind()
     calls: list[str] = []
 
@@ -124,28 +112,28 @@ async def test_failing_job_does_not_hold_back_or_undo_the_others_in_its_batch(db
             raise RuntimeError("b is broken")
 
     for key in ("a", "b", "c"):
-        await add_job(db, k, key, 0, clock)
-    await Scheduler(db, Telemetry("test"), clock, {k: handler}).run_due()
+        await add_job(scratch_db, k, key, 0, clock)
+    await Scheduler(scratch_db, Telemetry("test"), clock, {k: handler}).run_due()
 
     assert sorted(calls) == ["a", "b", "c"]
-    assert await effects(db, k) == ["a", "c"]
-    assert [j["key"] for j in await jobs(db, k)] == ["b"]
+    assert await effects(scratch_db, k) == ["a", "c"]
+    assert [j["key"] for j in await jobs(scratch_db, k)] == ["b"]
 
 
-async def test_two_schedulers_on_one_table_run_each_job_once(db: Database, infra: Infra) -> None:
+async def test_two_schedulers_on_one_table_run_each_job_once(scratch_db: Database, infra: Infra) -> None:
     clock, k = OffsetClock(), kind()
     keys = [f"job-{i:03d}" for i in range(60)]
     for key in keys:
-        await add_job(db, k, key, 0, clock)
-    other_db = await connect(infra.database_url, db.schema)
+        await add_job(scratch_db, k, key, 0, clock)
+    other_db = await connect(infra.database_url, scratch_db.schema)
     calls: list[str] = []
     schedulers = [
-        Scheduler(db, Telemetry("test"), clock, {k: effect(calls, delay_s=0.005)}, interval_s=0.02, batch=7),
+        Scheduler(scratch_db, Telemetry("test"), clock, {k: effect(calls, delay_s=0.005)}, interval_s=0.02, batch=7),
         Scheduler(other_db, Telemetry("test"), clock, {k: effect(calls, delay_s=0.005)}, interval_s=0.02, batch=7),
     ]
     tasks = [asyncio.create_task(s.run()) for s in schedulers]
     try:
-        await eventually(lambda: _none_left(db, k), timeout=20)
+        await eventually(lambda: _none_left(scratch_db, k), timeout=20)
     finally:
         for task in tasks:
             task.cancel()
@@ -153,46 +141,46 @@ async def test_two_schedulers_on_one_table_run_each_job_once(db: Database, infra
         await other_db.close()
 
     assert sorted(calls) == keys
-    assert await effects(db, k) == keys
+    assert await effects(scratch_db, k) == keys
 
 
-async def _none_left(db: Database, job_kind: str) -> bool:
-    return not await jobs(db, job_kind)
+async def _none_left(scratch_db: Database, job_kind: str) -> bool:
+    return not await jobs(scratch_db, job_kind)
 
 
-async def test_scheduling_the_same_kind_and_key_twice_keeps_the_first_job(db: Database) -> None:
+async def test_scheduling_the_same_kind_and_key_twice_keeps_the_first_job(scratch_db: Database) -> None:
     clock, k = OffsetClock(), kind()
-    await add_job(db, k, "checkout-1", 60, clock, note="first")
-    await add_job(db, k, "checkout-1", 1, clock, note="second")
+    await add_job(scratch_db, k, "checkout-1", 60, clock, note="first")
+    await add_job(scratch_db, k, "checkout-1", 1, clock, note="second")
 
-    [job] = await jobs(db, k)
+    [job] = await jobs(scratch_db, k)
     assert job["payload"]["note"] == "first"
     assert job["due_at"] > clock.now() + timedelta(seconds=50)
 
 
-async def test_cancelled_job_never_runs(db: Database) -> None:
+async def test_cancelled_job_never_runs(scratch_db: Database) -> None:
     clock, k, calls = OffsetClock(), kind(), []
-    await add_job(db, k, "checkout-2", 1, clock)
-    async with db.transaction() as conn:
+    await add_job(scratch_db, k, "checkout-2", 1, clock)
+    async with scratch_db.transaction() as conn:
         await cancel(conn, k, "checkout-2")
     clock.advance(10)
 
-    await Scheduler(db, Telemetry("test"), clock, {k: effect(calls)}).run_due()
+    await Scheduler(scratch_db, Telemetry("test"), clock, {k: effect(calls)}).run_due()
 
     assert calls == []
-    assert await jobs(db, k) == []
+    assert await jobs(scratch_db, k) == []
 
 
-async def test_job_scheduled_in_a_rolled_back_transaction_does_not_exist(db: Database) -> None:
+async def test_job_scheduled_in_a_rolled_back_transaction_does_not_exist(scratch_db: Database) -> None:
     clock, k = OffsetClock(), kind()
     with contextlib.suppress(RuntimeError):
-        async with db.transaction() as conn:
+        async with scratch_db.transaction() as conn:
             await schedule(conn, k, "checkout-3", clock.now(), {"kind": k})
             raise RuntimeError("checkout failed")
-    assert await jobs(db, k) == []
+    assert await jobs(scratch_db, k) == []
 
 
-async def test_job_can_move_itself_later_and_runs_again_then(db: Database) -> None:
+async def test_job_can_move_itself_later_and_runs_again_then(scratch_db: Database) -> None:
     clock, k, calls = OffsetClock(), kind(), []
 
     async def not_yet_then_done(conn: asyncpg.Connection, key: str, payload: dict) -> None:
@@ -202,21 +190,21 @@ async def test_job_can_move_itself_later_and_runs_again_then(db: Database) -> No
             return
         await conn.execute("INSERT INTO effects (kind, key) VALUES ($1, $2)", k, key)
 
-    await add_job(db, k, "pi-1", 0, clock)
-    scheduler = Scheduler(db, Telemetry("test"), clock, {k: not_yet_then_done})
+    await add_job(scratch_db, k, "pi-1", 0, clock)
+    scheduler = Scheduler(scratch_db, Telemetry("test"), clock, {k: not_yet_then_done})
     await scheduler.run_due()
     assert calls == ["pi-1"]
-    assert [r["key"] for r in await jobs(db, k)] == ["pi-1"]  # kept, not completed
+    assert [r["key"] for r in await jobs(scratch_db, k)] == ["pi-1"]  # kept, not completed
     await scheduler.run_due()
     assert calls == ["pi-1"]  # not due again yet
     clock.advance(61)
     await scheduler.run_due()
     assert calls == ["pi-1", "pi-1"]
-    assert await effects(db, k) == ["pi-1"]
-    assert await jobs(db, k) == []
+    assert await effects(scratch_db, k) == ["pi-1"]
+    assert await jobs(scratch_db, k) == []
 
 
-async def test_running_job_holds_no_lock_that_blocks_cancelling_it(db: Database) -> None:
+async def test_running_job_holds_no_lock_that_blocks_cancelling_it(scratch_db: Database) -> None:
     """A job may call out (Stripe) while a webhook cancels it: neither waits on the other's row lock."""
     clock, k = OffsetClock(), kind()
     started, release = asyncio.Event(), asyncio.Event()
@@ -225,25 +213,27 @@ async def test_running_job_holds_no_lock_that_blocks_cancelling_it(db: Database)
         started.set()
         await release.wait()
 
-    await add_job(db, k, "checkout-1", 0, clock)
-    scheduler = Scheduler(db, Telemetry("test"), clock, {k: slow_call_out})
+    await add_job(scratch_db, k, "checkout-1", 0, clock)
+    scheduler = Scheduler(scratch_db, Telemetry("test"), clock, {k: slow_call_out})
     running = asyncio.create_task(scheduler.run_due())
     await asyncio.wait_for(started.wait(), 5)
-    async with db.transaction() as conn:
+    async with scratch_db.transaction() as conn:
         await conn.execute("SET LOCAL lock_timeout = '2s'")
         await cancel(conn, k, "checkout-1")  # would time out if the job held its row
     release.set()
     assert await asyncio.wait_for(running, 5) == 1
-    assert await jobs(db, k) == []
+    assert await jobs(scratch_db, k) == []
 
 
-async def test_claimed_job_of_a_crashed_instance_runs_elsewhere_after_its_lease(db: Database) -> None:
+async def test_claimed_job_of_a_crashed_instance_runs_elsewhere_after_its_lease(scratch_db: Database) -> None:
     clock, k, calls = OffsetClock(), kind(), []
-    await add_job(db, k, "orphan", 0, clock)
+    await add_job(scratch_db, k, "orphan", 0, clock)
     # An instance claims the job and dies before running it: the claim is all that is left.
-    await db.execute("UPDATE due_jobs SET locked_until = $2 WHERE kind = $1", k, clock.now() + timedelta(seconds=120))
-    other = Scheduler(db, Telemetry("test"), clock, {k: effect(calls)})
+    await scratch_db.execute(
+        "UPDATE due_jobs SET locked_until = $2 WHERE kind = $1", k, clock.now() + timedelta(seconds=120)
+    )
+    other = Scheduler(scratch_db, Telemetry("test"), clock, {k: effect(calls)})
     assert await other.run_due() == 0
     clock.advance(121)
     assert await other.run_due() == 1
-    assert await effects(db, k) == ["orphan"]
+    assert await effects(scratch_db, k) == ["orphan"]
