@@ -17,6 +17,7 @@ import httpx
 import msgspec
 import uvicorn
 from litestar import Litestar
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from devstack import embedded
@@ -154,12 +155,14 @@ class ServedApp:
 
 @dataclass
 class Stack:
-    """Some or all services of one deployment, sharing one clock and one span exporter."""
+    """Some or all services of one deployment, sharing one clock and one span exporter; each instance's metrics
+    are read by its own reader (`metrics[key]`)."""
 
     infra: Infra
     spans: InMemorySpanExporter = field(default_factory=InMemorySpanExporter)
     clock: OffsetClock = field(default_factory=OffsetClock)
     apps: dict[str, ServedApp] = field(default_factory=dict)
+    metrics: dict[str, InMemoryMetricReader] = field(default_factory=dict)
     overrides: dict[str, dict[str, object]] = field(default_factory=dict)
 
     async def start(self, *services: str, **overrides: object) -> Stack:
@@ -177,6 +180,9 @@ class Stack:
 
     async def start_instance(self, name: str, key: str, **overrides: object) -> ServedApp:
         """Another instance of service `name` (same database and NATS namespace), reachable as `key`."""
+        unknown = set(overrides) - settings_fields(name)
+        if unknown:
+            raise TypeError(f"{name} has no settings {sorted(unknown)}")
         self.overrides[key] = {**self.overrides.get(name, {}), **overrides}
         return await self._serve(name, free_port(), key=key)
 
@@ -189,8 +195,10 @@ class Stack:
         await self._serve(old.name, old.port, key=name)
 
     async def _serve(self, name: str, port: int, *, key: str | None = None) -> ServedApp:
-        telemetry = Telemetry(name)
+        reader = InMemoryMetricReader()
+        telemetry = Telemetry(name, metric_readers=[reader])
         add_exporter(telemetry, self.spans)
+        self.metrics[key or name] = reader
         module = importlib.import_module(f"services.{name}.app")
         settings = self.infra.settings(name, **self.overrides.get(key or name, {}))
         served = ServedApp(name, module.create_app(settings, telemetry=telemetry, clock=self.clock), port)
@@ -316,3 +324,14 @@ async def caught_up(stack: Stack, service: str, durable: str, stream: str, *, de
     bus = stack.apps[service].runtime.bus
     info = await bus.js.consumer_info(bus.stream(stream), durable)
     return not (info.num_pending or info.num_ack_pending) and info.delivered.stream_seq >= deliveries
+
+
+async def onboard_merchant(stack: Stack, *, currency: str = "USD", name: str | None = None) -> tuple[str, str]:
+    """An operator onboards a merchant in shop: (its merchant_id, a merchant token acting for it)."""
+    async with stack.client("shop", stack.infra.token("operator")) as operator:
+        response = await operator.post(
+            "/merchants", json={"name": name or f"Merchant {uuid.uuid4().hex[:6]}", "currency": currency}
+        )
+    assert response.status_code == 201, response.text
+    merchant_id = response.json()["merchant_id"]
+    return merchant_id, stack.infra.token("merchant", merchant_id=merchant_id)

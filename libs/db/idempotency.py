@@ -20,7 +20,7 @@ class _Replay(Exception):
     pass
 
 
-def principal_of(caller: Principal) -> str:
+def key_owner(caller: Principal) -> str:
     """Whose key it is: `<role>:<sub>`, the one format every service stores keys under."""
     return f"{caller.role}:{caller.sub}"
 
@@ -37,7 +37,7 @@ async def write_once(
     if key is None:
         async with db.transaction() as conn:
             return msgspec.to_builtins(await effect(conn))
-    principal = principal_of(caller)
+    principal = key_owner(caller)
     request_hash = hashlib.sha256(msgspec.json.encode(request)).hexdigest()
     lock_id = int.from_bytes(
         hashlib.sha256("\x1f".join((db.schema, principal, scope, key)).encode()).digest()[:8], "big", signed=True
@@ -78,4 +78,4 @@ async def write_once(
     raise IdempotencyConflict()
 
 
-__all__ = ["principal_of", "write_once"]
+__all__ = ["key_owner", "write_once"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from tests.harness import Stack, eventually
+from tests.harness import Stack, eventually, onboard_merchant
 
 
 @dataclass
@@ -26,11 +26,7 @@ class Shopfront:
 async def open_shopfront(stack: Stack, *, stock: int = 5, price_minor: int = 2599) -> Shopfront:
     """Operator onboards a merchant, the merchant lists a product, a host puts it in a live room's bag."""
     infra = stack.infra
-    async with stack.client("shop", infra.token("operator")) as ops:
-        response = await ops.post("/merchants", json={"name": f"Merchant {uuid.uuid4().hex[:6]}", "currency": "USD"})
-        assert response.status_code == 201, response.text
-        merchant_id = response.json()["merchant_id"]
-    merchant_token = infra.token("merchant", merchant_id=merchant_id)
+    merchant_id, merchant_token = await onboard_merchant(stack)
     async with stack.client("shop", merchant_token) as seller:
         response = await seller.post(
             "/seller/products",

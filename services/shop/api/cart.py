@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 from litestar import Request, Response, delete, get, post
 
+from libs.ids import canonical_uuid
 from libs.runtime import Runtime
 from libs.telemetry import names, tag
 from libs.web import principal_of, requires
@@ -42,7 +43,7 @@ async def get_cart(request: Request, runtime: Runtime) -> CartView:
 async def put_item(request: Request, data: CartItemBody, runtime: Runtime) -> Response[CartLineView]:
     """Set the quantity of a SKU in the cart (201 for a new line, 200 for a change)."""
     buyer_id = principal_of(request).sub
-    tag({names.BUYER_ID: buyer_id, names.SKU_ID: data.sku_id})
+    tag({names.BUYER_ID: buyer_id, names.SKU_ID: canonical_uuid(data.sku_id)})
     source = (data.source.type, data.source.id) if data.source else None
     created, line = await cart.put(runtime, buyer_id, data.sku_id, data.quantity, source)
     return Response(content=line, status_code=201 if created else 200)
@@ -52,5 +53,5 @@ async def put_item(request: Request, data: CartItemBody, runtime: Runtime) -> Re
 async def remove_item(request: Request, sku_id: str, runtime: Runtime) -> None:
     """Take a SKU out of the cart."""
     buyer_id = principal_of(request).sub
-    tag({names.BUYER_ID: buyer_id, names.SKU_ID: sku_id})
+    tag({names.BUYER_ID: buyer_id, names.SKU_ID: canonical_uuid(sku_id)})
     await cart.remove(runtime, buyer_id, sku_id)

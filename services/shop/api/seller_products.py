@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, Response, get, patch, post
 from litestar.params import Parameter
 
+from libs.ids import canonical_uuid
 from libs.runtime import Runtime
 from libs.telemetry import names, tag
 from libs.web import idempotency_key, principal_of, requires
@@ -76,7 +77,7 @@ async def list_products(
 async def get_product(request: Request, product_id: str, runtime: Runtime) -> ProductView:
     """One of the merchant's own products."""
     merchant_id = merchant_of(request)
-    tag({names.PRODUCT_ID: product_id})
+    tag({names.PRODUCT_ID: canonical_uuid(product_id)})
     return await catalogue.own_product(runtime, merchant_id, product_id)
 
 
@@ -84,7 +85,7 @@ async def get_product(request: Request, product_id: str, runtime: Runtime) -> Pr
 async def edit_product(request: Request, product_id: str, data: ProductPatch, runtime: Runtime) -> ProductView:
     """Change a product's title and/or description."""
     merchant_id = merchant_of(request)
-    tag({names.PRODUCT_ID: product_id})
+    tag({names.PRODUCT_ID: canonical_uuid(product_id)})
     return await catalogue.edit_product(
         runtime, merchant_id, product_id, title=data.title, description=data.description
     )

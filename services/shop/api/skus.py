@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Request, get, patch
 
+from libs.ids import canonical_uuid
 from libs.runtime import Runtime
 from libs.telemetry import names, tag
 from libs.web import principal_of
@@ -23,7 +24,7 @@ class SkuPatch(msgspec.Struct, kw_only=True):
 async def edit_sku(request: Request, sku_id: str, data: SkuPatch, runtime: Runtime) -> ProductView:
     """Change a SKU's price and/or stock on hand; answers the whole product as it now is."""
     merchant_id = merchant_of(request)
-    tag({names.SKU_ID: sku_id})
+    tag({names.SKU_ID: canonical_uuid(sku_id)})
     return await catalogue.edit_sku(
         runtime,
         merchant_id,
@@ -38,5 +39,5 @@ async def edit_sku(request: Request, sku_id: str, data: SkuPatch, runtime: Runti
 async def sku_changes(request: Request, sku_id: str, runtime: Runtime) -> SkuChanges:
     """What was changed on one of the merchant's SKUs, oldest first."""
     merchant_id = merchant_of(request)
-    tag({names.SKU_ID: sku_id})
+    tag({names.SKU_ID: canonical_uuid(sku_id)})
     return await catalogue.sku_changes(runtime, merchant_id, sku_id)

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from libs.contracts import ProductPublished, SkuSnapshot
-from tests.harness import Infra, Stack, eventually, publish
+from tests.harness import Infra, Stack, eventually, onboard_merchant, publish
 
 
 def new_id() -> str:
@@ -206,12 +206,7 @@ class Seller:
 
 
 async def seller_with_stock(stack: Stack, stock: int) -> Seller:
-    infra = stack.infra
-    async with stack.client("shop", infra.token("operator")) as ops:
-        response = await ops.post("/merchants", json={"name": f"Merchant {uuid.uuid4().hex[:6]}", "currency": "USD"})
-        assert response.status_code == 201, response.text
-        merchant_id = response.json()["merchant_id"]
-    token = infra.token("merchant", merchant_id=merchant_id)
+    merchant_id, token = await onboard_merchant(stack)
     async with stack.client("shop", token) as shop:
         response = await shop.post(
             "/seller/products",

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
-from tests.harness import PROBLEM, Infra, Stack, eventually
+from tests.harness import PROBLEM, Infra, Stack, eventually, onboard_merchant
 
 SERVICES = ("shop", "live")
-
-
-async def onboard_merchant(stack: Stack, infra: Infra) -> tuple[str, str]:
-    """(merchant_id, merchant token) of a freshly onboarded merchant."""
-    async with stack.client("shop", infra.token("operator")) as ops:
-        response = await ops.post("/merchants", json={"name": f"Merchant {uuid.uuid4().hex[:6]}", "currency": "USD"})
-    assert response.status_code == 201, response.text
-    merchant_id = response.json()["merchant_id"]
-    return merchant_id, infra.token("merchant", merchant_id=merchant_id)
 
 
 async def list_product(stack: Stack, merchant_token: str, title: str = "Linen Shirt") -> dict:
@@ -41,7 +30,7 @@ async def bag(stack: Stack, room_id: str) -> list[dict]:
 
 
 async def test_host_bags_a_product_the_merchant_lists_in_shop_and_sees_its_changes(stack: Stack, infra: Infra) -> None:
-    merchant_id, merchant = await onboard_merchant(stack, infra)
+    merchant_id, merchant = await onboard_merchant(stack)
     product = await list_product(stack, merchant)
     sku_m, sku_l = (next(s["sku_id"] for s in product["skus"] if s["name"] == name) for name in ("M", "L"))
     host = infra.token("host", merchant_id=merchant_id)
@@ -85,8 +74,8 @@ async def test_host_bags_a_product_the_merchant_lists_in_shop_and_sees_its_chang
 
 
 async def test_product_listed_by_another_merchant_in_shop_is_refused(stack: Stack, infra: Infra) -> None:
-    merchant_id, _ = await onboard_merchant(stack, infra)
-    _, other_merchant = await onboard_merchant(stack, infra)
+    merchant_id, _ = await onboard_merchant(stack)
+    _, other_merchant = await onboard_merchant(stack)
     foreign = await list_product(stack, other_merchant, title="Not yours")
     async with stack.client("live", infra.token("host", merchant_id=merchant_id)) as host:
         room = (await host.post("/rooms", json={"title": "Summer drop", "merchant_id": merchant_id})).json()

@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 import stripe
 
-from tests.harness import Stack
+from tests.harness import Stack, onboard_merchant
 
 
 @dataclass
@@ -42,11 +42,7 @@ async def new_seller(stack: Stack, *prices: int, currency: str = "USD", stock: i
 
 async def seller_with_skus(stack: Stack, *skus: tuple[int, int], currency: str = "USD") -> Seller:
     """A merchant with one product whose SKUs have these (price_minor, stock)."""
-    async with stack.client("shop", stack.infra.token("operator")) as op:
-        made = await op.post("/merchants", json={"name": f"Shop {uuid.uuid4().hex[:6]}", "currency": currency})
-    assert made.status_code == 201, made.text
-    merchant_id = made.json()["merchant_id"]
-    token = stack.infra.token("merchant", merchant_id=merchant_id)
+    merchant_id, token = await onboard_merchant(stack, currency=currency)
     body = {
         "title": "Oolong tea",
         "description": "Roasted",

@@ -5,39 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from devstack.embedded import free_port
 from libs.auth import mint_token
-from libs.telemetry import Telemetry, add_exporter, names
-from services.orders.app import create_app
-from tests.harness import ServedApp, Stack, assert_problem, eventually, register_webhook
+from libs.telemetry import names
+from tests.harness import Stack, assert_problem, eventually
 from tests.integration.orders.support import Seller, buyer, checkout, seller_with_skus, stock
 
-# Orders too, served by `orders_metrics` with a reader of its metrics.
-SERVICES = ("shop",)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session", autouse=True)
-async def orders_metrics(stack: Stack) -> AsyncIterator[InMemoryMetricReader]:
-    """Orders served beside shop as the harness would serve it, plus a reader of its metrics."""
-    reader = InMemoryMetricReader()
-    telemetry = Telemetry("orders", metric_readers=[reader])
-    add_exporter(telemetry, stack.spans)
-    orders = ServedApp(
-        "orders", create_app(stack.infra.settings("orders"), telemetry=telemetry, clock=stack.clock), free_port()
-    )
-    await orders.start()
-    # The stack stops it with the module's other services.
-    stack.apps["orders"] = orders
-    await register_webhook(stack.infra, f"{orders.url}/stripe/webhook", webhook_id=f"orders-{orders.port}")
-    yield reader
+SERVICES = ("shop", "orders")
 
 
 def counted(metrics: InMemoryMetricReader, name: str) -> int:
@@ -299,12 +278,12 @@ async def test_client_secret_stays_out_of_the_logs_even_at_debug_level(
 
 
 async def test_concurrent_retries_count_the_placed_order_once(
-    stack: Stack, orders_metrics: InMemoryMetricReader
+    stack: Stack,
 ) -> None:
     seller = await seller_with_skus(stack, (1000, 20))
     items = [{"sku_id": seller.sku_ids[0], "quantity": 1}]
     key = str(uuid.uuid4())
-    before = counted(orders_metrics, names.ORDERS_PLACED)
+    before = counted(stack.metrics["orders"], names.ORDERS_PLACED)
     _, client = buyer(stack)
     async with client:
         answers = await asyncio.gather(*(checkout(client, items, key) for _ in range(8)))
@@ -312,7 +291,7 @@ async def test_concurrent_retries_count_the_placed_order_once(
         assert len(await my_orders(client)) == 1
         # A plain retry later is no new order either.
         assert (await checkout(client, items, key)).status_code == 201
-    assert counted(orders_metrics, names.ORDERS_PLACED) - before == 1
+    assert counted(stack.metrics["orders"], names.ORDERS_PLACED) - before == 1
 
 
 async def test_same_key_with_a_different_cart_is_refused(stack: Stack) -> None:

@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind
 
 from libs.contracts import OrderPaid
 from libs.telemetry import names
-from tests.harness import Stack, assert_problem, eventually
+from tests.harness import Stack, assert_problem, eventually, onboard_merchant
 
 SERVICES = ("shop", "orders")
 
@@ -52,10 +52,7 @@ async def purchase(
     stack: Stack, *, price: int = 1999, stock: int = 5, quantity: int = 1, headers: dict[str, str] | None = None
 ) -> Purchase:
     infra = stack.infra
-    async with stack.client("shop", infra.token("operator")) as op:
-        made = await op.post("/merchants", json={"name": "Tea House", "currency": "USD"})
-        assert made.status_code == 201, made.text
-    merchant_token = infra.token("merchant", merchant_id=made.json()["merchant_id"])
+    _, merchant_token = await onboard_merchant(stack, name="Tea House")
     async with stack.client("shop", merchant_token) as seller:
         product = await seller.post(
             "/seller/products",

@@ -27,11 +27,9 @@ import pytest_asyncio
 
 from devstack.embedded import free_port
 from libs.contracts import OrderPaid
-from tests.harness import ServedApp, Stack, eventually
+from tests.harness import ServedApp, Stack, eventually, onboard_merchant
 
 SERVICES = ("shop", "orders")
-# Where orders finds Stripe: filled in by `fake_stripe`, which (autouse) starts before the module's services.
-SETTINGS: dict[str, object] = {}
 
 
 # Refunds of intents whose id starts with one of these are refused with that Stripe error code.
@@ -43,6 +41,8 @@ class FakeStripe:
     """Just enough of Stripe's HTTP API: refunds by payment intent; everything else is refused."""
 
     refund_requests: list[str] = field(default_factory=list)
+    # Where it is served (set once it is).
+    url: str = ""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -73,17 +73,23 @@ class FakeStripe:
         return 200, {"id": f"re_{uuid.uuid4().hex[:12]}", "object": "refund", "payment_intent": intent}
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session", autouse=True)
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def fake_stripe() -> AsyncIterator[FakeStripe]:
-    """The stand-in, served before the module's services start, which its settings point them at."""
+    """The stand-in Stripe, served on loopback."""
     stripe = FakeStripe()
     served = ServedApp("stripe", stripe, free_port())  # type: ignore[arg-type]
     await served.start()
-    SETTINGS["stripe_api_base"] = served.url
+    stripe.url = served.url
     try:
         yield stripe
     finally:
         await served.stop()
+
+
+@pytest.fixture(scope="module")
+def stack_settings(fake_stripe: FakeStripe) -> dict[str, object]:
+    """The module's services talk to the stand-in, not to localstripe."""
+    return {"stripe_api_base": fake_stripe.url}
 
 
 @dataclass
@@ -99,9 +105,8 @@ class Expired:
 
 
 async def open_checkout(stack: Stack) -> Expired:
-    async with stack.client("shop", stack.infra.token("operator")) as op:
-        merchant_id = (await op.post("/merchants", json={"name": "Tea", "currency": "USD"})).json()["merchant_id"]
-    async with stack.client("shop", stack.infra.token("merchant", merchant_id=merchant_id)) as seller:
+    _, token = await onboard_merchant(stack, name="Tea")
+    async with stack.client("shop", token) as seller:
         made = await seller.post(
             "/seller/products",
             json={"title": "Tea", "skus": [{"name": "1", "price_minor": 1500, "currency": "USD", "stock": 5}]},

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from libs.contracts import RESERVE_STOCK, OrderLine, ReserveItem, ReserveStock, ReserveStockReply
-from tests.harness import Infra, Stack
+from tests.harness import Infra, Stack, onboard_merchant
 
 
 class Seller:
@@ -33,9 +33,7 @@ class Seller:
 
 
 async def seller(stack: Stack, infra: Infra, *stocks: int, prices: tuple[int, ...] = ()) -> Seller:
-    async with stack.client("shop", infra.token("operator")) as op:
-        merchant_id = (await op.post("/merchants", json={"name": "Acme", "currency": "USD"})).json()["merchant_id"]
-    token = infra.token("merchant", merchant_id=merchant_id)
+    merchant_id, token = await onboard_merchant(stack, name="Acme")
     skus = [
         {"name": f"S{i}", "price_minor": prices[i] if i < len(prices) else 1000 + i, "stock": stock}
         for i, stock in enumerate(stocks)

@@ -11,20 +11,19 @@ import pytest
 
 from libs.contracts import RESERVE_STOCK, OrderLine, OrderPlaced, ReserveItem, ReserveStock, ReserveStockReply
 from libs.telemetry import names
-from tests.harness import Infra, Stack, assert_problem, eventually
+from tests.harness import Infra, Stack, assert_problem, eventually, onboard_merchant
 
 SERVICES = ("shop",)
 
 
 async def product(stack: Stack, infra: Infra) -> dict[str, Any]:
     """A published product with SKUs M (2599, 10 in stock) and L (2799, 3 in stock)."""
-    async with stack.client("shop", infra.token("operator")) as op:
-        merchant_id = (await op.post("/merchants", json={"name": "Acme", "currency": "USD"})).json()["merchant_id"]
+    _, token = await onboard_merchant(stack, name="Acme")
     body = {
         "title": "Linen Shirt",
         "skus": [{"name": "M", "price_minor": 2599, "stock": 10}, {"name": "L", "price_minor": 2799, "stock": 3}],
     }
-    async with stack.client("shop", infra.token("merchant", merchant_id=merchant_id)) as merchant:
+    async with stack.client("shop", token) as merchant:
         response = await merchant.post("/seller/products", json=body)
     assert response.status_code == 201
     return response.json()

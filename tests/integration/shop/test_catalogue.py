@@ -10,18 +10,9 @@ import msgspec
 import pytest
 
 from libs.contracts import ProductPublished, ProductUpdated, StockChanged
-from tests.harness import Infra, Stack, assert_problem, eventually
+from tests.harness import Infra, Stack, assert_problem, eventually, onboard_merchant
 
 SERVICES = ("shop",)
-
-
-async def new_merchant(stack: Stack, infra: Infra, currency: str = "USD") -> tuple[str, str]:
-    """(merchant_id, merchant token) of a freshly onboarded merchant."""
-    async with stack.client("shop", infra.token("operator")) as op:
-        response = await op.post("/merchants", json={"name": "Acme Outfitters", "currency": currency})
-    assert response.status_code == 201, response.text
-    merchant_id = response.json()["merchant_id"]
-    return merchant_id, infra.token("merchant", merchant_id=merchant_id)
 
 
 def two_skus() -> dict[str, Any]:
@@ -71,7 +62,7 @@ async def capture(stack: Stack, *subjects: str) -> tuple[Captured, Any]:
 
 
 async def test_operator_onboards_a_merchant_whose_profile_anyone_can_read(stack: Stack, infra: Infra) -> None:
-    merchant_id, _ = await new_merchant(stack, infra, currency="EUR")
+    merchant_id, _ = await onboard_merchant(stack, currency="EUR", name="Acme Outfitters")
     async with stack.client("shop") as anonymous:
         profile = await anonymous.get(f"/merchants/{merchant_id}")
         unknown = await anonymous.get(f"/merchants/{uuid.uuid4()}")
@@ -99,7 +90,7 @@ async def test_only_operators_onboard_merchants(stack: Stack, infra: Infra) -> N
 
 
 async def test_merchant_creates_a_product_with_two_skus_and_sees_its_stock(stack: Stack, infra: Infra) -> None:
-    merchant_id, token = await new_merchant(stack, infra)
+    merchant_id, token = await onboard_merchant(stack)
     captured, stop = await capture(stack, ProductPublished.SUBJECT)
     try:
         created = await create_product(stack, token)
@@ -131,7 +122,7 @@ async def test_merchant_creates_a_product_with_two_skus_and_sees_its_stock(stack
 
 
 async def test_sku_currency_defaults_to_the_merchants_and_must_match_it(stack: Stack, infra: Infra) -> None:
-    _, token = await new_merchant(stack, infra, currency="EUR")
+    _, token = await onboard_merchant(stack, currency="EUR")
     body = {"title": "Mug", "skus": [{"name": "Blue", "price_minor": 900, "stock": 1}]}
     created = await create_product(stack, token, body)
     assert created["skus"][0]["currency"] == "EUR"
@@ -199,7 +190,7 @@ def _with(**changes: Any) -> dict[str, Any]:
 async def test_invalid_product_bodies_are_refused_naming_the_field_and_write_nothing(
     stack: Stack, infra: Infra, body: dict[str, Any] | bytes, status: int, field: str | None
 ) -> None:
-    _, token = await new_merchant(stack, infra)
+    _, token = await onboard_merchant(stack)
     async with stack.client("shop", token) as client:
         if isinstance(body, bytes):
             response = await client.post("/seller/products", content=body, headers={"content-type": "application/json"})
@@ -211,7 +202,7 @@ async def test_invalid_product_bodies_are_refused_naming_the_field_and_write_not
 
 
 async def test_a_price_field_the_api_does_not_know_is_ignored(stack: Stack, infra: Infra) -> None:
-    _, token = await new_merchant(stack, infra)
+    _, token = await onboard_merchant(stack)
     body = two_skus() | {"discount_minor": 100}
     body["skus"][0] |= {"sale_price_minor": 1}
     created = await create_product(stack, token, body)
@@ -230,7 +221,7 @@ async def test_a_price_field_the_api_does_not_know_is_ignored(stack: Stack, infr
 
 
 async def test_idempotency_key_makes_a_retried_create_return_the_first_product(stack: Stack, infra: Infra) -> None:
-    _, token = await new_merchant(stack, infra)
+    _, token = await onboard_merchant(stack)
     async with stack.client("shop", token) as client:
         headers = {"Idempotency-Key": f"create-{uuid.uuid4()}"}
         first, second = await asyncio.gather(
@@ -244,8 +235,8 @@ async def test_idempotency_key_makes_a_retried_create_return_the_first_product(s
 
 
 async def test_merchant_cannot_read_or_change_another_merchants_product(stack: Stack, infra: Infra) -> None:
-    _, owner = await new_merchant(stack, infra)
-    _, other = await new_merchant(stack, infra)
+    _, owner = await onboard_merchant(stack)
+    _, other = await onboard_merchant(stack)
     product = await create_product(stack, owner)
     sku_id = product["skus"][0]["sku_id"]
     async with stack.client("shop", other) as client:
@@ -266,7 +257,7 @@ async def test_merchant_cannot_read_or_change_another_merchants_product(stack: S
 
 
 async def test_unknown_and_malformed_ids_are_404(stack: Stack, infra: Infra) -> None:
-    _, token = await new_merchant(stack, infra)
+    _, token = await onboard_merchant(stack)
     async with stack.client("shop", token) as client:
         for path in (
             f"/seller/products/{uuid.uuid4()}",
@@ -291,7 +282,7 @@ async def test_seller_endpoints_need_a_merchant_token(stack: Stack, infra: Infra
 
 
 async def test_editing_a_product_bumps_its_version_and_announces_the_new_state(stack: Stack, infra: Infra) -> None:
-    _, token = await new_merchant(stack, infra)
+    _, token = await onboard_merchant(stack)
     product = await create_product(stack, token)
     product_id = product["product_id"]
     captured, stop = await capture(stack, ProductUpdated.SUBJECT, StockChanged.SUBJECT)

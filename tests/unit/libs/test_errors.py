@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from libs.errors import KINDS, Conflict, DomainError, Invalid, NotFound
-from libs.web.problems import PROBLEM_JSON, STATUS, TYPE_PREFIX, problem_members, status_of
+from libs.web.problems import STATUS, TYPE_PREFIX, problem_members, status_of
 
 
 class SoldOut(Conflict):
@@ -47,4 +47,3 @@ def test_a_family_of_refusals_may_name_its_code_per_field() -> None:
 def test_a_refusal_of_no_kind_is_a_bad_request_not_a_server_error() -> None:
     assert status_of(DomainError("unclassified")) == 400
     assert status_of(NotFound("no such room")) == 404
-    assert PROBLEM_JSON == "application/problem+json"
