@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import asyncpg
+
 from tests.harness import Stack
 from tests.integration.live.support import FeedReader, buy_once, new_sale, room_selling, seller_with_stock
 
@@ -75,3 +77,37 @@ async def test_a_scheduled_sale_shows_its_countdown_and_the_room_state_lists_it(
     assert [(s["sale_id"], s["status"], s["remaining"]) for s in state.data["sales"]] == [
         (sale["sale_id"], "scheduled", 2)
     ]
+
+
+async def test_a_sale_whose_start_job_is_late_ends_as_a_sale_that_ran(stack: Stack, db: asyncpg.Connection) -> None:
+    """The clock admits buyers from `starts_at`; an end job that runs before the start job must not cancel the sale."""
+    seller = await seller_with_stock(stack, 10)
+    room = await room_selling(stack, seller)
+    starts_at = stack.clock.now() + timedelta(seconds=90)
+    sale = await new_sale(stack, room, seller, quantity=4, starts_at=starts_at, duration_s=120, pay_within_s=900)
+    # The start job is held up (a busy scheduler, a slow instance): it comes due only long after the end.
+    held = await db.execute(
+        "UPDATE live.due_jobs SET due_at = due_at + interval '1 day' WHERE kind = 'flash_sale_start' AND key = $1",
+        sale["sale_id"],
+    )
+    assert held == "UPDATE 1"
+    stack.clock.advance(91)
+    bought = await buy_once(stack, room.room_id, sale["sale_id"], stack.infra.token("buyer"))
+    assert bought.status_code == 201, bought.text
+
+    async with FeedReader(stack, room.room_id, "live2") as reader:
+        await reader.next()
+        stack.clock.advance(121)  # past the end, well within the buyer's payment window
+        events = await sale_events(reader, "sale.ended")
+    assert [e.event for e in events] == ["sale.started", "sale.ended"]
+    assert events[-1].data["reason"] == "time"
+    async with stack.client("live", room.host) as host:
+        report = await host.get(f"/rooms/{room.room_id}/flash-sales/{sale['sale_id']}/report")
+    assert (report.json()["end_reason"], report.json()["admitted_units"]) == ("time", 1)
+    units_back = await db.fetchval(
+        """SELECT event->>'reason'
+           FROM (SELECT subject, convert_from(payload, 'UTF8')::jsonb AS event FROM live.outbox) AS o
+           WHERE subject LIKE '%flash_sale.units_returned%' AND event->>'sale_id' = $1""",
+        sale["sale_id"],
+    )
+    assert units_back == "sale_ended"

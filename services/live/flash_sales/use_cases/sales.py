@@ -191,6 +191,11 @@ async def start_sale(runtime: Runtime, conn: asyncpg.Connection, sale_id: str) -
     if row is None or row["status"] != "scheduled":
         return
     await store.lock_room(conn, str(row["room_id"]))
+    await _mark_started(conn, sale_id)
+
+
+async def _mark_started(conn: asyncpg.Connection, sale_id: str) -> None:
+    """Store the start the clock already decided and announce it (the room row is locked); once."""
     started = await store.mark_started(conn, sale_id)
     if started is not None:
         sale = store.sale_view(started, "running")
@@ -208,6 +213,10 @@ async def end(conn: asyncpg.Connection, now: datetime, sale_id: str, reason: str
     if row is None or row["status"] == "ended":
         return None
     await store.lock_room(conn, str(row["room_id"]))
+    if row["status"] == "scheduled" and now >= row["starts_at"]:
+        # The clock started this sale (buyers may have been admitted) but its start job has not run yet:
+        # do the start's work first, so the sale ends as one that ran, never as one cancelled before it began.
+        await _mark_started(conn, sale_id)
     ended = await store.mark_ended(conn, sale_id, reason, now)
     if ended is None:
         return None
