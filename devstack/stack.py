@@ -154,6 +154,15 @@ def _display(path: Path) -> str:
     return str(path)
 
 
+def port_for(what: str, preferred: int) -> int:
+    """`preferred` if nothing listens there on HOST; otherwise a free port, and a line saying which."""
+    if not embedded.tcp_reachable(HOST, preferred):
+        return preferred
+    port = embedded.free_port()
+    say(f"port {preferred} is taken; {what} listens on {HOST}:{port} instead")
+    return port
+
+
 def _ensure_ports_free(ports: Mapping[str, int]) -> None:
     """Refuse to start if a service port is taken (often: another `make up` is running)."""
     taken = [f"{name} ({port})" for name, port in ports.items() if embedded.tcp_reachable(HOST, port)]
@@ -184,6 +193,13 @@ def up(
             else:
                 say(f"starting embedded Postgres in {_display(data_dir / 'pg')}")
                 pg = embedded.start_postgres(data_dir / "pg")
+                if pg.set_aside is not None:
+                    say(
+                        f"PostgreSQL {embedded.postgres_major()} cannot open the database an older PostgreSQL left "
+                        f"in {_display(data_dir / 'pg')} (pgserver's 16, used before): moved it to "
+                        f"{_display(pg.set_aside)} and started an empty one. Delete that directory once you no "
+                        f"longer need its data."
+                    )
                 cleanup.callback(_announce_and, "stopping Postgres", pg.stop)
                 database_url = embedded.ensure_database(pg.dsn, DATABASE_NAME)
 
@@ -191,8 +207,7 @@ def up(
             if nats_url:
                 say("using NATS_URL from the environment")
             else:
-                port = NATS_PORT if not embedded.tcp_reachable(HOST, NATS_PORT) else embedded.free_port()
-                nats = embedded.start_nats(data_dir / "nats", port)
+                nats = embedded.start_nats(data_dir / "nats", port_for("NATS", NATS_PORT))
                 cleanup.callback(_announce_and, f"stopping NATS (pid {nats.pid})", nats.stop)
                 nats_url = nats.url
                 say(f"NATS JetStream at {nats_url}")
@@ -201,10 +216,9 @@ def up(
             if stripe_base:
                 say(f"using STRIPE_API_BASE={stripe_base} from the environment")
             else:
-                port = LOCALSTRIPE_PORT
-                if embedded.tcp_reachable(HOST, port):
-                    port = embedded.free_port()
-                stripe = embedded.start_localstripe(port, log_dir=logs)
+                stripe = embedded.start_localstripe(
+                    port_for("localstripe", LOCALSTRIPE_PORT), log_dir=logs, state_file=data_dir / "localstripe.pickle"
+                )
                 cleanup.callback(_announce_and, f"stopping localstripe (pid {stripe.pid})", stripe.stop)
                 stripe_base = stripe.url
                 say(f"localstripe at {stripe_base}")

@@ -13,6 +13,11 @@ from libs.settings import Settings, load
 SERVICES = ("live", "shop", "orders", "aftersales", "local_life")
 
 
+def log_format(service: str) -> str:
+    """How `liveloop serve` writes a log record: time, service, level, request id (`-` outside requests), logger."""
+    return f"%(asctime)s {service} %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `liveloop` command."""
     parser = argparse.ArgumentParser(prog="liveloop")
@@ -51,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     from libs.web.app import install_request_id_logging
 
     install_request_id_logging()
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        format=f"%(asctime)s {args.service} %(levelname)s [%(request_id)s] %(name)s: %(message)s",
-    )
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format=log_format(args.service))
+    if os.environ.get("LIVELOOP_ACCESS_LOG", "on").lower() in ("off", "0", "false", "no"):
+        # A line per request costs a write per request: a load test or a proxy that logs already may not want it.
+        logging.getLogger("liveloop.access").setLevel(logging.WARNING)
     uvicorn.run(
         f"services.{args.service}.app:create_app",
         factory=True,

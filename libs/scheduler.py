@@ -87,6 +87,32 @@ class Scheduler:
         self.batch = batch
         self.lease = timedelta(seconds=lease_s)
         self.concurrency = concurrency
+        meter = telemetry.meter
+        self._due = meter.create_gauge(names.JOBS_DUE, unit="{job}", description="Due jobs not done, by kind")
+        self._oldest_due_age = meter.create_gauge(
+            names.JOBS_OLDEST_DUE_AGE, unit="s", description="How long the oldest due job of a kind has waited"
+        )
+        # Kinds reported once keep being reported (at zero once drained), so a gauge never sticks at a stale value.
+        self._kinds_seen: set[str] = set(handlers)
+        telemetry.probe("jobs", self.observe)
+
+    async def observe(self) -> None:
+        """Set the due-job gauges by the clock's now: one index scan of at most BACKLOG_CAP due rows."""
+        now = self.clock.now()
+        rows = await self.db.fetch(
+            """SELECT kind, count(*) AS due, min(due_at) AS oldest
+               FROM (SELECT kind, due_at FROM due_jobs WHERE due_at <= $1 ORDER BY due_at LIMIT $2) AS due
+               GROUP BY kind""",
+            now,
+            names.BACKLOG_CAP,
+        )
+        found = {row["kind"]: row for row in rows}
+        self._kinds_seen.update(found)
+        for kind in self._kinds_seen:
+            row = found.get(kind)
+            labels = {names.JOB_KIND: kind}
+            self._due.set(row["due"] if row else 0, labels)
+            self._oldest_due_age.set(max((now - row["oldest"]).total_seconds(), 0.0) if row else 0.0, labels)
 
     async def run(self) -> None:
         """Poll forever; a failing database delays jobs, never ends the loop."""

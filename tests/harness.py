@@ -194,6 +194,16 @@ class Stack:
             while_down()
         await self._serve(old.name, old.port, key=name)
 
+    @asynccontextmanager
+    async def down(self, name: str) -> AsyncIterator[None]:
+        """Service `name` stopped for the block (nobody answers its requests), served again afterwards on its port."""
+        old = self.apps.pop(name)
+        await old.stop()
+        try:
+            yield
+        finally:
+            await self._serve(old.name, old.port, key=name)
+
     async def _serve(self, name: str, port: int, *, key: str | None = None) -> ServedApp:
         reader = InMemoryMetricReader()
         telemetry = Telemetry(name, metric_readers=[reader])

@@ -13,7 +13,7 @@ import msgspec
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 from opentelemetry import context
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -90,6 +90,33 @@ class ConsumerRunner:
         meter = bus.telemetry.meter
         self._processed = meter.create_counter(names.EVENTS_PROCESSED)
         self._dead = meter.create_counter(names.EVENTS_DEAD_LETTERED)
+        self._redelivered = meter.create_counter(names.EVENTS_REDELIVERED)
+        self._pending = meter.create_gauge(
+            names.CONSUMER_PENDING, unit="{message}", description="Messages the durable consumer has not been handed"
+        )
+        self._ack_pending = meter.create_gauge(
+            names.CONSUMER_ACK_PENDING, unit="{message}", description="Messages handed to the consumer, not acked"
+        )
+        self._labels = {sub.durable: {names.CONSUMER: sub.durable} for sub in subscriptions}
+        for labels in self._labels.values():
+            # Present at zero from the start, so rate() and alerts see the first one.
+            self._dead.add(0, labels)
+            self._redelivered.add(0, labels)
+        bus.telemetry.probe("consumers", self.observe)
+
+    async def observe(self) -> None:
+        """Set each durable's lag gauges from JetStream's consumer info (one request per durable)."""
+
+        async def one(sub: Subscription) -> None:
+            stream = self.bus.stream(stream_for(sub.subjects[0]))
+            try:
+                info = await self.bus.js.consumer_info(stream, sub.durable, timeout=1.0)
+            except NotFoundError:  # not created yet: nothing consumed, nothing to report
+                return
+            self._pending.set(info.num_pending or 0, self._labels[sub.durable])
+            self._ack_pending.set(info.num_ack_pending or 0, self._labels[sub.durable])
+
+        await asyncio.gather(*(one(sub) for sub in self.subscriptions))
 
     async def subscribe(self, sub: Subscription):
         """Create (or bind to) the durable consumer and return its pull subscription."""
@@ -169,6 +196,8 @@ class ConsumerRunner:
             # Servers before 2.10 ignore `filter_subjects` and deliver the whole stream: not for us, ack it.
             await msg.ack()
             return
+        if msg.metadata.num_delivered > 1:
+            self._redelivered.add(1, {names.CONSUMER: sub.durable})
         try:
             await self.apply(sub, msg)
         except Exception as exc:

@@ -43,7 +43,24 @@ class Relay:
         self.batch = batch
         self.interval_s = interval_s
         self._wake = asyncio.Event()
-        self._published = bus.telemetry.meter.create_counter(names.OUTBOX_PUBLISHED)
+        meter = bus.telemetry.meter
+        self._published = meter.create_counter(names.OUTBOX_PUBLISHED)
+        self._backlog = meter.create_gauge(names.OUTBOX_BACKLOG, unit="{event}", description="Unpublished outbox rows")
+        self._oldest_age = meter.create_gauge(
+            names.OUTBOX_OLDEST_AGE, unit="s", description="Age of the oldest unpublished outbox row"
+        )
+        bus.telemetry.probe("outbox", self.observe)
+
+    async def observe(self) -> None:
+        """Set the backlog gauges: one index scan of at most BACKLOG_CAP unpublished rows."""
+        row = await self.db.fetchrow(
+            """SELECT count(*) AS backlog, COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0) AS age
+               FROM (SELECT created_at FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1) AS waiting""",
+            names.BACKLOG_CAP,
+        )
+        assert row is not None
+        self._backlog.set(row["backlog"])
+        self._oldest_age.set(max(float(row["age"]), 0.0))
 
     def kick(self) -> None:
         """Look for new rows now."""

@@ -1,4 +1,5 @@
-"""What live announces: the room feed, flash-sale admissions and returned units, claimed coupons."""
+"""What live announces (the room feed, flash-sale admissions and returned units, claimed coupons) and the request it
+answers (are these rooms real sources of these products?)."""
 
 from __future__ import annotations
 
@@ -87,10 +88,47 @@ class CouponClaimed(Event, frozen=True, kw_only=True):
     valid_until: datetime
 
 
+# --- requests live answers ----------------------------------------------------------
+
+VERIFY_ROOM_SOURCES = "rpc.live.room.verify_sources.v1"
+# The verdicts on a source.
+SOURCE_OK = "ok"
+SOURCE_UNKNOWN_ROOM = "unknown_room"
+SOURCE_NOT_SELLING = "not_selling"
+
+
+class RoomSource(msgspec.Struct, frozen=True, kw_only=True):
+    """A line said to come from a live room: the room, and the product (of `merchant_id`) it would sell."""
+
+    room_id: str
+    merchant_id: str
+    product_id: str
+
+
+class VerifyRoomSources(msgspec.Struct, frozen=True, kw_only=True):
+    """Do these rooms exist and sell these merchants' products? Asked by orders at checkout and shop at cart add."""
+
+    sources: list[RoomSource]
+
+
+class VerifyRoomSourcesReply(msgspec.Struct, frozen=True, kw_only=True):
+    """One verdict per source, in the request's order: `ok`, `unknown_room` or `not_selling` (another merchant's
+    room: live would never count the sale for it)."""
+
+    verdicts: list[str]
+
+
 __all__ = [
+    "SOURCE_NOT_SELLING",
+    "SOURCE_OK",
+    "SOURCE_UNKNOWN_ROOM",
+    "VERIFY_ROOM_SOURCES",
     "Admission",
     "CouponClaimed",
     "FlashSaleAdmitted",
     "FlashSaleUnitsReturned",
     "RoomFeed",
+    "RoomSource",
+    "VerifyRoomSources",
+    "VerifyRoomSourcesReply",
 ]

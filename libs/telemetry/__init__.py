@@ -2,27 +2,48 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 from opentelemetry import baggage, context, propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import Meter, MeterProvider
 from opentelemetry.processor.baggage import BaggageSpanProcessor
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import default_getter
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from libs.telemetry import names
 
+log = logging.getLogger(__name__)
 _BAGGAGE_VALUE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+# The classic text format (names escaped to underscores), which every Prometheus version reads.
+METRICS_CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+# What a scrape may wait for a probe's query; a slow database or NATS leaves that gauge at its last value.
+PROBE_TIMEOUT_S = 2.0
+# The HTTP server instruments of the ASGI instrumentation (old semantic conventions, its default) keep only
+# bounded labels: method, status and the route template (`http.target`, see libs.telemetry.http). Left alone
+# they also carry the client's Host header and the server's address, one series per value a client sends.
+_HTTP_LABELS = {"http.method", "http.status_code", "http.target"}
+_VIEWS = [
+    View(instrument_name="http.server.duration", attribute_keys=_HTTP_LABELS),
+    View(instrument_name="http.server.request.size", attribute_keys=_HTTP_LABELS),
+    View(instrument_name="http.server.response.size", attribute_keys=_HTTP_LABELS),
+    View(instrument_name="http.server.active_requests", attribute_keys={"http.method"}),
+]
 
 
 class AllowListBaggagePropagator(W3CBaggagePropagator):
@@ -45,7 +66,8 @@ propagate.set_global_textmap(CompositePropagator([TraceContextTextMapPropagator(
 
 
 class Telemetry:
-    """A service's own tracer and meter providers (not the globals: tests run services side by side)."""
+    """A service's own tracer and meter providers (not the globals: tests run services side by side), and its
+    metrics in Prometheus text format (`scrape`), from a registry of its own for the same reason."""
 
     def __init__(
         self,
@@ -73,9 +95,29 @@ class Telemetry:
             )
         for processor in span_processors or []:
             self.tracer_provider.add_span_processor(processor)
-        self.meter_provider: MeterProvider = SdkMeterProvider(resource=resource, metric_readers=readers)
+        # A pull reader: it costs nothing until /metrics asks (`scrape`).
+        self.registry = CollectorRegistry(auto_describe=False)
+        readers.append(PrometheusMetricReader(registry=self.registry))
+        self._probes: dict[str, Callable[[], Awaitable[None]]] = {}
+        self.meter_provider: MeterProvider = SdkMeterProvider(resource=resource, metric_readers=readers, views=_VIEWS)
         self.tracer: Tracer = self.tracer_provider.get_tracer(f"liveloop.{service}")
         self.meter: Meter = self.meter_provider.get_meter(f"liveloop.{service}")
+
+    def probe(self, name: str, refresh: Callable[[], Awaitable[None]]) -> None:
+        """Run `refresh` (it sets gauges from one cheap query) before every scrape; replaces the probe `name`."""
+        self._probes[name] = refresh
+
+    async def scrape(self) -> bytes:
+        """Every metric of this service in Prometheus text format, the probes' gauges refreshed first."""
+        probes = list(self._probes.items())
+        if probes:
+            results = await asyncio.gather(
+                *(asyncio.wait_for(refresh(), PROBE_TIMEOUT_S) for _, refresh in probes), return_exceptions=True
+            )
+            for (name, _), result in zip(probes, results, strict=True):
+                if isinstance(result, Exception):
+                    log.warning("metrics probe %s failed; its gauges keep their last values: %r", name, result)
+        return generate_latest(self.registry)
 
     def shutdown(self) -> None:
         self.tracer_provider.shutdown()
@@ -133,4 +175,14 @@ def link_to(headers: Mapping[str, str] | None) -> list[trace.Link]:
     return [trace.Link(span_context)] if span_context.is_valid else []
 
 
-__all__ = ["Telemetry", "add_exporter", "baggage_set", "capture_headers", "context_from", "link_to", "names", "tag"]
+__all__ = [
+    "METRICS_CONTENT_TYPE",
+    "Telemetry",
+    "add_exporter",
+    "baggage_set",
+    "capture_headers",
+    "context_from",
+    "link_to",
+    "names",
+    "tag",
+]

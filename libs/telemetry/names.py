@@ -27,3 +27,13 @@ GMV_PAID = "liveloop.order.paid.amount"
 OUTBOX_PUBLISHED = "liveloop.outbox.published"
 EVENTS_PROCESSED = "liveloop.consumer.processed"
 EVENTS_DEAD_LETTERED = "liveloop.consumer.dead_lettered"
+EVENTS_REDELIVERED = "liveloop.consumer.redelivered"  # a message handed to a consumer again (nak, ack timeout)
+# Gauges read when /metrics is scraped (`Telemetry.probe`), each from one cheap, bounded query.
+OUTBOX_BACKLOG = "liveloop.outbox.backlog"  # unpublished outbox rows (counted up to BACKLOG_CAP)
+OUTBOX_OLDEST_AGE = "liveloop.outbox.oldest_age"  # seconds since the oldest unpublished row was written
+CONSUMER_PENDING = "liveloop.consumer.pending"  # messages of the stream the durable has not been handed yet
+CONSUMER_ACK_PENDING = "liveloop.consumer.ack_pending"  # handed out, not acked yet
+JOBS_DUE = "liveloop.job.due"  # due jobs not done (counted up to BACKLOG_CAP), by kind
+JOBS_OLDEST_DUE_AGE = "liveloop.job.oldest_due_age"  # seconds the oldest due job of a kind has waited
+# A backlog gauge counts at most this many rows: a scrape stays cheap however far behind things are.
+BACKLOG_CAP = 100_000

@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from litestar import Litestar, get
+from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
-from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.bus import Bus, ConsumerRunner, Relay, Responder, Subscription
@@ -27,12 +26,18 @@ from libs.db import connect, migrate
 from libs.runtime import Runtime
 from libs.scheduler import JobHandler, Scheduler
 from libs.settings import Settings, check_secrets, load
-from libs.telemetry import Telemetry
+from libs.telemetry import METRICS_CONTENT_TYPE, Telemetry
+from libs.telemetry.http import instrumentation
+from libs.web.access_log import AccessLogMiddleware
 from libs.web.guards import BearerAuthMiddleware
-from libs.web.problems import EXCEPTION_HANDLERS, Problem
+from libs.web.openapi import documented, openapi_config
+from libs.web.problems import EXCEPTION_HANDLERS, Problem, send_problem
 
 log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+# Path plus query string. No URL of ours comes near it (a cursor is at most 200 characters); uvicorn's HTTP parser
+# refuses past 65,535 bytes by itself, with a text/plain 400 we cannot change (docs/ARCHITECTURE.md).
+MAX_URL_BYTES = 8192
 # The current request's id, stamped on every log record written while serving it.
 REQUEST_ID: ContextVar[str] = ContextVar("liveloop_request_id", default="-")
 
@@ -94,9 +99,27 @@ class RequestIdMiddleware:
 
         token = REQUEST_ID.set(request_id)
         try:
+            if len(scope.get("raw_path") or scope["path"].encode()) + len(scope["query_string"]) > MAX_URL_BYTES:
+                too_long = Problem(414, "uri-too-long", f"the URL is longer than {MAX_URL_BYTES} bytes")
+                await send_problem(scope, send_with_id, too_long)
+                return
             await self.app(scope, receive, send_with_id)
         finally:
             REQUEST_ID.reset(token)
+
+
+class JsonRequest(Request):
+    """Litestar's request, refusing a JSON body nested too deeply to decode as a 400, not a RecursionError's 500.
+
+    Every route's body is decoded through here (`data: SomeStruct`); the purchase middleware and Stripe's webhook,
+    which decode by themselves, refuse it themselves.
+    """
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except RecursionError:
+            raise Problem(400, "invalid-json", "the JSON body is nested too deeply") from None
 
 
 @get("/health", include_in_schema=True, tags=["ops"], sync_to_thread=False)
@@ -105,7 +128,14 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", tags=["ops"])
+# Public like /health (no guard: counts and timings, no data), kept out of traces and of the API schema.
+@get("/metrics", include_in_schema=False, tags=["ops"])
+async def metrics(runtime: Runtime) -> Response[bytes]:
+    """This instance's metrics in Prometheus text format; backlog and lag gauges are read at each scrape."""
+    return Response(await runtime.telemetry.scrape(), media_type=METRICS_CONTENT_TYPE)
+
+
+@get("/ready", tags=["ops"], opt=documented(503))
 async def ready(runtime: Runtime) -> dict[str, str]:
     """Database and NATS are reachable, and the background loops (relay, consumers, scheduler) are running."""
     db_ok = await runtime.db.ping() if hasattr(runtime, "db") else False
@@ -180,27 +210,30 @@ def build_app(
     otel = OpenTelemetryConfig(
         tracer_provider=telemetry.tracer_provider,
         meter_provider=telemetry.meter_provider,
-        exclude=["/health", "/ready", "/schema"],
+        exclude=["/health", "/ready", "/schema", "/metrics"],
         # One server span per request; the per-message "http receive"/"http send" child spans cost a span each
         # (three on a request with a body) and say nothing the server span does not.
         exclude_spans=["receive", "send"],
     )
     app = Litestar(
-        route_handlers=[health, ready, *spec.routes],
+        route_handlers=[health, ready, metrics, *spec.routes],
         dependencies={"runtime": Provide(lambda: runtime, sync_to_thread=False), **spec.dependencies},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[RequestIdMiddleware, DefineMiddleware(BearerAuthMiddleware, settings=settings)],
-        plugins=[OpenTelemetryPlugin(otel)],
+        request_class=JsonRequest,
+        middleware=[DefineMiddleware(BearerAuthMiddleware, settings=settings)],
+        # HTTP metrics labelled with the route template (/rooms/{room_id}), not the raw path: libs.telemetry.http.
+        plugins=[instrumentation(otel)],
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(
-            title=f"Liveloop {spec.name}", version="1.0.0", description=spec.description, path="/schema"
-        ),
+        openapi_config=openapi_config(f"Liveloop {spec.name}", spec.description),
         state=State({"runtime": runtime}),
         # Logging is the process's business (`liveloop serve` configures it, with request ids), not the app's.
         logging_config=None,
         debug=False,
     )
     app.state.runtime = runtime
+    # Around everything the app answers, the router's own 404 and 405 included (an app `middleware=` runs only on
+    # matched routes): every answer carries a request id, every request gets its access line, no URL is too long.
+    app.asgi_handler = RequestIdMiddleware(AccessLogMiddleware(app.asgi_handler))
     return app
 
 

@@ -58,4 +58,6 @@ def requires(*roles: str):
         if roles and principal.role not in roles:
             raise PermissionDeniedException(detail=f"requires role {' or '.join(roles)}, token has {principal.role}")
 
+    # Read by libs.web.openapi: the route needs a bearer token (401) of these roles (403).
+    guard.roles = roles  # type: ignore[attr-defined]
     return guard

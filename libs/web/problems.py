@@ -7,9 +7,11 @@ import re
 from typing import Any
 
 import asyncpg
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import Scope, Send
 
 from libs.errors import BadRequest, Conflict, DomainError, Forbidden, Invalid, NotFound, PaymentFailed, Unavailable
 
@@ -26,6 +28,7 @@ _TITLES = {
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
+    414: "URI Too Long",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
     429: "Too Many Requests",
@@ -78,10 +81,10 @@ def _field_from_message(message: str, parent: str | None = None) -> str | None:
     # Litestar strips that suffix and hands the path over as the error's key instead (`parent`).
     found = re.search(r"at `\$\.?([^`]*)`", message)
     path = found.group(1) if found else parent
-    # A missing field is named in the message, its parent in the path: "... field `q` - at `$.items[0]`".
-    missing = re.search(r"missing required field `([^`]*)`", message)
-    if missing:
-        return f"{path}.{missing.group(1)}" if path else missing.group(1)
+    # A missing or unknown field is named in the message, its parent in the path: "... field `q` - at `$.items[0]`".
+    named = re.search(r"(?:missing required|contains unknown) field `([^`]*)`", message)
+    if named:
+        return f"{path}.{named.group(1)}" if path else named.group(1)
     return path
 
 
@@ -175,6 +178,25 @@ def problem_response(request: Request, exc: Exception) -> Response:
     if request_id:
         body["request_id"] = request_id
     return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+async def send_problem(scope: Scope, send: Send, refusal: DomainError | Problem) -> None:
+    """Answer with the problem+json `problem_response` would render, straight from ASGI code below the framework's
+    exception handling (the purchase middleware's refusals and throttle, an over-long URL)."""
+    body = problem_members(refusal)
+    body["instance"] = scope["path"]
+    request_id = scope.get("request_id")
+    if request_id:
+        body["request_id"] = request_id
+    content = _encode(body)
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(content)).encode())]
+    if isinstance(refusal, Problem):
+        headers += [(k.lower().encode(), v.encode()) for k, v in (refusal.headers or {}).items()]
+    await send({"type": "http.response.start", "status": body["status"], "headers": headers})
+    await send({"type": "http.response.body", "body": content, "more_body": False})
 
 
 EXCEPTION_HANDLERS = {Exception: problem_response}

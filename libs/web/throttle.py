@@ -119,6 +119,8 @@ def throttled(limits: Limits):
         if wait > 0:
             raise too_many(wait)
 
+    # Read by libs.web.openapi: the route may answer 429 with Retry-After.
+    guard.limits = limits  # type: ignore[attr-defined]
     return guard
 
 

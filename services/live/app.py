@@ -22,6 +22,7 @@ from services.live.flash_sales.use_cases.sales import SalesInRoom
 from services.live.rooms import api as room_api
 from services.live.rooms import consumers as room_consumers
 from services.live.rooms import jobs as room_jobs
+from services.live.rooms import rpc as room_rpc
 from services.live.rooms.adapters.feed_hub import feed_hub, start_feed_hub
 from services.live.rooms.use_cases.activities import register_activity
 from services.live.settings import LiveSettings
@@ -57,6 +58,7 @@ SPEC = ServiceSpec(
     routes=[*room_api.ROUTES, *flash_sale_api.ROUTES, *coupon_api.ROUTES],
     consumers=_subscriptions,
     jobs=_jobs,
+    rpc=room_rpc.responders,
     on_start=_on_start,
     on_stop=_on_stop,
     description="Live rooms, their bag and pinned product, viewers, the room feed, flash sales and coupon drops.",

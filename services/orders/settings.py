@@ -8,10 +8,18 @@ from libs.settings import DEV_WEBHOOK_SECRET, Settings
 
 
 class OrdersSettings(Settings, kw_only=True):
-    """Orders' settings (`LIVELOOP_PAYMENT_WINDOW_S`, `STRIPE_API_KEY`, `STRIPE_API_BASE`, `STRIPE_WEBHOOK_SECRET`)."""
+    """Orders' settings (`LIVELOOP_PAYMENT_WINDOW_S`, `LIVELOOP_CHECKOUT_*`, `LIVELOOP_MAX_*`, `STRIPE_API_KEY`,
+    `STRIPE_API_BASE`, `STRIPE_WEBHOOK_SECRET`)."""
 
     # How long a buyer has to pay a checkout before its orders are cancelled and the stock goes back.
     payment_window_s: int = 900
+    # Per-caller throttle of POST /checkout (token bucket: `burst` at once, `rate` per second after); replays count.
+    checkout_rate_per_s: float = 0.5
+    checkout_burst: int = 10
+    # What one buyer may hold unpaid at once (flash-sale orders aside): checkouts awaiting payment, and units of one
+    # SKU across them. Past either, a new checkout is refused (409) until one is paid or its window closes.
+    max_unpaid_checkouts: int = 10
+    max_units_held_per_sku: int = 100
     stripe_api_key: str = msgspec.field(default="sk_test_liveloop", name="STRIPE_API_KEY")
     # Where the Stripe API is (the local emulator in dev and tests); Stripe's own when unset.
     stripe_api_base: str | None = msgspec.field(default=None, name="STRIPE_API_BASE")

@@ -20,6 +20,9 @@ class LineView(msgspec.Struct, kw_only=True):
     discount_minor: int = 0
     flash_sale_id: str | None = None
     admission_id: str | None = None
+    # Whether live vouched for room_id (it exists and sells for the line's merchant): None without a room, False
+    # when live did not answer in time and the room was kept unverified ("Attribution" in docs/ARCHITECTURE.md).
+    room_verified: bool | None = None
 
 
 class OrderView(msgspec.Struct, kw_only=True):

@@ -1,4 +1,4 @@
-"""What shop reads from the environment: the platform's settings, nothing of its own yet."""
+"""What shop reads from the environment besides the platform's settings: the cart's size."""
 
 from __future__ import annotations
 
@@ -6,4 +6,7 @@ from libs.settings import Settings
 
 
 class ShopSettings(Settings, kw_only=True):
-    """shop's settings: a class of its own, so a setting it needs later has an obvious home."""
+    """shop's settings (`LIVELOOP_MAX_CART_LINES`)."""
+
+    # Lines (SKUs) one buyer's cart may hold; adding one more is refused (409) until one is removed or checked out.
+    max_cart_lines: int = 100

@@ -91,6 +91,9 @@ class Shortfalls(msgspec.Struct, kw_only=True):
 class CartSource(msgspec.Struct, kw_only=True):
     type: str
     id: str
+    # Live vouched for the room when the line was added (it exists and sells for the SKU's merchant); false when
+    # live did not answer in time, and for sources nobody checks (video, search). Checkout asks again.
+    verified: bool
 
 
 class CartLineView(msgspec.Struct, kw_only=True):

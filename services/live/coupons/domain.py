@@ -23,7 +23,7 @@ Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
 MinorAmount = Annotated[int, msgspec.Meta(ge=0, le=MAX_AMOUNT_MINOR)]
 
 
-class NewCouponDrop(msgspec.Struct, kw_only=True):
+class NewCouponDrop(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """What a host or merchant drops: one offer, how many coupons, how many per buyer, until when."""
 
     kind: Literal["amount_off", "percent_off"]

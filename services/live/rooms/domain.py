@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from libs.auth import Principal
-from libs.contracts import OrderLine
+from libs.contracts import SOURCE_NOT_SELLING, SOURCE_OK, SOURCE_UNKNOWN_ROOM, OrderLine
 from libs.errors import Conflict, Forbidden, Invalid, NotFound
 from libs.ids import canonical_uuid
 from services.live.rooms.views import BagSku, Room
@@ -44,7 +44,7 @@ PRESENCE_SWEEP = "presence_sweep"
 
 
 class RoomNotFound(NotFound):
-    """The one answer for an unknown room and for a room whose private data is someone else's."""
+    """The one answer for an unknown room (someone else's room is `NotYourRoom`: rooms themselves are public)."""
 
     code = "not-found"
 
@@ -209,6 +209,20 @@ def ensure_product_fits_room(room: Room, product: ReplicaProduct | None) -> Repl
     if product.merchant_id != room.merchant_id:
         raise ProductNotFromRoomMerchant()
     return product
+
+
+def source_verdict(room_merchant_id: str | None, merchant_id: str) -> str:
+    """Whether a line of `merchant_id`'s product may name a room that sells for `room_merchant_id` (None: no room).
+
+    The rule room sales count by (`store.room_sales.add_room_sale`): a room sells its merchant's products, bag or
+    not (a host may show what is not in the bag; the bag changes during a session). Checking at checkout by the
+    same rule means a verified source is a counted one.
+    """
+    if room_merchant_id is None:
+        return SOURCE_UNKNOWN_ROOM
+    if canonical_uuid(merchant_id) != room_merchant_id:
+        return SOURCE_NOT_SELLING
+    return SOURCE_OK
 
 
 def room_amounts(lines: Iterable[OrderLine]) -> dict[str, int]:

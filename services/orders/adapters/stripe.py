@@ -4,6 +4,7 @@ shape of Stripe's events. Nothing here touches the database."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import msgspec
@@ -64,30 +65,50 @@ async def create_payment_intent(
 ) -> stripe.PaymentIntent:
     """One PaymentIntent per checkout, for its total; Stripe dedupes retries by the checkout-derived key.
 
-    `attempt` counts intents given up because they took a wrong amount: the next one needs a key of its own.
+    `attempt` counts the checkout's intents given up (a wrong amount, an intent that takes no more confirmations,
+    one Stripe no longer knows): the next one needs a key of its own, and says which attempt it is in its metadata
+    so a late webhook of an older one is known for what it is.
     """
     key = f"pi-create-{checkout_id}" + (f"-{attempt}" if attempt else "")
     return await gateway.client.v1.payment_intents.create_async(
         params={
             "amount": amount_minor,
             "currency": currency.lower(),
-            "metadata": {"checkout_id": checkout_id, "payment_id": payment_id},
+            "metadata": {"checkout_id": checkout_id, "payment_id": payment_id, ATTEMPT: str(attempt)},
         },
         options={"idempotency_key": key},
     )
+
+
+# The metadata key of an intent's attempt number (absent on intents made before it existed: attempt 0).
+ATTEMPT = "attempt"
+
+
+def attempt_of(metadata: dict[str, Any] | None) -> int:
+    """The attempt an intent was created for, from its metadata."""
+    value = (metadata or {}).get(ATTEMPT)
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else 0
+
+
+def is_unknown(exc: stripe.StripeError) -> bool:
+    """Stripe answered that the object does not exist (404 `resource_missing`; localstripe: a bare 404)."""
+    return isinstance(exc, stripe.InvalidRequestError) and (exc.http_status == 404 or exc.code == "resource_missing")
 
 
 async def retrieve_payment_intent(gateway: StripeGateway, intent_id: str) -> stripe.PaymentIntent:
     return await gateway.client.v1.payment_intents.retrieve_async(intent_id)
 
 
-async def confirm_payment_intent(gateway: StripeGateway, intent_id: str, payment_method: str) -> stripe.PaymentIntent:
-    """Attach the buyer's payment method, then confirm.
+async def set_payment_method(gateway: StripeGateway, intent_id: str, payment_method: str) -> stripe.PaymentIntent:
+    """Attach the buyer's payment method (then `confirm_payment_intent`).
 
     Two calls rather than `confirm(payment_method=...)`: localstripe implements only this form,
     and Stripe accepts both.
     """
-    await gateway.client.v1.payment_intents.update_async(intent_id, params={"payment_method": payment_method})
+    return await gateway.client.v1.payment_intents.update_async(intent_id, params={"payment_method": payment_method})
+
+
+async def confirm_payment_intent(gateway: StripeGateway, intent_id: str) -> stripe.PaymentIntent:
     return await gateway.client.v1.payment_intents.confirm_async(intent_id)
 
 
@@ -108,14 +129,32 @@ ALREADY_REFUNDED = "charge_already_refunded"
 
 
 def verify_signature(payload: bytes, header: str | None, secret: str, tolerance_s: int) -> None:
-    """Raise SignatureError unless Stripe signed `payload` within the last `tolerance_s` seconds."""
+    """Raise SignatureError unless Stripe signed `payload` within `tolerance_s` seconds of now, either way."""
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
         # Stripe signs UTF-8 JSON; verify_header would raise UnicodeDecodeError (a 500) on anything else.
         raise SignatureError("the payload is not UTF-8", header) from exc
-    # verify_header checks freshness only when given a tolerance (and 0 would mean 'never stale').
-    stripe.WebhookSignature.verify_header(text, header, secret, tolerance=max(tolerance_s, 1))
+    tolerance = max(tolerance_s, 1)
+    # verify_header checks freshness only when given a tolerance (and 0 would mean 'never stale'), and only
+    # against the past: a signature dated ahead would stay replayable until long after it was made.
+    stripe.WebhookSignature.verify_header(text, header, secret, tolerance=tolerance)
+    # The wall clock, as verify_header's, not the runtime's: Stripe dates signatures by its own wall clock, and a
+    # test moving the runtime's clock forward must not make every later delivery look stale or early.
+    if _signed_at(header or "") > time.time() + tolerance:
+        raise SignatureError("Timestamp outside the tolerance zone (in the future)", header)
+
+
+def _signed_at(header: str) -> int:
+    """The `t=` of a Stripe-Signature header verify_header has accepted, read as verify_header reads it (the first)."""
+    for item in header.split(","):
+        name, _, value = item.partition("=")
+        if name == "t":
+            try:
+                return int(value.split("=")[0])
+            except ValueError:
+                break
+    raise SignatureError("no timestamp in the Stripe-Signature header", header)
 
 
 # --- webhooks -------------------------------------------------------------------------------------

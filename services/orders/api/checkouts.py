@@ -9,15 +9,18 @@ import msgspec
 from litestar import Request, get, post
 
 from libs.contracts import ReserveItem
+from libs.errors import Conflict, NotFound, Unavailable
 from libs.runtime import Runtime
 from libs.web.guards import principal_of, requires
 from libs.web.idempotency import idempotency_key
+from libs.web.openapi import documented
+from libs.web.throttle import Limits, throttled
 from services.orders.use_cases import checkouts
 from services.orders.views import CheckoutView
 
 
-class CheckoutItem(msgspec.Struct, kw_only=True):
-    """One cart line; prices come from shop, so a price sent here is ignored."""
+class CheckoutItem(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One cart line; prices come from shop, so a price sent here is refused (400 naming the field)."""
 
     sku_id: uuid.UUID
     quantity: Annotated[int, msgspec.Meta(ge=1, le=999)]
@@ -25,13 +28,23 @@ class CheckoutItem(msgspec.Struct, kw_only=True):
 
 
 # omit_defaults: a request without coupons hashes as before they existed, so its Idempotency-Key replays still match.
-class CheckoutRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
+class CheckoutRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     items: Annotated[list[CheckoutItem], msgspec.Meta(min_length=1, max_length=50)]
     # Coupons claimed in live rooms, at most one per merchant's order.
     coupon_ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=20)] = []
 
 
-@post("/checkout", guards=[requires("buyer")], status_code=201, tags=["checkout"])
+# Per-caller throttle of checkout creation (OWASP API6: a script placing checkouts to hold stock).
+CHECKOUTS = Limits("checkout", lambda settings: (settings.checkout_rate_per_s, settings.checkout_burst))
+
+
+@post(
+    "/checkout",
+    guards=[requires("buyer"), throttled(CHECKOUTS)],
+    status_code=201,
+    tags=["checkout"],
+    opt=documented(NotFound, Conflict, Unavailable, idempotency_key="required"),
+)
 async def checkout(request: Request, data: CheckoutRequest, runtime: Runtime) -> CheckoutView:
     """Reserve the cart's stock and open one order per merchant, paid by one payment (Idempotency-Key required)."""
     key = idempotency_key(request)

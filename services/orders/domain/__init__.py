@@ -74,6 +74,9 @@ class PaymentStatus(StrEnum):
 class RefundReason(StrEnum):
     PAID_AFTER_EXPIRY = "paid_after_expiry"
     AMOUNT_MISMATCH = "amount_mismatch"
+    # Money taken by an intent that is no longer (or never was) the payment's: one given up for a fresh one, or a
+    # concurrent twin that lost the race to be stored.
+    SUPERSEDED = "superseded"
 
 
 # Only what is implemented today; shipping, delivery and refunds will add their own edges.
@@ -238,7 +241,19 @@ class SucceededOutcome(StrEnum):
     REFUND = "refund"
     # Stripe took another amount or currency than asked: refund it, the checkout keeps waiting.
     MISMATCH = "mismatch"
+    # An intent the payment no longer uses took money: refund it, the checkout is untouched.
+    SUPERSEDED = "superseded"
     IGNORE = "ignore"
+
+
+def is_superseded(stored_intent_id: str | None, current_attempt: int, intent_id: str, intent_attempt: int) -> bool:
+    """The intent is not the payment's current one: another is stored, or it belongs to an attempt given up.
+
+    With none stored, an intent of the current attempt is the one being stored right now (its webhook can come first).
+    """
+    if stored_intent_id is not None:
+        return stored_intent_id != intent_id
+    return intent_attempt < current_attempt
 
 
 def on_payment_succeeded(checkout_status: str, payment_status: str, *, amount_ok: bool = True) -> SucceededOutcome:

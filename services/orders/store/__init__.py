@@ -10,11 +10,13 @@ from services.orders.store.checkouts import (
     close_checkout,
     insert_checkout,
     insert_checkouts,
+    line_room_verified,
     lock_checkout,
     order_views,
     pay_orders,
 )
 from services.orders.store.coupons import buyers_coupons, give_back_coupons, keep_claimed, use_coupons
+from services.orders.store.holds import lock_buyer, units_held, unpaid_checkouts
 from services.orders.store.payments import (
     attach_intent,
     detach_intent,
@@ -44,7 +46,9 @@ __all__ = [
     "insert_checkout",
     "insert_checkouts",
     "keep_claimed",
+    "line_room_verified",
     "lock_checkout",
+    "lock_buyer",
     "lock_checkout_id",
     "mark_refunded",
     "move_payment",
@@ -58,5 +62,7 @@ __all__ = [
     "pending_refund",
     "record_abandoned",
     "record_stripe_event",
+    "unpaid_checkouts",
+    "units_held",
     "use_coupons",
 ]

@@ -38,7 +38,7 @@ LEFT JOIN LATERAL (
                'sku_id', sku_id::text, 'product_id', product_id::text, 'title', title, 'sku_name', sku_name,
                'quantity', quantity, 'unit_price_minor', unit_price_minor, 'amount_minor', amount_minor,
                'room_id', room_id, 'discount_minor', discount_minor, 'flash_sale_id', flash_sale_id::text,
-               'admission_id', admission_id::text) ORDER BY line_no) AS lines
+               'admission_id', admission_id::text, 'room_verified', room_verified) ORDER BY line_no) AS lines
     FROM order_lines WHERE order_id = o.order_id
 ) l ON true
 """
@@ -68,13 +68,20 @@ def stored_order(row: asyncpg.Record) -> StoredOrder:
 
 @dataclasses.dataclass(frozen=True)
 class NewCheckout:
-    """A checkout to write: its plan, whose it is, until when it may be paid."""
+    """A checkout to write: its plan, whose it is, until when it may be paid, and whether live vouched for the
+    rooms its lines name."""
 
     plan: CheckoutPlan
     buyer_id: str
     pay_by: datetime
     created_at: datetime
     trace_headers: dict[str, str]
+    rooms_verified: bool
+
+
+def line_room_verified(line: OrderLine, rooms_verified: bool) -> bool | None:
+    """What a line says of its room: None when it names none, else whether live vouched for the checkout's rooms."""
+    return rooms_verified if line.room_id else None
 
 
 async def checkout_exists(db: Conn, checkout_id: str) -> bool:
@@ -89,9 +96,10 @@ async def insert_checkout(
     pay_by: datetime,
     now: datetime,
     trace_headers: dict[str, str],
+    rooms_verified: bool,
 ) -> bool:
     """Write the checkout, its orders with their lines, and its payment; False if it already exists."""
-    return bool(await insert_checkouts(conn, [NewCheckout(plan, buyer_id, pay_by, now, trace_headers)]))
+    return bool(await insert_checkouts(conn, [NewCheckout(plan, buyer_id, pay_by, now, trace_headers, rooms_verified)]))
 
 
 async def insert_checkouts(conn: asyncpg.Connection, checkouts: Sequence[NewCheckout]) -> list[NewCheckout]:
@@ -155,9 +163,11 @@ async def insert_checkouts(conn: asyncpg.Connection, checkouts: Sequence[NewChec
     )
     await conn.execute(
         """INSERT INTO order_lines (order_id, line_no, sku_id, product_id, title, sku_name, quantity, unit_price_minor,
-                                    discount_minor, amount_minor, room_id, flash_sale_id, admission_id)
+                                    discount_minor, amount_minor, room_id, flash_sale_id, admission_id,
+                                    room_verified)
            SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::int[],
-                                $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::uuid[], $13::uuid[])""",
+                                $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::uuid[], $13::uuid[],
+                                $14::boolean[])""",
         *_columns(
             (
                 o.order_id,
@@ -173,6 +183,7 @@ async def insert_checkouts(conn: asyncpg.Connection, checkouts: Sequence[NewChec
                 ln.room_id,
                 ln.flash_sale_id,
                 ln.admission_id,
+                line_room_verified(ln, c.rooms_verified),
             )
             for c in new
             for o in c.plan.orders
@@ -218,7 +229,8 @@ async def close_checkout(conn: asyncpg.Connection, checkout_id: str, target: Che
 async def lock_checkout(conn: asyncpg.Connection, checkout_id: str) -> asyncpg.Record:
     """The checkout's and its payment's status and the stored intent, both rows locked until the transaction ends."""
     row = await conn.fetchrow(
-        """SELECT c.status AS checkout_status, p.status AS payment_status, p.stripe_payment_intent_id
+        """SELECT c.status AS checkout_status, p.status AS payment_status, p.stripe_payment_intent_id,
+                  p.intent_attempt
            FROM checkouts c JOIN payments p ON p.checkout_id = c.checkout_id
            WHERE c.checkout_id = $1 FOR UPDATE OF c, p""",
         checkout_id,

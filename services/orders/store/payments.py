@@ -32,13 +32,14 @@ async def payment_of_checkout(db: Conn, checkout_id: str) -> asyncpg.Record | No
 
 
 async def payment_for_intent(db: Conn, intent_id: str, payment_id: str | None) -> asyncpg.Record | None:
-    """The payment a PaymentIntent pays (by its stored id, else by the payment id in its metadata)."""
+    """The payment a PaymentIntent is for (by its stored id, else by the payment id in its metadata: an intent not
+    stored yet, or one the payment gave up, whose money must then go back)."""
     # One statement, one snapshot: a concurrent webhook storing this intent on the payment cannot make
     # both lookups miss (the first before its commit, the second after).
     return await db.fetchrow(
         f"""{_PAYMENT_SELECT}
-            WHERE p.stripe_payment_intent_id = $1 OR (p.payment_id = $2 AND p.stripe_payment_intent_id IS NULL)
-            ORDER BY p.stripe_payment_intent_id IS NULL LIMIT 1""",
+            WHERE p.stripe_payment_intent_id = $1 OR p.payment_id = $2
+            ORDER BY p.stripe_payment_intent_id IS NOT DISTINCT FROM $1 DESC LIMIT 1""",
         intent_id,
         payment_id if payment_id and is_uuid(payment_id) else None,
     )
@@ -58,16 +59,27 @@ async def attach_intent(db: Conn, payment_id: str, intent_id: str, now: datetime
     return str(stored)
 
 
-async def detach_intent(conn: asyncpg.Connection, payment_id: str, intent_id: str, now: datetime) -> bool:
-    """Forget a PaymentIntent that took the wrong amount, so the buyer's next attempt creates a new one."""
+async def detach_intent(
+    conn: Conn, payment_id: str, intent_id: str, now: datetime, *, only_while_open: bool = False
+) -> bool:
+    """Give up the stored PaymentIntent (it took the wrong amount, takes no more confirmations, or Stripe no longer
+    knows it), so the buyer's next attempt creates a new one under the next attempt's key.
+
+    Only the intent still stored is detached: of concurrent callers giving up the same one, one moves the attempt
+    on. `only_while_open`: and only while its checkout awaits payment before pay_by (no new intent after that).
+    """
     return bool(
         await conn.fetchval(
-            """UPDATE payments SET stripe_payment_intent_id = NULL, intent_attempt = intent_attempt + 1,
+            """UPDATE payments p SET stripe_payment_intent_id = NULL, intent_attempt = p.intent_attempt + 1,
                    updated_at = $3
-               WHERE payment_id = $1 AND stripe_payment_intent_id = $2 RETURNING true""",
+               FROM checkouts c
+               WHERE p.payment_id = $1 AND p.stripe_payment_intent_id = $2 AND c.checkout_id = p.checkout_id
+                 AND (NOT $4 OR (c.status = 'awaiting_payment' AND c.pay_by > $3))
+               RETURNING true""",
             payment_id,
             intent_id,
             now,
+            only_while_open,
         )
     )
 

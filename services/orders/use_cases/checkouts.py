@@ -1,7 +1,8 @@
 """Checking out: reserve the cart at shop, then write the checkout, its orders and payment once; read a checkout.
 
 A checkout refused after shop reserved its stock is abandoned: shop is told to release the hold now, not at
-`hold_until`.
+`hold_until`. A buyer holds at most so many checkouts and units unpaid (`domain.holds`), and a line's room is
+checked with live before it is recorded (`domain.attribution`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,18 @@ import msgspec
 
 from libs.auth import Principal
 from libs.bus import RequestFailed, add_events
-from libs.contracts import RESERVE_STOCK, CheckoutAbandoned, ReservedLine, ReserveItem, ReserveStock, ReserveStockReply
+from libs.contracts import (
+    RESERVE_STOCK,
+    SOURCE_OK,
+    VERIFY_ROOM_SOURCES,
+    CheckoutAbandoned,
+    ReservedLine,
+    ReserveItem,
+    ReserveStock,
+    ReserveStockReply,
+    VerifyRoomSources,
+    VerifyRoomSourcesReply,
+)
 from libs.db import write_once
 from libs.errors import DomainError, IdempotencyConflict, IdempotencyKeyReused, NotFound
 from libs.ids import derived_id, is_uuid
@@ -24,7 +36,7 @@ from libs.telemetry import baggage_set, capture_headers, names, tag
 from services.orders import domain, store
 from services.orders.adapters import stripe
 from services.orders.adapters.counters import counters
-from services.orders.domain import CheckoutPlan
+from services.orders.domain import CheckoutPlan, attribution, holds
 from services.orders.domain import coupons as coupon_rules
 from services.orders.domain.coupons import Coupon
 from services.orders.domain.refusals import CheckoutExpired, StockUnavailable, reservation_refused
@@ -36,6 +48,8 @@ log = logging.getLogger(__name__)
 # Shop holds the stock a little past the payment window, so a late job still finds it held.
 HOLD_GRACE = timedelta(minutes=10)
 RESERVE_TIMEOUT_S = 5.0
+# Live verifies the rooms lines name; past this the lines keep their rooms unverified rather than fail the checkout.
+VERIFY_SOURCES_TIMEOUT_S = 1.0
 
 
 async def place_checkout(
@@ -61,10 +75,13 @@ async def place_checkout(
         if not await store.checkout_exists(runtime.db, checkout_id):
             if await store.checkout_abandoned(runtime.db, checkout_id):
                 raise CheckoutExpired()
-            # Refusals that need no prices come before any stock is held for this checkout.
+            # Refusals that need no prices come before any stock is held for this checkout. The caps are checked
+            # again under the buyer's lock when the checkout is written; here they spare the stock a futile hold.
             coupons = await _usable_coupons(runtime.db, buyer_id, coupon_ids, now)
+            await _ensure_within_caps(runtime, runtime.db, buyer_id, checkout_id, items)
             reserved = await _reserve(runtime, checkout_id, buyer_id, items, hold_until=pay_by + HOLD_GRACE)
         plan: CheckoutPlan | None = None
+        rooms_verified = False
         written = False
 
         async def effect(conn: asyncpg.Connection) -> object:
@@ -72,17 +89,28 @@ async def place_checkout(
             if plan is None:  # the checkout exists, so its answer is stored and this never runs
                 raise IdempotencyConflict("this checkout is being written by another request")
             await _ensure_not_abandoned(conn, checkout_id)
+            # One of the buyer's checkouts at a time from here to commit: two cannot both slip under the caps.
+            await store.lock_buyer(conn, buyer_id)
+            await _ensure_within_caps(runtime, conn, buyer_id, checkout_id, items)
             written = await store.insert_checkout(
-                conn, plan, buyer_id=buyer_id, pay_by=pay_by, now=now, trace_headers=capture_headers()
+                conn,
+                plan,
+                buyer_id=buyer_id,
+                pay_by=pay_by,
+                now=now,
+                trace_headers=capture_headers(),
+                rooms_verified=rooms_verified,
             )
             if written:
                 await _use_coupons(conn, plan, buyer_id, coupon_ids, now)
                 await _announce_placed(conn, plan, buyer_id, pay_by, now)
                 await schedule(conn, domain.PAYMENT_TIMEOUT_JOB, checkout_id, pay_by)
             # When a concurrent twin wrote it first, write_once finds its stored answer and replays it.
-            return _placed_view(plan, pay_by)
+            return _placed_view(plan, pay_by, rooms_verified)
 
         try:
+            if reserved is not None:
+                rooms_verified = await _verify_sources(runtime, checkout_id, items, reserved)
             plan = _plan(checkout_id, reserved, coupons) if reserved is not None else None
             stored = await write_once(
                 runtime.db, caller=caller, scope="checkout", key=key, request=request, effect=effect
@@ -120,7 +148,7 @@ def _as_view(stored: object) -> CheckoutView:
     return msgspec.convert(stored, CheckoutView, strict=False)
 
 
-def _placed_view(plan: CheckoutPlan, pay_by: datetime) -> CheckoutView:
+def _placed_view(plan: CheckoutPlan, pay_by: datetime, rooms_verified: bool) -> CheckoutView:
     """The answer to a freshly placed checkout."""
     return CheckoutView(
         checkout_id=plan.checkout_id,
@@ -144,7 +172,13 @@ def _placed_view(plan: CheckoutPlan, pay_by: datetime) -> CheckoutView:
                 coupon_id=o.coupon_id,
                 amount_minor=o.amount_minor,
                 currency=o.currency,
-                lines=[LineView(**msgspec.structs.asdict(line)) for line in o.lines],
+                lines=[
+                    LineView(
+                        **msgspec.structs.asdict(line),
+                        room_verified=store.line_room_verified(line, rooms_verified),
+                    )
+                    for line in o.lines
+                ],
             )
             for o in sorted(plan.orders, key=lambda o: o.order_id)
         ],
@@ -170,6 +204,55 @@ async def _reserve(
         # hold is the first request's (it may still be placing it), so this refusal does not abandon it.
         raise IdempotencyKeyReused("this Idempotency-Key was used with a different cart")
     return reply.lines
+
+
+async def _ensure_within_caps(
+    runtime: Runtime, db: store.Conn, buyer_id: str, checkout_id: str, items: list[ReserveItem]
+) -> None:
+    """Refuse a checkout that would take the buyer past the unpaid checkouts or units-per-SKU cap.
+
+    The checkout itself is never counted: a twin with the same Idempotency-Key may have written it meanwhile.
+    """
+    settings = runtime.settings
+    unpaid = await store.unpaid_checkouts(db, buyer_id, excluding=checkout_id)
+    held = await store.units_held(db, buyer_id, list(holds.asked_per_sku(items)), excluding=checkout_id)
+    holds.ensure_within_caps(
+        items,
+        unpaid_checkouts=unpaid,
+        held=held,
+        max_unpaid_checkouts=settings.max_unpaid_checkouts,
+        max_units_held_per_sku=settings.max_units_held_per_sku,
+    )
+
+
+async def _verify_sources(
+    runtime: Runtime, checkout_id: str, items: list[ReserveItem], reserved: list[ReservedLine]
+) -> bool:
+    """Ask live, once for all lines, whether the rooms they name exist and sell their products; refuse if not.
+
+    True when live vouched for every room named (or none is). If live does not answer in time the lines keep their
+    rooms unverified (False, and their views say so): the checkout is not failed for it, and live's room sales
+    apply the same rule when the order is paid, so nothing is counted for a wrong room.
+    """
+    asked = attribution.sources_of(reserved)
+    if not asked:
+        return True
+    try:
+        reply = await runtime.bus.request(
+            VERIFY_ROOM_SOURCES,
+            VerifyRoomSources(sources=asked),
+            VerifyRoomSourcesReply,
+            timeout=VERIFY_SOURCES_TIMEOUT_S,
+        )
+    except (RequestFailed, msgspec.DecodeError) as exc:
+        log.warning("checkout %s: rooms of its lines left unverified (%s)", checkout_id, exc)
+        return False
+    if len(reply.verdicts) != len(asked):
+        log.warning("checkout %s: live answered %d verdicts for %d rooms", checkout_id, len(reply.verdicts), len(asked))
+        return False
+    attribution.ensure_true_sources(items, reserved, reply.verdicts)
+    # A verdict this version does not know is neither a refusal nor a warrant.
+    return all(verdict == SOURCE_OK for verdict in reply.verdicts)
 
 
 def _plan(checkout_id: str, reserved: list[ReservedLine], coupons: list[Coupon]) -> CheckoutPlan:

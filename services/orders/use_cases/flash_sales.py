@@ -38,8 +38,10 @@ async def open_admitted_orders(runtime: Runtime, conn: asyncpg.Connection, event
     now = runtime.clock.now()
     with baggage_set(**{names.ROOM_ID: event.room_id}):
         headers = capture_headers()
+        # Live admitted these buyers in its own room: the rooms the lines name are verified by construction.
         new = await store.insert_checkouts(
-            conn, [store.NewCheckout(a.plan, a.buyer_id, a.pay_by, a.admitted_at, headers) for a in admitted]
+            conn,
+            [store.NewCheckout(a.plan, a.buyer_id, a.pay_by, a.admitted_at, headers, True) for a in admitted],
         )
         # Each checkout's payment window, the whole batch in one statement.
         await schedule_many(conn, domain.PAYMENT_TIMEOUT_JOB, [(c.plan.checkout_id, c.pay_by) for c in new])

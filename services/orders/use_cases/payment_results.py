@@ -15,6 +15,7 @@ from libs.runtime import Runtime
 from libs.scheduler import cancel, schedule
 from libs.telemetry import baggage_set, names
 from services.orders import domain, store
+from services.orders.adapters import stripe
 from services.orders.adapters.counters import counters
 from services.orders.domain import CheckoutStatus, PaymentStatus, RefundReason, StoredOrder, SucceededOutcome
 
@@ -30,19 +31,21 @@ class PaymentResult:
 
 
 async def payment_succeeded(
-    runtime: Runtime,
-    conn: asyncpg.Connection,
-    payment: asyncpg.Record,
-    *,
-    intent_id: str,
-    amount_minor: int | None,
-    currency: str | None,
-    now: datetime,
+    runtime: Runtime, conn: asyncpg.Connection, payment: asyncpg.Record, intent: stripe.PaymentIntent, now: datetime
 ) -> PaymentResult:
-    """Stripe says `intent_id` took this money: pay the checkout, or owe the money back, or nothing if known."""
+    """Stripe says `intent` (made for the attempt its metadata names) took this money: pay the checkout, or owe the
+    money back, or nothing if known."""
+    intent_id, intent_attempt = intent.id, stripe.attempt_of(intent.metadata)
+    amount_minor, currency = intent.amount, intent.currency
     payment_id, checkout_id = payment["payment_id"], payment["checkout_id"]
     # The row lock orders the webhook and the payment-window job: whichever comes second sees the first's result.
     locked = await store.lock_checkout(conn, checkout_id)
+    if domain.is_superseded(locked["stripe_payment_intent_id"], locked["intent_attempt"], intent_id, intent_attempt):
+        # Never two charges for one checkout: an intent given up (or a twin never stored) that took money anyway
+        # gives it back, whatever the checkout's own payment does.
+        log.warning("payment %s: superseded Stripe intent %s took money; refunding it", payment_id, intent_id)
+        await _owe_refund(conn, payment, intent_id, RefundReason.SUPERSEDED, amount_minor, currency, now)
+        return PaymentResult(SucceededOutcome.SUPERSEDED)
     amount_ok = domain.amount_matches(payment["amount_minor"], payment["currency"], amount_minor, currency)
     outcome = domain.on_payment_succeeded(locked["checkout_status"], locked["payment_status"], amount_ok=amount_ok)
     if outcome == SucceededOutcome.PAY:

@@ -34,18 +34,33 @@ async def close_window(runtime: Runtime, conn: asyncpg.Connection, checkout_id: 
     if intent_id:
         # Retrieve before cancelling: a buyer in the middle of 3-D Secure, or a debit processing, is waited for.
         gateway = stripe.gateway(runtime)
-        intent = await stripe.retrieve_payment_intent(gateway, intent_id)
-        action = domain.on_window_closed(intent.status, now, pay_by)
-        if action == WindowAction.CANCEL:
-            # Cancelling is irreversible at Stripe: after it no money can come, so expiring below is safe, and if
-            # the database fails after it, the job runs again and finds the intent cancelled.
-            try:
-                intent = await stripe.cancel_payment_intent(gateway, intent_id)
-                action = domain.on_window_closed(intent.status, now, pay_by)
-            except stripe.InvalidRequest:
-                # The buyer paid (or began to) since we looked, or a previous run cancelled it: see which.
-                intent = await stripe.retrieve_payment_intent(gateway, intent_id)
-                action = domain.on_window_closed(intent.status, now, pay_by, cancel_refused=True)
+        try:
+            intent = await stripe.retrieve_payment_intent(gateway, intent_id)
+            action = domain.on_window_closed(intent.status, now, pay_by)
+            if action == WindowAction.CANCEL:
+                # Cancelling is irreversible at Stripe: after it no money can come, so expiring below is safe, and
+                # if the database fails after it, the job runs again and finds the intent cancelled.
+                try:
+                    intent = await stripe.cancel_payment_intent(gateway, intent_id)
+                    action = domain.on_window_closed(intent.status, now, pay_by)
+                except stripe.InvalidRequest as exc:
+                    if stripe.is_unknown(exc):
+                        raise
+                    # The buyer paid (or began to) since we looked, or a previous run cancelled it: see which.
+                    intent = await stripe.retrieve_payment_intent(gateway, intent_id)
+                    action = domain.on_window_closed(intent.status, now, pay_by, cancel_refused=True)
+        except stripe.InvalidRequest as exc:
+            if not stripe.is_unknown(exc):
+                raise
+            # Stripe does not know the intent (a dev stack's in-memory Stripe restarted, or another account): no
+            # money can come through it, so this is as final as a cancelled one. Asking again would never help.
+            log.warning(
+                "checkout %s: Stripe does not know its payment intent %s; expiring the checkout as unpaid",
+                checkout_id,
+                intent_id,
+            )
+            await _expire(runtime, conn, checkout_id, now)
+            return
         if action == WindowAction.RETRY:
             raise CancelRefused(f"Stripe refused to cancel intent {intent_id} (status {intent.status})")
         if action == WindowAction.WAIT:
@@ -53,15 +68,7 @@ async def close_window(runtime: Runtime, conn: asyncpg.Connection, checkout_id: 
             await reschedule(conn, domain.PAYMENT_TIMEOUT_JOB, checkout_id, now + domain.IN_FLIGHT_RECHECK)
             return
         if action == WindowAction.PAY:
-            result = await payment_results.payment_succeeded(
-                runtime,
-                conn,
-                payment,
-                intent_id=intent.id,
-                amount_minor=intent.amount,
-                currency=intent.currency,
-                now=now,
-            )
+            result = await payment_results.payment_succeeded(runtime, conn, payment, intent, now)
             # The scheduler commits as soon as this returns; a job has no later moment to count in.
             payment_results.count_paid(runtime, result.paid)
             if result.outcome != SucceededOutcome.MISMATCH:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import asyncpg
+
 from libs.errors import NotFound, PaymentFailed
 from libs.ids import is_uuid
 from libs.runtime import Runtime
@@ -17,6 +19,8 @@ log = logging.getLogger(__name__)
 
 # Stripe has the money, or is taking it: a confirm that finds the intent here has nothing left to do.
 _PAID_OR_PAYING = ("succeeded", "processing", "requires_capture")
+# How many intents one confirm looks at before answering 503 (each after the first needs the last one given up).
+_MAX_INTENTS = 4
 
 
 async def confirm_payment(runtime: Runtime, *, buyer_id: str, payment_id: str, payment_method: str) -> ConfirmView:
@@ -31,20 +35,8 @@ async def confirm_payment(runtime: Runtime, *, buyer_id: str, payment_id: str, p
     if row["status"] == domain.PaymentStatus.SUCCEEDED:
         return ConfirmView(payment_id=payment_id, status=domain.PaymentStatus.SUCCEEDED)
     domain.ensure_payable(row["checkout_status"], row["status"], row["pay_by"], runtime.clock.now())
-    gateway = stripe.gateway(runtime)
     try:
-        intent = await ensure_payment_intent(
-            runtime, payment_id, row["checkout_id"], row["amount_minor"], row["currency"]
-        )
-        if intent.status not in _PAID_OR_PAYING and intent.status != "canceled":
-            try:
-                intent = await stripe.confirm_payment_intent(gateway, intent.id, payment_method)
-            except stripe.InvalidRequest:
-                # A concurrent confirm (or the window's job) moved the intent since we read it: answer from where
-                # it is now; anything else is the payment method's fault.
-                intent = await stripe.retrieve_payment_intent(gateway, intent.id)
-                if intent.status not in _PAID_OR_PAYING and intent.status != "canceled":
-                    raise
+        intent = await _pay(runtime, row, payment_method)
         if intent.status == "canceled":
             raise PaymentWindowClosed("the payment window of this checkout has closed")
     except stripe.CardError as exc:
@@ -59,21 +51,112 @@ async def confirm_payment(runtime: Runtime, *, buyer_id: str, payment_id: str, p
     return ConfirmView(payment_id=payment_id, status=intent.status)
 
 
+async def _pay(runtime: Runtime, row: asyncpg.Record, payment_method: str) -> stripe.PaymentIntent:
+    """Confirm the checkout's live intent with the payment method; an intent that takes no more confirmations is
+    given up for a fresh one, so the buyer can pay again after a decline."""
+    gateway = stripe.gateway(runtime)
+    payment_id = row["payment_id"]
+    for _ in range(_MAX_INTENTS):
+        intent = await ensure_payment_intent(
+            runtime, payment_id, row["checkout_id"], row["amount_minor"], row["currency"]
+        )
+        if intent.status in _PAID_OR_PAYING or intent.status == "canceled":
+            return intent
+        try:
+            intent = await stripe.set_payment_method(gateway, intent.id, payment_method)
+            if intent.status == "requires_payment_method":
+                # Given a payment method, a Stripe intent whose charge was declined is ready to confirm again;
+                # localstripe keeps it where it is and refuses every confirm. Give it up for a fresh one.
+                settled = await _give_up(runtime, payment_id, intent.id)
+                if settled is not None:
+                    return settled
+                continue
+            return await stripe.confirm_payment_intent(gateway, intent.id)
+        except stripe.InvalidRequest:
+            # A concurrent confirm, a give-up or the window's job moved the intent since we read it: answer from
+            # where it is now, or go on with the checkout's current one; anything else is the payment method's fault.
+            current = await _intent_at_stripe(gateway, intent.id)
+            if current is None or current.status == "canceled":
+                continue
+            if current.status in _PAID_OR_PAYING:
+                return current
+            raise
+    raise stripe.StripeError(f"payment {payment_id}: no usable payment intent after {_MAX_INTENTS} tries")
+
+
+async def _give_up(runtime: Runtime, payment_id: str, intent_id: str) -> stripe.PaymentIntent | None:
+    """Cancel an intent at Stripe, then detach it so the next look creates a fresh one (under the next attempt's key).
+
+    Cancelled first: once Stripe has cancelled it, it can never take money, so there is never a second live intent.
+    Returns the intent instead if it has the money, or is taking it, after all: nothing is given up then.
+    """
+    gateway = stripe.gateway(runtime)
+    try:
+        await stripe.cancel_payment_intent(gateway, intent_id)
+    except stripe.InvalidRequest:
+        current = await _intent_at_stripe(gateway, intent_id)
+        if current is not None and current.status in _PAID_OR_PAYING:
+            return current
+        if current is not None and current.status != "canceled":
+            raise
+    await store.detach_intent(runtime.db, payment_id, intent_id, runtime.clock.now(), only_while_open=True)
+    return None
+
+
+async def _intent_at_stripe(gateway: stripe.StripeGateway, intent_id: str) -> stripe.PaymentIntent | None:
+    """The intent as Stripe has it now; None if Stripe does not know it."""
+    try:
+        return await stripe.retrieve_payment_intent(gateway, intent_id)
+    except stripe.InvalidRequest as exc:
+        if stripe.is_unknown(exc):
+            return None
+        raise
+
+
 async def ensure_payment_intent(
     runtime: Runtime, payment_id: str, checkout_id: str, amount_minor: int, currency: str
 ) -> stripe.PaymentIntent:
-    """The checkout's one PaymentIntent: the stored one, or a new one stored before anything else uses it."""
+    """The checkout's one live PaymentIntent: the stored one, or a new one stored before anything else uses it.
+
+    While the window is open, a stored intent Stripe does not know (a restarted in-memory Stripe) or one already
+    cancelled (a give-up cut short) is given up for a fresh one; after it, the cancelled one is the answer.
+    """
     gateway = stripe.gateway(runtime)
-    row = await store.payment_by_id(runtime.db, payment_id)
-    if row is not None and row["stripe_payment_intent_id"]:
-        return await stripe.retrieve_payment_intent(gateway, row["stripe_payment_intent_id"])
+    for _ in range(_MAX_INTENTS):
+        row = await store.payment_by_id(runtime.db, payment_id)
+        if row is None:
+            raise LookupError(f"no payment {payment_id}")
+        stored = row["stripe_payment_intent_id"]
+        if not stored:
+            return await _new_intent(runtime, payment_id, checkout_id, amount_minor, currency, row["intent_attempt"])
+        intent = await _intent_at_stripe(gateway, stored)
+        if intent is not None and intent.status != "canceled":
+            return intent
+        now = runtime.clock.now()
+        if not domain.is_open(row["checkout_status"], row["pay_by"], now):
+            if intent is None:
+                raise PaymentWindowClosed("the payment window of this checkout has closed")
+            return intent
+        if intent is None:
+            log.warning(
+                "payment %s: Stripe does not know its payment intent %s; starting a fresh one", payment_id, stored
+            )
+        await store.detach_intent(runtime.db, payment_id, stored, now, only_while_open=True)
+    raise stripe.StripeError(f"payment {payment_id}: no usable payment intent after {_MAX_INTENTS} tries")
+
+
+async def _new_intent(
+    runtime: Runtime, payment_id: str, checkout_id: str, amount_minor: int, currency: str, attempt: int
+) -> stripe.PaymentIntent:
+    """Create the intent of this attempt and store it, unless a concurrent twin stored one first."""
+    gateway = stripe.gateway(runtime)
     intent = await stripe.create_payment_intent(
         gateway,
         amount_minor=amount_minor,
         currency=currency,
         checkout_id=checkout_id,
         payment_id=payment_id,
-        attempt=row["intent_attempt"] if row is not None else 0,
+        attempt=attempt,
     )
     stored = await store.attach_intent(runtime.db, payment_id, intent.id, runtime.clock.now())
     if stored != intent.id:

@@ -9,7 +9,7 @@ from opentelemetry.trace import SpanKind
 
 from libs.runtime import Runtime
 from libs.telemetry import baggage_set, link_to, names
-from services.orders import store
+from services.orders import domain, store
 from services.orders.adapters import stripe
 from services.orders.domain import PaymentStatus, SucceededOutcome
 from services.orders.domain.refusals import InvalidEvent, InvalidSignature
@@ -20,6 +20,7 @@ _ACK = {
     SucceededOutcome.PAY: "paid",
     SucceededOutcome.REFUND: "refunding",
     SucceededOutcome.MISMATCH: "amount_mismatch",
+    SucceededOutcome.SUPERSEDED: "refunding",
     SucceededOutcome.IGNORE: "ignored",
 }
 
@@ -35,6 +36,9 @@ async def receive_stripe_event(runtime: Runtime, payload: bytes, signature: str 
         event = msgspec.json.decode(payload, type=stripe.StripeEvent)
     except msgspec.DecodeError as exc:
         raise InvalidEvent(f"not a Stripe event: {exc}") from exc
+    except RecursionError as exc:
+        # Signed is not sane: msgspec recurses once per level, even through fields it skips.
+        raise InvalidEvent("not a Stripe event: nested too deeply") from exc
     if event.type not in (stripe.SUCCEEDED, stripe.FAILED) or event.data.object.object not in ("payment_intent", ""):
         return WebhookAck(status="ignored")
     intent = event.data.object
@@ -72,16 +76,20 @@ async def _payment_succeeded(runtime: Runtime, event: stripe.StripeEvent, paymen
     async with runtime.db.transaction() as conn:
         if not await store.record_stripe_event(conn, event.id, event.type, payment["payment_id"], now):
             return WebhookAck(status="duplicate")
-        result = await payment_results.payment_succeeded(
-            runtime, conn, payment, intent_id=intent.id, amount_minor=intent.amount, currency=intent.currency, now=now
-        )
+        result = await payment_results.payment_succeeded(runtime, conn, payment, intent, now)
     payment_results.count_paid(runtime, result.paid)
     return WebhookAck(status=_ACK[result.outcome])
 
 
 async def _payment_failed(runtime: Runtime, event: stripe.StripeEvent, payment: asyncpg.Record) -> WebhookAck:
     """The buyer may try again while the window is open; the orders wait."""
-    error = (event.data.object.last_payment_error or {}).get("message")
+    intent = event.data.object
+    if domain.is_superseded(
+        payment["stripe_payment_intent_id"], payment["intent_attempt"], intent.id, stripe.attempt_of(intent.metadata)
+    ):
+        # A late failure of an intent given up says nothing about the payment's current one.
+        return WebhookAck(status="ignored")
+    error = (intent.last_payment_error or {}).get("message")
     now = runtime.clock.now()
     async with runtime.db.transaction() as conn:
         if not await store.record_stripe_event(conn, event.id, event.type, payment["payment_id"], now):

@@ -6,24 +6,26 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Request, Response, delete, get, post
+from litestar.openapi import ResponseSpec
 
+from libs.errors import NotFound
 from libs.ids import canonical_uuid
 from libs.runtime import Runtime
 from libs.telemetry import names, tag
-from libs.web import principal_of, requires
+from libs.web import documented, principal_of, requires
 from services.shop.use_cases import cart
 from services.shop.views import CartLineView, CartView
 
 BUYER = requires("buyer")
 
 
-class Source(msgspec.Struct, kw_only=True):
+class Source(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     type: Literal["room", "video", "search"]
     id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
-class CartItemBody(msgspec.Struct, kw_only=True):
-    """A price sent along is ignored: prices come from the catalogue."""
+class CartItemBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Prices come from the catalogue: a price sent along is refused as an unknown field, like any other."""
 
     sku_id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     quantity: Annotated[int, msgspec.Meta(ge=1, le=999)]
@@ -39,7 +41,13 @@ async def get_cart(request: Request, runtime: Runtime) -> CartView:
     return await cart.lines(runtime, buyer_id)
 
 
-@post("/cart/items", guards=[BUYER], tags=["cart"])
+@post(
+    "/cart/items",
+    guards=[BUYER],
+    tags=["cart"],
+    opt=documented(NotFound),
+    responses={200: ResponseSpec(CartLineView, description="The line was there: its quantity changed")},
+)
 async def put_item(request: Request, data: CartItemBody, runtime: Runtime) -> Response[CartLineView]:
     """Set the quantity of a SKU in the cart (201 for a new line, 200 for a change)."""
     buyer_id = principal_of(request).sub

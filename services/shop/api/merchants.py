@@ -10,7 +10,7 @@ from litestar import Request, Response, get, post
 from libs.errors import Forbidden
 from libs.runtime import Runtime
 from libs.telemetry import names, tag
-from libs.web import idempotency_key, principal_of, requires
+from libs.web import documented, idempotency_key, principal_of, requires
 from services.shop.use_cases import catalogue
 from services.shop.views import MerchantView
 
@@ -27,12 +27,18 @@ def merchant_of(request: Request) -> str:
     return merchant_id
 
 
-class NewMerchant(msgspec.Struct, kw_only=True):
+class NewMerchant(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: Name
     currency: Currency
 
 
-@post("/merchants", guards=[requires("operator")], status_code=201, tags=["merchants"])
+@post(
+    "/merchants",
+    guards=[requires("operator")],
+    status_code=201,
+    tags=["merchants"],
+    opt=documented(idempotency_key="optional"),
+)
 async def onboard(request: Request, data: NewMerchant, runtime: Runtime) -> Response[MerchantView]:
     """Onboard a merchant (operators only)."""
     key = idempotency_key(request, required=False)

@@ -8,10 +8,11 @@ import msgspec
 from litestar import Request, Response, get, patch, post
 from litestar.params import Parameter
 
+from libs.errors import NotFound
 from libs.ids import canonical_uuid
 from libs.runtime import Runtime
 from libs.telemetry import names, tag
-from libs.web import idempotency_key, principal_of, requires
+from libs.web import documented, idempotency_key, principal_of, requires
 from services.shop.api.merchants import Currency, Name, merchant_of
 from services.shop.use_cases import catalogue
 from services.shop.views import ProductList, ProductView
@@ -25,25 +26,31 @@ Stock = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 MERCHANT = requires("merchant")
 
 
-class NewSkuBody(msgspec.Struct, kw_only=True):
+class NewSkuBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: SkuName
     price_minor: PriceMinor
     stock: Stock
     currency: Currency | None = None  # the merchant's currency when left out
 
 
-class NewProduct(msgspec.Struct, kw_only=True):
+class NewProduct(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     title: Name
     skus: Annotated[list[NewSkuBody], msgspec.Meta(min_length=1, max_length=100)]
     description: Description = ""
 
 
-class ProductPatch(msgspec.Struct, kw_only=True):
+class ProductPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     title: Name | None = None
     description: Description | None = None
 
 
-@post("/seller/products", guards=[MERCHANT], status_code=201, tags=["seller"])
+@post(
+    "/seller/products",
+    guards=[MERCHANT],
+    status_code=201,
+    tags=["seller"],
+    opt=documented(NotFound, idempotency_key="optional"),
+)
 async def create_product(request: Request, data: NewProduct, runtime: Runtime) -> Response[ProductView]:
     """Create and publish a product with its SKUs."""
     merchant_id = merchant_of(request)
@@ -66,8 +73,9 @@ async def create_product(request: Request, data: NewProduct, runtime: Runtime) -
 async def list_products(
     request: Request,
     runtime: Runtime,
-    limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
-    offset: Annotated[int, Parameter(ge=0)] = 0,
+    limit: Annotated[int, Parameter(ge=1, le=500, description="page size")] = 100,
+    # Bounded so a huge offset is a 400 naming it, not an overflow in Postgres; no back office pages this far.
+    offset: Annotated[int, Parameter(ge=0, le=1_000_000, description="products to skip")] = 0,
 ) -> ProductList:
     """The merchant's own products, newest first, with stock on hand and reserved."""
     return await catalogue.products_of(runtime, merchant_of(request), limit=limit, offset=offset)

@@ -5,22 +5,23 @@ from __future__ import annotations
 import msgspec
 from litestar import Request, get, patch
 
+from libs.errors import Conflict
 from libs.ids import canonical_uuid
 from libs.runtime import Runtime
 from libs.telemetry import names, tag
-from libs.web import principal_of
+from libs.web import documented, principal_of
 from services.shop.api.merchants import merchant_of
 from services.shop.api.seller_products import MERCHANT, PriceMinor, Stock
 from services.shop.use_cases import catalogue
 from services.shop.views import ProductView, SkuChanges
 
 
-class SkuPatch(msgspec.Struct, kw_only=True):
+class SkuPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     price_minor: PriceMinor | None = None
     stock_on_hand: Stock | None = None
 
 
-@patch("/seller/skus/{sku_id:str}", guards=[MERCHANT], tags=["seller"])
+@patch("/seller/skus/{sku_id:str}", guards=[MERCHANT], tags=["seller"], opt=documented(Conflict))
 async def edit_sku(request: Request, sku_id: str, data: SkuPatch, runtime: Runtime) -> ProductView:
     """Change a SKU's price and/or stock on hand; answers the whole product as it now is."""
     merchant_id = merchant_of(request)

@@ -25,6 +25,35 @@ class CartItemNotFound(NotFound):
     code = "cart-item-not-found"
 
 
+class CartLinesCap(Conflict):
+    code = "cart-lines-cap"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"a cart holds at most {limit} lines: remove one (or check out) before adding another SKU",
+            field="sku_id",
+            limit=limit,
+        )
+
+
+class UnknownRoom(Invalid):
+    """A cart line naming a live room that does not exist."""
+
+    code = "unknown-room"
+
+    def __init__(self, room_id: str) -> None:
+        super().__init__(f"there is no live room {room_id}", field="source.id")
+
+
+class RoomNotSelling(Invalid):
+    """A cart line naming a room of another merchant than the SKU's: live would never count the sale for it."""
+
+    code = "room-not-selling"
+
+    def __init__(self, room_id: str) -> None:
+        super().__init__(f"room {room_id} does not sell this product: it sells for another merchant", field="source.id")
+
+
 class CurrencyMismatch(Invalid):
     """A SKU priced in another currency than its merchant sells in."""
 

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
-import asyncpg
 import nats
 import pytest
 import stripe
 
 from devstack import embedded
+from tests.integration.devstack.support import execute, fetchval
 
 
 def test_embedded_postgres_keeps_its_data_across_a_restart(tmp_path: Path) -> None:
@@ -22,13 +22,13 @@ def test_embedded_postgres_keeps_its_data_across_a_restart(tmp_path: Path) -> No
     try:
         dsn = embedded.ensure_database(pg.dsn, "liveloop")
         assert embedded.ensure_database(pg.dsn, "liveloop") == dsn
-        asyncio.run(_execute(dsn, "CREATE TABLE kept (n int); INSERT INTO kept VALUES (42)"))
+        asyncio.run(execute(dsn, "CREATE TABLE kept (n int); INSERT INTO kept VALUES (42)"))
     finally:
         pg.stop()
 
     pg = embedded.start_postgres(tmp_path / "pg")
     try:
-        assert asyncio.run(_fetchval(embedded.ensure_database(pg.dsn, "liveloop"), "SELECT n FROM kept")) == 42
+        assert asyncio.run(fetchval(embedded.ensure_database(pg.dsn, "liveloop"), "SELECT n FROM kept")) == 42
     finally:
         pg.stop()
 
@@ -99,22 +99,6 @@ def webhook_receiver() -> Iterator[tuple[str, list[tuple[str, bytes]], threading
     finally:
         server.shutdown()
         server.server_close()
-
-
-async def _execute(dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def _fetchval(dsn: str, sql: str) -> object:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(sql)
-    finally:
-        await conn.close()
 
 
 async def _publish_twice(url: str) -> tuple[object, object]:

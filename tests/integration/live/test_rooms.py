@@ -25,7 +25,6 @@ async def test_host_creates_a_scheduled_room_that_anyone_can_read(stack: Stack, 
         "merchant_id": merchant_id,
         "cover_url": "https://cdn.example.com/cover.jpg",
         "scheduled_start_at": starts.isoformat(),
-        "price_minor": 1,  # unknown fields are ignored, not errors
     }
     async with stack.client("live", infra.token("host", sub=host_id, merchant_id=merchant_id)) as client:
         created = await client.post("/rooms", json=body)

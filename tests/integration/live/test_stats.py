@@ -9,7 +9,7 @@ import pytest
 
 from libs.contracts import OrderLine, OrderPaid
 from libs.telemetry import names
-from tests.harness import PROBLEM, Infra, Stack, eventually, publish
+from tests.harness import Infra, Stack, assert_problem, eventually, publish
 from tests.integration.live.support import Room, control, create_room, join, new_id, stats
 
 SERVICES = ("live",)
@@ -182,8 +182,12 @@ async def test_stats_are_for_the_rooms_host_and_merchant_only(stack: Stack, infr
     for stranger in (infra.token("host"), infra.token("merchant", merchant_id=new_id())):
         async with stack.client("live", stranger) as client:
             response = await client.get(path)
-        assert response.status_code == 404
-        assert response.json()["type"] == PROBLEM + "not-found"
+            # Refused as every staff-only room route refuses someone else's room (here, ending it).
+            ended = await client.post(f"/rooms/{room.room_id}/end")
+        assert_problem(response, 403, "not-your-room")
+        assert_problem(ended, 403, "not-your-room")
+        same = {"instance": None, "request_id": None}
+        assert response.json() | same == ended.json() | same
     async with stack.client("live", infra.token("buyer")) as buyer:
         assert (await buyer.get(path)).status_code == 403
     async with stack.client("live") as anonymous:

@@ -116,3 +116,26 @@ async def stripe_intent(stack: Stack, intent_id: str) -> stripe.PaymentIntent:
         return await client.v1.payment_intents.retrieve_async(intent_id)
     finally:
         await http.close_async()
+
+
+def stripe_api(stack: Stack) -> httpx.AsyncClient:
+    """Stripe (localstripe) as the account's owner calls it directly."""
+    return httpx.AsyncClient(base_url=stack.infra.stripe_base, auth=("sk_test_liveloop", ""))
+
+
+async def intents_of_checkout(stack: Stack, checkout_id: str) -> dict[str, str]:
+    """Every PaymentIntent Stripe (localstripe) holds for this checkout: id -> status."""
+    found: dict[str, str] = {}
+    after: str | None = None
+    async with stripe_api(stack) as api:
+        while True:
+            params = {"limit": "100", **({"starting_after": after} if after else {})}
+            page = await api.get("/v1/payment_intents", params=params)
+            assert page.status_code == 200, page.text
+            body = page.json()
+            for intent in body["data"]:
+                if intent["metadata"].get("checkout_id") == checkout_id:
+                    found[intent["id"]] = intent["status"]
+            if not body["has_more"] or not body["data"]:
+                return found
+            after = body["data"][-1]["id"]

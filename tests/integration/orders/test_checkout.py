@@ -46,8 +46,8 @@ async def test_checkout_reserves_stock_and_opens_an_order_priced_by_shop(stack: 
     sku = seller.sku_ids[0]
     buyer_id, client = buyer(stack)
     async with client:
-        # A price sent by the client is ignored: shop's price is the one charged.
-        response = await checkout(client, [{"sku_id": sku, "quantity": 2, "room_id": "room-7", "unit_price_minor": 1}])
+        # Shop's price is the one charged (a price sent by the client is refused: test_orders_input.py).
+        response = await checkout(client, [{"sku_id": sku, "quantity": 2, "room_id": "room-7"}])
         assert response.status_code == 201, response.text
         body = response.json()
         assert body["status"] == "awaiting_payment"

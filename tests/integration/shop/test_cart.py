@@ -70,14 +70,16 @@ async def test_another_buyer_sees_only_their_own_cart(stack: Stack, infra: Infra
         assert (await bob.delete(f"/cart/items/{sku_id}")).status_code == 404
 
 
-async def test_a_price_sent_by_the_client_is_ignored(stack: Stack, infra: Infra) -> None:
+async def test_the_cart_shows_the_catalogue_price_and_a_price_sent_by_the_client_is_refused(
+    stack: Stack, infra: Infra
+) -> None:
     p = await product(stack, infra)
     sku_id = p["skus"][0]["sku_id"]
     buyer_id = f"buyer-{uuid.uuid4().hex[:8]}"
     async with stack.client("shop", infra.token("buyer", sub=buyer_id)) as buyer:
-        added = await buyer.post(
-            "/cart/items", json={"sku_id": sku_id, "quantity": 1, "unit_price_minor": 1, "price_minor": 1}
-        )
+        priced = await buyer.post("/cart/items", json={"sku_id": sku_id, "quantity": 1, "unit_price_minor": 1})
+        assert_problem(priced, 400, "validation-failed", field="unit_price_minor")
+        added = await buyer.post("/cart/items", json={"sku_id": sku_id, "quantity": 1})
         # The merchant reprices after the buyer's line exists: only the merchant's figure may show from now on.
         async with stack.client("shop", infra.token("merchant", merchant_id=p["merchant_id"])) as merchant:
             assert (await merchant.patch(f"/seller/skus/{sku_id}", json={"price_minor": 1999})).status_code == 200
@@ -155,10 +157,11 @@ async def test_a_line_added_from_a_room_is_attributed_to_it(stack: Stack, infra:
         await buyer.post("/cart/items", json={"sku_id": m, "quantity": 2})
         await buyer.post("/cart/items", json={"sku_id": large, "quantity": 1, "source": {"type": "search", "id": "q"}})
         cart = (await buyer.get("/cart")).json()["items"]
-    assert added.json()["source"] == {"type": "room", "id": room_id}
+    # No live runs here: nobody vouched for the room, and the cart says so.
+    assert added.json()["source"] == {"type": "room", "id": room_id, "verified": False}
     assert [(i["quantity"], i["source"]) for i in cart] == [
-        (2, {"type": "room", "id": room_id}),
-        (1, {"type": "search", "id": "q"}),
+        (2, {"type": "room", "id": room_id, "verified": False}),
+        (1, {"type": "search", "id": "q", "verified": False}),
     ]
 
     spans = [s for s in stack.spans.get_finished_spans() if s.attributes and s.attributes.get(names.ROOM_ID) == room_id]

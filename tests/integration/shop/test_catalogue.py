@@ -201,23 +201,28 @@ async def test_invalid_product_bodies_are_refused_naming_the_field_and_write_not
     assert listed == []
 
 
-async def test_a_price_field_the_api_does_not_know_is_ignored(stack: Stack, infra: Infra) -> None:
+async def test_a_price_field_the_api_does_not_know_is_refused_naming_it(stack: Stack, infra: Infra) -> None:
     _, token = await onboard_merchant(stack)
-    body = two_skus() | {"discount_minor": 100}
+    body = two_skus()
     body["skus"][0] |= {"sale_price_minor": 1}
-    created = await create_product(stack, token, body)
+    created = await create_product(stack, token)
     sku_id = created["skus"][0]["sku_id"]
     async with stack.client("shop", token) as client:
+        made = await client.post("/seller/products", json=body)
         edited = await client.patch(f"/seller/skus/{sku_id}", json={"price_minor": 1999, "discount_minor": 500})
         renamed = await client.patch(
             f"/seller/products/{created['product_id']}", json={"title": "Linen Shirt II", "price_minor": 1}
         )
-    assert (edited.status_code, renamed.status_code) == (200, 200)
-    # Read back by a buyer, from the database: only the fields the API knows took effect.
+        listed = (await client.get("/seller/products")).json()["items"]
+    assert_problem(made, 400, "validation-failed", field="skus[0].sale_price_minor")
+    assert_problem(edited, 400, "validation-failed", field="discount_minor")
+    assert_problem(renamed, 400, "validation-failed", field="price_minor")
+    # Read back by a buyer, from the database: a refused request changed nothing, not even the fields it knew.
     async with stack.client("shop") as anonymous:
         public = (await anonymous.get(f"/products/{created['product_id']}")).json()
-    assert public["title"] == "Linen Shirt II"
-    assert [(s["name"], s["price_minor"]) for s in public["skus"]] == [("M", 1999), ("L", 2799)]
+    assert public["title"] == "Linen Shirt"
+    assert [(s["name"], s["price_minor"]) for s in public["skus"]] == [("M", 2599), ("L", 2799)]
+    assert len(listed) == 1
 
 
 async def test_idempotency_key_makes_a_retried_create_return_the_first_product(stack: Stack, infra: Infra) -> None:

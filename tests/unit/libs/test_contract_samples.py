@@ -8,12 +8,17 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from libs.contracts import EVENT_TYPES, shop
+from libs.contracts import EVENT_TYPES, live, shop
 
 SAMPLES = Path(__file__).with_name("contract_samples")
-# Request/reply messages (shop answers them all) are named `rpc.<Class>.json`: they have no subject of their own.
+# Request/reply messages are named `rpc.<Class>.json`: they have no subject of their own.
 REQUESTS = ("ReserveItem", "ReserveStock", "ReservedLine", "ReserveStockReply", "AllocateStock", "AllocateStockReply")
-TYPES: dict[str, type] = {**EVENT_TYPES, **{f"rpc.{name}": getattr(shop, name) for name in REQUESTS}}
+LIVE_REQUESTS = ("RoomSource", "VerifyRoomSources", "VerifyRoomSourcesReply")
+TYPES: dict[str, type] = {
+    **EVENT_TYPES,
+    **{f"rpc.{name}": getattr(shop, name) for name in REQUESTS},
+    **{f"rpc.{name}": getattr(live, name) for name in LIVE_REQUESTS},
+}
 
 
 def test_every_event_and_request_has_a_sample_and_every_sample_a_type() -> None:

@@ -7,9 +7,11 @@ from typing import Annotated
 from litestar import Request, Response, get, post
 from litestar.params import Parameter
 
+from libs.errors import Conflict
 from libs.runtime import Runtime
 from libs.web.guards import principal_of, requires
 from libs.web.idempotency import idempotency_key
+from libs.web.openapi import documented
 from libs.web.throttle import Limits, throttled
 from services.live.coupons import use_cases
 from services.live.coupons.domain import NewCouponDrop
@@ -21,7 +23,13 @@ Limit = Annotated[int, Parameter(ge=1, le=100, description="page size")]
 Cursor = Annotated[str | None, Parameter(max_length=200, description="`next_cursor` of the previous page")]
 
 
-@post("/rooms/{room_id:str}/coupon-drops", guards=[requires("host", "merchant")], tags=["coupons"], status_code=201)
+@post(
+    "/rooms/{room_id:str}/coupon-drops",
+    guards=[requires("host", "merchant")],
+    tags=["coupons"],
+    status_code=201,
+    opt=documented(Conflict, idempotency_key="optional"),
+)
 async def drop_coupons(room_id: str, data: NewCouponDrop, request: Request, runtime: Runtime) -> Response[CouponDrop]:
     """Drop coupons in a live room; the room's host or its merchant (Idempotency-Key honoured)."""
     key = idempotency_key(request, required=False)
@@ -52,6 +60,7 @@ async def end_coupon_drop(room_id: str, drop_id: str, request: Request, runtime:
     guards=[requires("buyer"), throttled(CLAIMS)],
     tags=["coupons"],
     status_code=201,
+    opt=documented(Conflict, idempotency_key="optional"),
 )
 async def claim_coupon(room_id: str, drop_id: str, request: Request, runtime: Runtime) -> Response[Coupon]:
     """Claim one coupon of the drop while watching the room (Idempotency-Key honoured: a retry gets the same coupon)."""

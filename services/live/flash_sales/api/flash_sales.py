@@ -9,18 +9,20 @@ from typing import Annotated
 import msgspec
 from litestar import Request, Response, get, post
 
+from libs.errors import Conflict, Unavailable
 from libs.ids import canonical_uuid
 from libs.runtime import Runtime
 from libs.telemetry import baggage_set, names, tag
 from libs.web.guards import principal_of, requires
 from libs.web.idempotency import idempotency_key
+from libs.web.openapi import documented
 from services.live.flash_sales.use_cases import sales
 from services.live.flash_sales.views import FlashSale, FlashSaleList, FlashSaleReport
 
 UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-class NewFlashSale(msgspec.Struct, kw_only=True):
+class NewFlashSale(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Ranges are checked by the domain (422 naming the field), not here (a decode error is a 400).
     sku_id: uuid.UUID
     quantity: int
@@ -31,7 +33,12 @@ class NewFlashSale(msgspec.Struct, kw_only=True):
     pay_within_s: int | None = None
 
 
-@post("/rooms/{room_id:str}/flash-sales", guards=[requires("host", "merchant")], tags=["flash sales"])
+@post(
+    "/rooms/{room_id:str}/flash-sales",
+    guards=[requires("host", "merchant")],
+    tags=["flash sales"],
+    opt=documented(Conflict, Unavailable, idempotency_key="optional"),
+)
 async def create_flash_sale(
     room_id: str, data: NewFlashSale, request: Request, runtime: Runtime
 ) -> Response[FlashSale]:

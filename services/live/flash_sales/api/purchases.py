@@ -26,13 +26,14 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from opentelemetry import trace
 
 from libs.auth import Principal
-from libs.errors import DomainError
+from libs.errors import Conflict, DomainError, Unavailable
 from libs.ids import canonical_uuid
 from libs.runtime import Runtime
 from libs.telemetry import names, tag
 from libs.web.guards import principal_of, requires
 from libs.web.idempotency import idempotency_key
-from libs.web.problems import PROBLEM_JSON, Problem, problem_members, problem_response
+from libs.web.openapi import documented
+from libs.web.problems import problem_response, send_problem
 from libs.web.throttle import Limits, take, throttled, too_many
 from services.live.flash_sales.use_cases.admissions import admissions_of
 from services.live.flash_sales.views import Admitted
@@ -41,7 +42,7 @@ from services.live.flash_sales.views import Admitted
 PURCHASES = Limits("purchase", lambda settings: (settings.purchase_rate_per_s, settings.purchase_burst))
 
 
-class Purchase(msgspec.Struct, kw_only=True):
+class Purchase(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """What a buyer asks for in a purchase (range checked against the sale's limit: 422, not a decode error)."""
 
     quantity: int = 1
@@ -50,7 +51,6 @@ class Purchase(msgspec.Struct, kw_only=True):
 _decode_purchase = msgspec.json.Decoder(Purchase).decode
 _encode = msgspec.json.Encoder().encode
 _JSON = [(b"content-type", b"application/json")]
-_PROBLEM = [(b"content-type", PROBLEM_JSON.encode())]
 
 
 class PurchaseMiddleware:
@@ -78,11 +78,11 @@ class PurchaseMiddleware:
         trace.get_current_span().set_attribute(names.ROOM_ID, sale.room_id)
         wait = take(runtime, PURCHASES, user.sub)
         if wait > 0:
-            await _problem(scope, send, too_many(wait))
+            await send_problem(scope, send, too_many(wait))
             return
         answer = await engine.purchase(sale.room_id, sale.sale_id, user.sub, key, quantity)
         if isinstance(answer, DomainError):
-            await _problem(scope, send, answer)
+            await send_problem(scope, send, answer)
         else:
             await _send(send, 201, _JSON, _encode(answer))
 
@@ -101,7 +101,8 @@ def _quantity(message: Message, limit: int) -> int | None:
         return None
     try:
         quantity = _decode_purchase(message.get("body", b""))
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
+        # Nested too deeply is the handler's to refuse too (400 invalid-json), like any body it decodes.
         return None
     return quantity.quantity if 1 <= quantity.quantity <= limit else None
 
@@ -116,20 +117,6 @@ def _replaying(first: Message, receive: Receive) -> Receive:
     return replay
 
 
-async def _problem(scope: Scope, send: Send, refusal: DomainError | Problem) -> None:
-    """The problem+json body libs.web.problems.problem_response renders, for an answer decided here: a refusal the
-    engine returned, or the throttle's 429 (a web-layer Problem, with its Retry-After header)."""
-    body = problem_members(refusal)
-    body["instance"] = scope["path"]
-    request_id = scope.get("request_id")
-    if request_id:
-        body["request_id"] = request_id
-    headers = _PROBLEM
-    if isinstance(refusal, Problem):
-        headers = _PROBLEM + [(k.lower().encode(), v.encode()) for k, v in (refusal.headers or {}).items()]
-    await _send(send, body["status"], headers, _encode(body))
-
-
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], content: bytes) -> None:
     headers = [*headers, (b"content-length", str(len(content)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -142,6 +129,7 @@ async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], con
     middleware=[PurchaseMiddleware],
     tags=["flash sales"],
     status_code=201,
+    opt=documented(Conflict, Unavailable, idempotency_key="required"),
 )
 async def purchase(
     room_id: str, sale_id: str, data: Purchase, request: Request, runtime: Runtime

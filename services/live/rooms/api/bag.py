@@ -7,31 +7,40 @@ from typing import Annotated
 
 import msgspec
 from litestar import Request, Response, delete, get, post, put
+from litestar.openapi import ResponseSpec
 
+from libs.errors import Conflict
 from libs.ids import canonical_uuid
 from libs.runtime import Runtime
 from libs.telemetry import names, tag
 from libs.web.guards import principal_of, requires
+from libs.web.openapi import documented
 from services.live.rooms.use_cases import bag
 from services.live.rooms.views import Bag, BagEntry, Pin
 
 STAFF = requires("host", "merchant")
 
 
-class NewBagItem(msgspec.Struct, kw_only=True):
+class NewBagItem(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     product_id: uuid.UUID
 
 
-class BagOrder(msgspec.Struct, kw_only=True):
+class BagOrder(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     product_ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=1000)]
 
 
-class NewPin(msgspec.Struct, kw_only=True):
+class NewPin(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Required, so that unpinning is said out loud (`null`) rather than implied by an empty body.
     product_id: uuid.UUID | None
 
 
-@post("/rooms/{room_id:str}/bag", guards=[STAFF], tags=["bag"])
+@post(
+    "/rooms/{room_id:str}/bag",
+    guards=[STAFF],
+    tags=["bag"],
+    opt=documented(Conflict),
+    responses={200: ResponseSpec(BagEntry, description="The product was in the bag already")},
+)
 async def add_to_bag(room_id: str, data: NewBagItem, request: Request, runtime: Runtime) -> Response[BagEntry]:
     """Link a product to the room (201), or confirm it is there (200); the room's host or merchant."""
     tag({names.ROOM_ID: canonical_uuid(room_id)})

@@ -9,11 +9,13 @@ from typing import Annotated
 import msgspec
 from litestar import Request, Response, get, patch, post
 
+from libs.errors import Conflict
 from libs.ids import canonical_uuid
 from libs.runtime import Runtime
 from libs.telemetry import names, tag
 from libs.web.guards import principal_of, requires
 from libs.web.idempotency import idempotency_key
+from libs.web.openapi import documented
 from services.live.rooms.use_cases import rooms, state
 from services.live.rooms.views import Room, RoomState
 
@@ -25,7 +27,7 @@ CoverUrl = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://[^\s
 UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-class NewRoom(msgspec.Struct, kw_only=True):
+class NewRoom(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     title: Title
     # Taken from the host's token; if given it must be that merchant.
     merchant_id: uuid.UUID | None = None
@@ -33,7 +35,7 @@ class NewRoom(msgspec.Struct, kw_only=True):
     scheduled_start_at: UtcTime | None = None
 
 
-class RoomChanges(msgspec.Struct, kw_only=True):
+class RoomChanges(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Fields to change; absent ones stay, `null` clears the cover or the schedule."""
 
     title: Title | msgspec.UnsetType = msgspec.UNSET
@@ -41,7 +43,7 @@ class RoomChanges(msgspec.Struct, kw_only=True):
     scheduled_start_at: UtcTime | msgspec.UnsetType | None = msgspec.UNSET
 
 
-@post("/rooms", guards=[requires("host")], tags=["rooms"], status_code=201)
+@post("/rooms", guards=[requires("host")], tags=["rooms"], status_code=201, opt=documented(idempotency_key="optional"))
 async def create_room(data: NewRoom, request: Request, runtime: Runtime) -> Response[Room]:
     """Create a scheduled room hosted by the caller, for the merchant its token names (Idempotency-Key honoured)."""
     room = await rooms.create_room(
@@ -63,7 +65,13 @@ async def get_room(room_id: str, runtime: Runtime) -> Room:
     return await rooms.get_room(runtime, room_id)
 
 
-@post("/rooms/{room_id:str}/start", guards=[STAFF], tags=["rooms"], status_code=200)
+@post(
+    "/rooms/{room_id:str}/start",
+    guards=[STAFF],
+    tags=["rooms"],
+    status_code=200,
+    opt=documented(Conflict, idempotency_key="optional"),
+)
 async def start_room(room_id: str, request: Request, runtime: Runtime) -> Response[Room]:
     """Go live (from scheduled or ended): a new session; the room's host or merchant (Idempotency-Key honoured)."""
     tag({names.ROOM_ID: canonical_uuid(room_id)})
@@ -72,7 +80,13 @@ async def start_room(room_id: str, request: Request, runtime: Runtime) -> Respon
     return Response(room, status_code=200)
 
 
-@post("/rooms/{room_id:str}/end", guards=[STAFF], tags=["rooms"], status_code=200)
+@post(
+    "/rooms/{room_id:str}/end",
+    guards=[STAFF],
+    tags=["rooms"],
+    status_code=200,
+    opt=documented(Conflict, idempotency_key="optional"),
+)
 async def end_room(room_id: str, request: Request, runtime: Runtime) -> Response[Room]:
     """End the live session (its visits and sales end with it); the room's host or merchant."""
     tag({names.ROOM_ID: canonical_uuid(room_id)})
@@ -81,7 +95,7 @@ async def end_room(room_id: str, request: Request, runtime: Runtime) -> Response
     return Response(room, status_code=200)
 
 
-@patch("/rooms/{room_id:str}", guards=[STAFF], tags=["rooms"])
+@patch("/rooms/{room_id:str}", guards=[STAFF], tags=["rooms"], opt=documented(Conflict))
 async def edit_room(room_id: str, data: RoomChanges, request: Request, runtime: Runtime) -> Room:
     """Change title, cover or scheduled start until the room has ended; the room's host or merchant."""
     tag({names.ROOM_ID: canonical_uuid(room_id)})

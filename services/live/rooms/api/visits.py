@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from litestar import Request, post
 
+from libs.errors import Conflict
 from libs.ids import canonical_uuid
 from libs.runtime import Runtime
 from libs.telemetry import baggage_set, names, tag
 from libs.web.guards import principal_of, requires
+from libs.web.openapi import documented
 from services.live.rooms.use_cases import visits
 from services.live.rooms.views import Visit
 
 
-@post("/rooms/{room_id:str}/join", guards=[requires("buyer")], tags=["viewers"], status_code=200)
+@post(
+    "/rooms/{room_id:str}/join", guards=[requires("buyer")], tags=["viewers"], status_code=200, opt=documented(Conflict)
+)
 async def join_room(room_id: str, request: Request, runtime: Runtime) -> Visit:
     """Start watching the live room; joining again while watching returns the same visit."""
     tag({names.ROOM_ID: canonical_uuid(room_id)})
@@ -20,7 +24,13 @@ async def join_room(room_id: str, request: Request, runtime: Runtime) -> Visit:
         return await visits.join(runtime, principal_of(request), room_id)
 
 
-@post("/rooms/{room_id:str}/heartbeat", guards=[requires("buyer")], tags=["viewers"], status_code=200)
+@post(
+    "/rooms/{room_id:str}/heartbeat",
+    guards=[requires("buyer")],
+    tags=["viewers"],
+    status_code=200,
+    opt=documented(Conflict),
+)
 async def heartbeat(room_id: str, request: Request, runtime: Runtime) -> Visit:
     """Still watching (every ~15 s; after 45 s of silence the visit counts as left: 409 `not-watching`)."""
     tag({names.ROOM_ID: canonical_uuid(room_id)})

@@ -53,6 +53,12 @@ async def fetch_room(conn: asyncpg.Connection, room_id: str, *, lock: bool = Fal
     return _room(row) if row else None
 
 
+async def merchants_of_rooms(conn: asyncpg.Connection, room_ids: list[str]) -> dict[str, str]:
+    """room_id -> the merchant it sells for, for those of `room_ids` that exist."""
+    rows = await conn.fetch("SELECT room_id, merchant_id FROM rooms WHERE room_id = ANY($1::uuid[])", room_ids)
+    return {str(r["room_id"]): str(r["merchant_id"]) for r in rows}
+
+
 async def start_session(conn: asyncpg.Connection, room_id: str, session_id: str, now: datetime) -> Room | None:
     """Open the room's next session and make it live, unless it is live already (then None)."""
     started = await conn.fetchval(

@@ -5,17 +5,16 @@ from __future__ import annotations
 from libs.auth import Principal
 from libs.runtime import Runtime
 from services.live.rooms import domain, store
-from services.live.rooms.domain import RoomNotFound
 from services.live.rooms.use_cases.rooms import room_of
 from services.live.rooms.views import RoomStats
 
 
 async def get_stats(runtime: Runtime, reader: Principal, room_id: str) -> RoomStats:
-    """The room's counters, for its host or its merchant; anyone else learns nothing, not even that it exists."""
+    """The room's counters, for its host or its merchant; anyone else is refused as by every staff-only room route
+    (403 `not-your-room`; the room itself is public, so a 404 would hide nothing)."""
     async with runtime.db.transaction() as conn:
         room = await room_of(conn, room_id)
-        if not domain.is_room_staff(room, reader):
-            raise RoomNotFound()
+        domain.ensure_room_staff(room, reader)
         now = runtime.clock.now()
         sessions = await store.visits.session_stats(conn, room.room_id, now, domain.stale_before(now))
         views, viewers = await store.visits.room_visit_totals(conn, room.room_id)
