@@ -17,7 +17,6 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import default_getter
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
-from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -34,16 +33,6 @@ _BAGGAGE_VALUE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 METRICS_CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 # What a scrape may wait for a probe's query; a slow database or NATS leaves that gauge at its last value.
 PROBE_TIMEOUT_S = 2.0
-# The HTTP server instruments of the ASGI instrumentation (old semantic conventions, its default) keep only
-# bounded labels: method, status and the route template (`http.target`, see libs.telemetry.http). Left alone
-# they also carry the client's Host header and the server's address, one series per value a client sends.
-_HTTP_LABELS = {"http.method", "http.status_code", "http.target"}
-_VIEWS = [
-    View(instrument_name="http.server.duration", attribute_keys=_HTTP_LABELS),
-    View(instrument_name="http.server.request.size", attribute_keys=_HTTP_LABELS),
-    View(instrument_name="http.server.response.size", attribute_keys=_HTTP_LABELS),
-    View(instrument_name="http.server.active_requests", attribute_keys={"http.method"}),
-]
 
 
 class AllowListBaggagePropagator(W3CBaggagePropagator):
@@ -99,7 +88,7 @@ class Telemetry:
         self.registry = CollectorRegistry(auto_describe=False)
         readers.append(PrometheusMetricReader(registry=self.registry))
         self._probes: dict[str, Callable[[], Awaitable[None]]] = {}
-        self.meter_provider: MeterProvider = SdkMeterProvider(resource=resource, metric_readers=readers, views=_VIEWS)
+        self.meter_provider: MeterProvider = SdkMeterProvider(resource=resource, metric_readers=readers)
         self.tracer: Tracer = self.tracer_provider.get_tracer(f"liveloop.{service}")
         self.meter: Meter = self.meter_provider.get_meter(f"liveloop.{service}")
 

@@ -17,8 +17,9 @@ from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.plugins.opentelemetry import OpenTelemetryConfig
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry.metrics import NoOpMeterProvider
 
 from libs.bus import Bus, ConsumerRunner, Relay, Responder, Subscription
 from libs.clock import Clock, SystemClock
@@ -27,8 +28,8 @@ from libs.runtime import Runtime
 from libs.scheduler import JobHandler, Scheduler
 from libs.settings import Settings, check_secrets, load
 from libs.telemetry import METRICS_CONTENT_TYPE, Telemetry
-from libs.telemetry.http import instrumentation
-from libs.web.access_log import AccessLogMiddleware
+from libs.telemetry.http import HttpMetrics
+from libs.web.access_log import QUIET_PATHS, AccessLogMiddleware
 from libs.web.guards import BearerAuthMiddleware
 from libs.web.openapi import documented, openapi_config
 from libs.web.problems import EXCEPTION_HANDLERS, Problem, send_problem
@@ -209,7 +210,8 @@ def build_app(
 
     otel = OpenTelemetryConfig(
         tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
+        # Traces only: HTTP metrics are HttpMetrics' (one record per request instead of five, by route template).
+        meter_provider=NoOpMeterProvider(),
         exclude=["/health", "/ready", "/schema", "/metrics"],
         # One server span per request; the per-message "http receive"/"http send" child spans cost a span each
         # (three on a request with a body) and say nothing the server span does not.
@@ -221,8 +223,7 @@ def build_app(
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_class=JsonRequest,
         middleware=[DefineMiddleware(BearerAuthMiddleware, settings=settings)],
-        # HTTP metrics labelled with the route template (/rooms/{room_id}), not the raw path: libs.telemetry.http.
-        plugins=[instrumentation(otel)],
+        plugins=[OpenTelemetryPlugin(otel)],
         lifespan=[lifespan],
         openapi_config=openapi_config(f"Liveloop {spec.name}", spec.description),
         state=State({"runtime": runtime}),
@@ -233,7 +234,9 @@ def build_app(
     app.state.runtime = runtime
     # Around everything the app answers, the router's own 404 and 405 included (an app `middleware=` runs only on
     # matched routes): every answer carries a request id, every request gets its access line, no URL is too long.
-    app.asgi_handler = RequestIdMiddleware(AccessLogMiddleware(app.asgi_handler))
+    app.asgi_handler = RequestIdMiddleware(
+        AccessLogMiddleware(HttpMetrics(app.asgi_handler, telemetry.meter, quiet=QUIET_PATHS))
+    )
     return app
 
 

@@ -60,7 +60,7 @@ def requests_of(text: str, route: str, method: str, status: int) -> float:
         value(
             text,
             "http_server_duration_milliseconds_count",
-            http_target=route,
+            http_route=route,
             http_method=method,
             http_status_code=str(status),
         )
@@ -83,18 +83,24 @@ async def test_requests_are_counted_by_route_template_method_and_status_never_by
     async with stack.client("live") as anonymous:
         seen = await anonymous.get(f"/rooms/{room.room_id}")
         refused = await anonymous.post(f"/rooms/{room.room_id}/start")  # no token
+        stray = await anonymous.get(f"/no-such-page/{room.room_id}")  # no route: the router answers itself
+        odd = await anonymous.request("BREW", f"/rooms/{room.room_id}")  # a method HTTP does not have
     assert seen.status_code == 200, seen.text
     assert refused.status_code == 401, refused.text
+    assert stray.status_code == 404, stray.text
+    assert odd.status_code in (400, 405), odd.text
 
     text = await scrape(stack, "live")
     assert requests_of(text, "/rooms", "POST", 201) >= 1
     assert requests_of(text, "/rooms/{room_id}", "GET", 200) >= 1
     assert requests_of(text, "/rooms/{room_id}/start", "POST", 401) >= 1
-    assert value(text, "http_server_duration_milliseconds_sum", http_target="/rooms/{room_id}", http_method="GET")
+    assert requests_of(text, "unmatched", "GET", 404) >= 1
+    assert "BREW" not in text
+    assert value(text, "http_server_duration_milliseconds_sum", http_route="/rooms/{room_id}", http_method="GET")
     assert room.room_id not in text
     # Only bounded labels: no Host header, no server address.
     labels = {key for sample in samples(text, "http_server_duration_milliseconds_count") for key, _ in sample}
-    assert labels == {"http_target", "http_method", "http_status_code"}
+    assert labels == {"http_route", "http_method", "http_status_code"}
 
 
 async def test_purchases_served_by_the_purchase_middleware_are_counted_under_their_route(stack: Stack) -> None:
