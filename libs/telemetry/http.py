@@ -1,19 +1,22 @@
-"""HTTP server metrics: one `http.server.duration` record per request, by method, status and route template.
+"""Each HTTP request timed once, around the whole app; its listeners record it (metrics) and log it (access log).
 
-Why ours rather than the OpenTelemetry ASGI instrumentation's metrics (Litestar's plugin keeps doing the traces):
-that instrumentation records five measurements per request (duration, request and response size, in-flight up
-and down), each with eight or so attributes the SDK copies, cleans and hashes; measured in process on an
-authenticated echo route, about 130 µs of a ~500 µs request (docs/PERFORMANCE.md). It also labels them with the
-Host header and server address a client chooses, and knows no Litestar route template. Here: one record, three
-bounded labels (`http.route` is the template the router matched, `/rooms/{room_id}`, never a raw id; `unmatched`
-for a path no route serves; a method outside HTTP's own is `_OTHER`), the attribute dict cached per combination.
-It wraps the whole app, so the router's own 404/405 and the purchase middleware's answers are counted too.
-Plain ASGI: importing it never imports the web framework.
+`AnsweredRequests` wraps the app below the request id: it notes the status the client got and the time taken, and
+calls every listener with `(scope, status, elapsed_ms)` once the answer is sent (or the app failed: 500). The
+router's own 404/405 and the purchase middleware's answers pass through it like any other.
+
+`HttpMetrics` is the listener behind `http.server.duration`: one record per request, three bounded labels
+(`http.route` is the template the router matched, `/rooms/{room_id}`, never a raw id; `unmatched` for a path no
+route serves; a method outside HTTP's own is `_OTHER`), the attribute dict cached per combination. Why ours rather
+than the OpenTelemetry ASGI instrumentation's metrics (Litestar's plugin keeps doing the traces): that
+instrumentation records five measurements per request (duration, request and response size, in-flight up and
+down), each with a dozen attributes the SDK copies, cleans and hashes, about 130 µs of a ~500 µs authenticated echo
+measured in process (docs/PERFORMANCE.md); it labels them with the Host header and server address a client chooses
+and knows no Litestar route template. Plain ASGI: importing this never imports the web framework.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from time import perf_counter
 from typing import Any
 
@@ -24,22 +27,20 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# Told of each answered request: its scope, the status the client got, milliseconds taken.
+Listener = Callable[[Scope, int, float], None]
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
 UNMATCHED = "unmatched"
 
 
-class HttpMetrics:
-    """ASGI wrapper recording each HTTP request's duration (ms) once it is answered (or failed)."""
+class AnsweredRequests:
+    """ASGI wrapper timing each HTTP request (but `quiet` paths) and telling `listeners` once it is answered."""
 
-    def __init__(self, app: ASGIApp, meter: Meter, *, quiet: frozenset[str] = frozenset()) -> None:
+    def __init__(self, app: ASGIApp, listeners: Sequence[Listener], *, quiet: frozenset[str] = frozenset()) -> None:
         self.app = app
+        self.listeners = tuple(listeners)
         self.quiet = quiet
-        self.duration = meter.create_histogram(
-            "http.server.duration", unit="ms", description="Time to answer an HTTP request, by route template"
-        )
-        # (method, status, route) -> the attributes of its series; bounded by routes x methods x statuses.
-        self._attributes: dict[tuple[str, int, str], dict[str, str | int]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.quiet:
@@ -58,13 +59,28 @@ class HttpMetrics:
             await self.app(scope, receive, send_noting_status)
         finally:
             elapsed_ms = (perf_counter() - started) * 1000
-            key = (scope["method"], status, scope.get("path_template") or UNMATCHED)
-            attributes = self._attributes.get(key)
-            if attributes is None:
-                method = key[0] if key[0] in _METHODS else "_OTHER"
-                attributes = {"http.method": method, "http.status_code": status, "http.route": key[2]}
-                self._attributes[key] = attributes
-            self.duration.record(elapsed_ms, attributes)
+            for listener in self.listeners:
+                listener(scope, status, elapsed_ms)
 
 
-__all__ = ["UNMATCHED", "HttpMetrics"]
+class HttpMetrics:
+    """Listener recording `http.server.duration` (ms) by method, status and route template."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.duration = meter.create_histogram(
+            "http.server.duration", unit="ms", description="Time to answer an HTTP request, by route template"
+        )
+        # (method, status, route) -> the attributes of its series; bounded by routes x methods x statuses.
+        self._attributes: dict[tuple[str, int, str], dict[str, str | int]] = {}
+
+    def __call__(self, scope: Scope, status: int, elapsed_ms: float) -> None:
+        key = (scope["method"], status, scope.get("path_template") or UNMATCHED)
+        attributes = self._attributes.get(key)
+        if attributes is None:
+            method = key[0] if key[0] in _METHODS else "_OTHER"
+            attributes = {"http.method": method, "http.status_code": status, "http.route": key[2]}
+            self._attributes[key] = attributes
+        self.duration.record(elapsed_ms, attributes)
+
+
+__all__ = ["UNMATCHED", "AnsweredRequests", "HttpMetrics", "Listener"]

@@ -28,8 +28,8 @@ from libs.runtime import Runtime
 from libs.scheduler import JobHandler, Scheduler
 from libs.settings import Settings, check_secrets, load
 from libs.telemetry import METRICS_CONTENT_TYPE, Telemetry
-from libs.telemetry.http import HttpMetrics
-from libs.web.access_log import QUIET_PATHS, AccessLogMiddleware
+from libs.telemetry.http import AnsweredRequests, HttpMetrics
+from libs.web.access_log import QUIET_PATHS, log_access
 from libs.web.guards import BearerAuthMiddleware
 from libs.web.openapi import documented, openapi_config
 from libs.web.problems import EXCEPTION_HANDLERS, Problem, send_problem
@@ -233,9 +233,10 @@ def build_app(
     )
     app.state.runtime = runtime
     # Around everything the app answers, the router's own 404 and 405 included (an app `middleware=` runs only on
-    # matched routes): every answer carries a request id, every request gets its access line, no URL is too long.
+    # matched routes): every answer carries a request id, every request is timed once for its metric and access
+    # line, no URL is too long.
     app.asgi_handler = RequestIdMiddleware(
-        AccessLogMiddleware(HttpMetrics(app.asgi_handler, telemetry.meter, quiet=QUIET_PATHS))
+        AnsweredRequests(app.asgi_handler, [HttpMetrics(telemetry.meter), log_access], quiet=QUIET_PATHS)
     )
     return app
 

@@ -34,7 +34,7 @@ from litestar.response import ServerSentEvent
 from litestar.routes import HTTPRoute
 
 from libs.errors import DomainError
-from libs.web.problems import PROBLEM_JSON, TYPE_PREFIX, status_of
+from libs.web.problems import PROBLEM_JSON, TYPE_PREFIX, status_of_kind
 from libs.web.throttle import Limits
 
 BEARER = "bearerAuth"
@@ -101,8 +101,7 @@ def documented(
     idempotency_key: Literal["required", "optional"] | None = None,
 ) -> dict[str, Any]:
     """A route's `opt=`: the refusals its use case raises (kinds or statuses) and its Idempotency-Key."""
-    # status_of reads only the refusal's class: an instance without its __init__ is enough to ask.
-    statuses = tuple(sorted({r if isinstance(r, int) else status_of(r.__new__(r)) for r in refuses}))
+    statuses = tuple(sorted({r if isinstance(r, int) else status_of_kind(r) for r in refuses}))
     opt: dict[str, Any] = {_REFUSES: statuses}
     if idempotency_key is not None:
         opt[_IDEMPOTENCY] = idempotency_key

@@ -90,7 +90,12 @@ def _field_from_message(message: str, parent: str | None = None) -> str | None:
 
 def status_of(error: DomainError) -> int:
     """The HTTP status of a refusal, by its kind (STATUS); a refusal of no kind is a bad request."""
-    for cls in type(error).__mro__:
+    return status_of_kind(type(error))
+
+
+def status_of_kind(kind: type[DomainError]) -> int:
+    """The HTTP status of a refusal class (a kind or a subclass of one); a class of no kind is a bad request."""
+    for cls in kind.__mro__:
         status = STATUS.get(cls)
         if status is not None:
             return status

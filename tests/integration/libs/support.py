@@ -7,14 +7,19 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from devstack.embedded import free_port
 from libs.bus import Bus
 from libs.contracts import StockChanged
 from libs.db import Database
+from libs.settings import Settings
 from libs.telemetry import Telemetry, add_exporter
+from libs.web.app import ServiceSpec, build_app
+from tests.harness import Infra, ServedApp
 
 
 @dataclass
@@ -72,3 +77,21 @@ def stock_event() -> StockChanged:
         stock_reserved=2,
         stock_available=8,
     )
+
+
+@contextlib.asynccontextmanager
+async def served_routes(infra: Infra, name: str, routes: list[Any], migrations: Path) -> AsyncIterator[ServedApp]:
+    """A tiny service of `routes` built by `build_app` (its own scratch schema, `migrations`), served on a free port."""
+    spec = ServiceSpec(
+        name=name,
+        schema=f"t_{name}_{uuid.uuid4().hex[:10]}",
+        settings=Settings,
+        migrations=migrations,
+        routes=routes,
+    )
+    served = ServedApp(name, build_app(spec, infra.settings(name), telemetry=Telemetry(name)), free_port())
+    await served.start()
+    try:
+        yield served
+    finally:
+        await served.stop()

@@ -14,13 +14,10 @@ import pytest_asyncio
 from litestar import get, post
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from devstack.embedded import free_port
 from libs.cli import log_format
-from libs.settings import Settings
-from libs.telemetry import Telemetry
 from libs.web import requires
-from libs.web.app import ServiceSpec, build_app
 from tests.harness import Infra, ServedApp, eventually
+from tests.integration.libs.support import served_routes
 
 
 class AnswersItself:
@@ -51,19 +48,9 @@ def fast() -> None:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def app(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServedApp]:
-    spec = ServiceSpec(
-        name="accesslog",
-        schema=f"t_access_{uuid.uuid4().hex[:10]}",
-        settings=Settings,
-        migrations=Path(tmp_path_factory.mktemp("access_log_migrations")),
-        routes=[hello, mine, fast],
-    )
-    served = ServedApp(
-        "accesslog", build_app(spec, infra.settings("accesslog"), telemetry=Telemetry("accesslog")), free_port()
-    )
-    await served.start()
-    yield served
-    await served.stop()
+    migrations = Path(tmp_path_factory.mktemp("access_log_migrations"))
+    async with served_routes(infra, "accesslog", [hello, mine, fast], migrations) as served:
+        yield served
 
 
 @pytest_asyncio.fixture(loop_scope="session")

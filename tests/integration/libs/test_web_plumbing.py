@@ -27,6 +27,7 @@ from libs.telemetry import Telemetry
 from libs.web import Problem, idempotency_key, principal_of, requires
 from libs.web.app import ServiceSpec, build_app
 from tests.harness import Infra, ServedApp, assert_problem
+from tests.integration.libs.support import served_routes
 
 
 class ThingIn(msgspec.Struct, kw_only=True):
@@ -88,19 +89,9 @@ CREATE TABLE effect_log (owner text NOT NULL, text text NOT NULL);
 async def app(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServedApp]:
     migrations = tmp_path_factory.mktemp("plumbing_migrations")
     (migrations / "0001_init.sql").write_text(MIGRATION)
-    spec = ServiceSpec(
-        name="plumbing",
-        schema=f"t_web_{uuid.uuid4().hex[:10]}",
-        settings=Settings,
-        migrations=Path(migrations),
-        routes=[create_thing, conflict, refused, add_note],
-    )
-    served = ServedApp(
-        "plumbing", build_app(spec, infra.settings("plumbing"), telemetry=Telemetry("plumbing")), free_port()
-    )
-    await served.start()
-    yield served
-    await served.stop()
+    routes = [create_thing, conflict, refused, add_note]
+    async with served_routes(infra, "plumbing", routes, Path(migrations)) as served:
+        yield served
 
 
 @pytest_asyncio.fixture(loop_scope="session")
