@@ -17,6 +17,8 @@ import msgspec
 # 32+ bytes: HS256 keys shorter than the hash are weak (and PyJWT warns).
 DEV_JWT_SECRET = "liveloop-dev-secret-change-me-before-production"
 DEV_WEBHOOK_SECRET = "whsec_liveloop_dev"
+# The dev stack's shared secret for carrier delivery callbacks (orders' POST /carrier/events).
+DEV_CARRIER_SECRET = "carrier_liveloop_dev"
 
 
 def env_name(field: str) -> str:
@@ -92,4 +94,8 @@ def load(cls: type[S], service: str, environ: Mapping[str, str] | None = None) -
     return msgspec.convert(values, cls, strict=False)
 
 
-__all__ = ["DEV_JWT_SECRET", "DEV_WEBHOOK_SECRET", "InsecureSettings", "Settings", "check_secrets", "env_name", "load"]
+__all__ = [
+    "DEV_CARRIER_SECRET",
+    "DEV_JWT_SECRET",
+    "DEV_WEBHOOK_SECRET",
+    "InsecureSettings", "Settings", "check_secrets", "env_name", "load"]

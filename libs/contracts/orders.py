@@ -1,4 +1,5 @@
-"""What orders announces: orders placed, paid and cancelled, checkouts abandoned."""
+"""What orders announces: orders placed, paid, cancelled, shipped, delivered and completed; checkouts abandoned;
+refunds requested, made and failed."""
 
 from __future__ import annotations
 
@@ -106,13 +107,126 @@ class CheckoutAbandoned(Event, frozen=True, kw_only=True):
     reason: str
 
 
+class ShippedLine(msgspec.Struct, frozen=True, kw_only=True):
+    line_no: int
+    sku_id: str
+    quantity: int
+
+
+class OrderShipped(OrderFacts, frozen=True, kw_only=True):
+    """The merchant shipped some or all units of a paid order (one event per shipment)."""
+
+    SUBJECT: ClassVar[str] = "orders.order.shipped.v1"
+    shipment_id: str
+    carrier: str
+    tracking_number: str
+    shipped_lines: list[ShippedLine]
+    # Nothing is left to ship after this shipment.
+    fully_shipped: bool
+    shipped_at: datetime
+
+
+class OrderDelivered(OrderFacts, frozen=True, kw_only=True):
+    """Every shipment of the order was delivered and nothing is left to ship."""
+
+    SUBJECT: ClassVar[str] = "orders.order.delivered.v1"
+    delivered_at: datetime
+
+
+class OrderCompleted(OrderFacts, frozen=True, kw_only=True):
+    """The buyer confirmed receipt, or the auto-completion deadline passed with no after-sales case open."""
+
+    SUBJECT: ClassVar[str] = "orders.order.completed.v1"
+    # `buyer` or `auto`.
+    by: str
+    completed_at: datetime
+
+
+class CancelledLine(msgspec.Struct, frozen=True, kw_only=True):
+    line_no: int
+    sku_id: str
+    quantity: int
+    flash_sale_id: str | None = None
+
+
+class OrderCancelledAfterPayment(OrderFacts, frozen=True, kw_only=True):
+    """Paid units that had not shipped are cancelled and refunded (the buyer's cancel before shipment, or after the
+    ship-by deadline): shop puts them back on hand. `whole_order`: nothing had shipped, the order is cancelled."""
+
+    SUBJECT: ClassVar[str] = "orders.order.cancelled_after_payment.v1"
+    reason: str
+    cancelled_lines: list[CancelledLine]
+    whole_order: bool
+    grant_id: str
+
+
+class RefundLine(msgspec.Struct, frozen=True, kw_only=True):
+    """Units of one order line a refund pays back, and what they cost the buyer (their share of the discount off)."""
+
+    line_no: int
+    sku_id: str
+    quantity: int
+    amount_minor: int
+    room_id: str | None = None
+    flash_sale_id: str | None = None
+
+
+class RefundFacts(Event, frozen=True, kw_only=True):
+    """What every refund event says: which grant, which order, whose money, which units and where they were sold."""
+
+    grant_id: str
+    case_id: str | None = None
+    order_id: str
+    checkout_id: str
+    buyer_id: str
+    merchant_id: str
+    amount_minor: int
+    currency: str
+    refund_lines: list[RefundLine]
+    # The order's lines as sold (their room, video or sale is the refund's source).
+    lines: list[OrderLine]
+
+
+class RefundRequested(RefundFacts, frozen=True, kw_only=True):
+    """orders accepted a grant under the order's cap and will refund exactly `amount_minor` at Stripe."""
+
+    SUBJECT: ClassVar[str] = "orders.refund.requested.v1"
+
+
+class RefundSucceeded(RefundFacts, frozen=True, kw_only=True):
+    """Stripe refunded the grant (read from its answer, the webhook, or by reading the refund back)."""
+
+    SUBJECT: ClassVar[str] = "orders.refund.succeeded.v1"
+    stripe_refund_id: str
+    refunded_at: datetime
+
+
+class RefundFailed(RefundFacts, frozen=True, kw_only=True):
+    """The grant will not be paid as it stands: Stripe refused it, or orders refused it (over the cap or the ledger).
+    An operator decides what happens next (aftersales' `refund_failed`)."""
+
+    SUBJECT: ClassVar[str] = "orders.refund.failed.v1"
+    reason: str
+
+
 __all__ = [
+    "CancelledLine",
     "CheckoutAbandoned",
     "FlashSaleOrdersPlaced",
     "OrderCancelled",
+    "OrderCancelledAfterPayment",
+    "OrderCompleted",
+    "OrderDelivered",
     "OrderFacts",
     "OrderLine",
     "OrderPaid",
     "OrderPlaced",
+    "OrderShipped",
     "PlacedOrder",
+    "RefundFacts",
+    "RefundFailed",
+    "RefundLine",
+    "RefundRequested",
+    "RefundSucceeded",
+    "ShippedLine",
 ]

@@ -167,10 +167,44 @@ class AllocateStockReply(msgspec.Struct, frozen=True, kw_only=True):
     currency: str | None = None
 
 
+EXCHANGE_STOCK = "rpc.shop.stock.exchange.v1"
+
+
+class ExchangeStock(msgspec.Struct, frozen=True, kw_only=True):
+    """Take (or check, or give back) replacement units for an after-sales exchange. Idempotent on `exchange_id`.
+
+    `action`: `check` (is `sku_id` a SKU of `product_id` of this merchant, with `quantity` available? nothing
+    changes), `take` (on hand -= quantity, once per exchange id) or `release` (a taken exchange's units go back,
+    once).
+    """
+
+    exchange_id: str
+    merchant_id: str
+    product_id: str
+    sku_id: str
+    quantity: int
+    action: str
+    answer_by: datetime | None = None
+
+
+class ExchangeStockReply(msgspec.Struct, frozen=True, kw_only=True):
+    """`ok`, or an error code: `unknown_sku` (no such SKU of this merchant), `not_same_product`,
+    `insufficient_stock` (`available` says how many), `exchange_conflict` (the id was used for another SKU or
+    quantity), `too_late`, `invalid_request`."""
+
+    ok: bool
+    error: str | None = None
+    detail: str | None = None
+    available: int | None = None
+
+
 __all__ = [
     "ALLOCATE_STOCK",
     "AllocateStock",
     "AllocateStockReply",
+    "EXCHANGE_STOCK",
+    "ExchangeStock",
+    "ExchangeStockReply",
     "ProductPublished",
     "ProductState",
     "ProductUpdated",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import msgspec
 
-from libs.settings import DEV_WEBHOOK_SECRET, Settings
+from libs.settings import DEV_CARRIER_SECRET, DEV_WEBHOOK_SECRET, Settings
 
 
 class OrdersSettings(Settings, kw_only=True):
     """Orders' settings (`LIVELOOP_PAYMENT_WINDOW_S`, `LIVELOOP_CHECKOUT_*`, `LIVELOOP_MAX_*`, `STRIPE_API_KEY`,
-    `STRIPE_API_BASE`, `STRIPE_WEBHOOK_SECRET`)."""
+    `STRIPE_API_BASE`, `STRIPE_WEBHOOK_SECRET`, `CARRIER_WEBHOOK_SECRET`, fulfilment windows)."""
 
     # How long a buyer has to pay a checkout before its orders are cancelled and the stock goes back.
     payment_window_s: int = 900
@@ -26,9 +26,22 @@ class OrdersSettings(Settings, kw_only=True):
     stripe_webhook_secret: str = msgspec.field(default=DEV_WEBHOOK_SECRET, name="STRIPE_WEBHOOK_SECRET")
     # A signed webhook older than this is refused (Stripe's own default).
     stripe_webhook_tolerance_s: int = 300
+    # Fulfilment: a paid order ships within this (then it is late and the buyer may cancel what has not shipped);
+    # a delivered order completes by itself this long after delivery unless the buyer confirms first (the clock
+    # stops while an after-sales case is open).
+    ship_within_s: int = 48 * 3600
+    auto_complete_s: int = 7 * 24 * 3600
+    # Carrier delivery callbacks (POST /carrier/events): HMAC-SHA256 with this shared secret, within this tolerance.
+    carrier_webhook_secret: str = msgspec.field(default=DEV_CARRIER_SECRET, name="CARRIER_WEBHOOK_SECRET")
+    carrier_webhook_tolerance_s: int = 300
+    # A refund Stripe refuses (not a network failure: those retry for ever) is tried this many times, then failed
+    # and handed to an operator.
+    refund_max_attempts: int = 5
 
     def insecure(self) -> list[str]:
         problems = super().insecure()
         if self.stripe_webhook_secret == DEV_WEBHOOK_SECRET:
             problems.append("STRIPE_WEBHOOK_SECRET must be set to the endpoint's signing secret")
+        if self.carrier_webhook_secret == DEV_CARRIER_SECRET:
+            problems.append("CARRIER_WEBHOOK_SECRET must be set to the secret shared with the carriers")
         return problems

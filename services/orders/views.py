@@ -23,6 +23,41 @@ class LineView(msgspec.Struct, kw_only=True):
     # Whether live vouched for room_id (it exists and sells for the line's merchant): None without a room, False
     # when live did not answer in time and the room was kept unverified ("Attribution" in docs/ARCHITECTURE.md).
     room_verified: bool | None = None
+    # The line's quantity ledger ("Fulfilment" in docs/ARCHITECTURE.md), and what is derived from it.
+    ledger: LedgerView | None = None
+
+
+class LedgerView(msgspec.Struct, kw_only=True):
+    """What happened to a line's units; `to_ship`, `refundable` and `returnable` are derived, never stored."""
+
+    ordered: int
+    shipped: int = 0
+    delivered: int = 0
+    cancelled: int = 0
+    refund_requested: int = 0
+    refunded: int = 0
+    returned: int = 0
+    restocked: int = 0
+    to_ship: int = 0
+    refundable: int = 0
+    returnable: int = 0
+
+
+class RefundView(msgspec.Struct, kw_only=True):
+    """A refund grant of the order and where its money is."""
+
+    grant_id: str
+    case_id: str | None = None
+    # `case` (an after-sales decision) or `cancel` (unshipped units cancelled after payment).
+    origin: str
+    amount_minor: int
+    currency: str
+    # pending, succeeded or failed.
+    status: str
+    stripe_refund_id: str | None = None
+    failure_reason: str | None = None
+    created_at: datetime
+    settled_at: datetime | None = None
 
 
 class OrderView(msgspec.Struct, kw_only=True):

@@ -12,7 +12,16 @@ from libs.contracts import EVENT_TYPES, live, shop
 
 SAMPLES = Path(__file__).with_name("contract_samples")
 # Request/reply messages are named `rpc.<Class>.json`: they have no subject of their own.
-REQUESTS = ("ReserveItem", "ReserveStock", "ReservedLine", "ReserveStockReply", "AllocateStock", "AllocateStockReply")
+REQUESTS = (
+    "ReserveItem",
+    "ReserveStock",
+    "ReservedLine",
+    "ReserveStockReply",
+    "AllocateStock",
+    "AllocateStockReply",
+    "ExchangeStock",
+    "ExchangeStockReply",
+)
 LIVE_REQUESTS = ("RoomSource", "VerifyRoomSources", "VerifyRoomSourcesReply")
 TYPES: dict[str, type] = {
     **EVENT_TYPES,
