@@ -18,7 +18,7 @@ import httpx
 from devstack import embedded
 from devstack.embedded import Proc, StartupError
 from devstack.seed import DemoState, SeedError, demo_tokens, seed
-from libs.settings import DEV_JWT_SECRET, DEV_WEBHOOK_SECRET
+from libs.settings import DEV_CARRIER_SECRET, DEV_JWT_SECRET, DEV_WEBHOOK_SECRET
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT / ".liveloop"
@@ -37,6 +37,7 @@ DEV_DEFAULTS: dict[str, str] = {
     "LIVELOOP_NS": "",
     "STRIPE_API_KEY": "sk_test_liveloop",
     "STRIPE_WEBHOOK_SECRET": DEV_WEBHOOK_SECRET,
+    "CARRIER_WEBHOOK_SECRET": DEV_CARRIER_SECRET,
     "LIVELOOP_JWT_SECRET": DEV_JWT_SECRET,
     "LIVELOOP_PAYMENT_WINDOW_S": "900",
 }
@@ -90,9 +91,13 @@ class Endpoints:
     services: dict[str, str]
 
 
-def _write_demo_env(path: Path, endpoints: Endpoints, state: DemoState | None, tokens: Mapping[str, str]) -> None:
+def _write_demo_env(
+    path: Path, endpoints: Endpoints, state: DemoState | None, tokens: Mapping[str, str], carrier_secret: str
+) -> None:
     """Write shell exports for the README tour (`source .liveloop/demo.env`)."""
     values: dict[str, str] = {f"{name.upper()}_URL": url for name, url in endpoints.services.items()}
+    # What the tour signs a carrier's delivery callback with (dev-only, like the tokens).
+    values["CARRIER_WEBHOOK_SECRET"] = carrier_secret
     # Deliberately no DATABASE_URL / NATS_URL / STRIPE_API_BASE: once sourced, they would
     # make the next `make up` in that shell use this run's (then stopped) servers.
     if state is not None:
@@ -270,7 +275,7 @@ def up(
                     say(f"seeding the demo failed, the stack keeps running: {exc}")
             tokens = _tokens(state, env["LIVELOOP_JWT_SECRET"])
             env_file = data_dir / "demo.env"
-            _write_demo_env(env_file, endpoints, state, tokens)
+            _write_demo_env(env_file, endpoints, state, tokens, env["CARRIER_WEBHOOK_SECRET"])
             embedded.echo(_summary(endpoints, state, tokens, env_file))
 
             while True:

@@ -98,4 +98,9 @@ __all__ = [
     "DEV_CARRIER_SECRET",
     "DEV_JWT_SECRET",
     "DEV_WEBHOOK_SECRET",
-    "InsecureSettings", "Settings", "check_secrets", "env_name", "load"]
+    "InsecureSettings",
+    "Settings",
+    "check_secrets",
+    "env_name",
+    "load",
+]

@@ -6,8 +6,8 @@ its event class.
 """
 
 from libs.contracts import aftersales, live, orders, shop
-from libs.contracts.base import STREAMS, Event, all_event_types, new_event_id, stream_for
 from libs.contracts.aftersales import *  # noqa: F403
+from libs.contracts.base import STREAMS, Event, all_event_types, new_event_id, stream_for
 from libs.contracts.live import *  # noqa: F403
 from libs.contracts.orders import *  # noqa: F403
 from libs.contracts.shop import *  # noqa: F403

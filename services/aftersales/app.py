@@ -1,4 +1,4 @@
-"""After-sales service: wiring. Cases come with the after-sales issue; today it learns paid orders."""
+"""After-sales service: wiring."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from litestar import Litestar
 from libs.clock import Clock
 from libs.telemetry import Telemetry
 from libs.web.app import ServiceSpec, build_app
-from services.aftersales import consumers
+from services.aftersales import consumers, jobs
+from services.aftersales.api import ROUTES
 from services.aftersales.settings import AftersalesSettings
 
 SPEC = ServiceSpec(
@@ -17,9 +18,10 @@ SPEC = ServiceSpec(
     schema="aftersales",
     settings=AftersalesSettings,
     migrations=Path(__file__).with_name("migrations"),
-    routes=[],
+    routes=ROUTES,
     consumers=consumers.subscriptions,
-    description="Refund only, return and refund, exchange, deadlines and arbitration.",
+    jobs=jobs.handlers,
+    description="Refund only, return and refund, exchange: cases, their deadlines and arbitration.",
 )
 
 

@@ -5,9 +5,25 @@ from __future__ import annotations
 import asyncpg
 
 from libs.bus import Subscription
-from libs.contracts import Event, OrderPaid
+from libs.contracts import (
+    Event,
+    FlashSaleOrdersPlaced,
+    OrderCancelled,
+    OrderCancelledAfterPayment,
+    OrderDelivered,
+    OrderPaid,
+    OrderPlaced,
+    OrderShipped,
+    RefundFailed,
+    RefundSucceeded,
+)
 from libs.runtime import Runtime
-from services.aftersales.use_cases import remember_paid_order
+from services.aftersales.use_cases import moves, orders
+
+
+def _of_a_case(event: Event) -> bool:
+    # A refund without a case is a cancel's (orders' own): nothing of aftersales'.
+    return isinstance(event, RefundSucceeded | RefundFailed) and event.case_id is not None
 
 
 def subscriptions(runtime: Runtime) -> list[Subscription]:
@@ -15,6 +31,43 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
 
     async def on_paid(conn: asyncpg.Connection, event: Event) -> None:
         assert isinstance(event, OrderPaid)
-        await remember_paid_order(runtime, conn, event)
+        await orders.remember_paid_order(runtime, conn, event)
 
-    return [Subscription("aftersales__paid_orders", (OrderPaid.SUBJECT,), on_paid)]
+    async def on_shipped(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, OrderShipped)
+        await orders.remember_shipment(runtime, conn, event)
+
+    async def on_delivered(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, OrderDelivered)
+        await orders.remember_delivery(runtime, conn, event)
+
+    async def on_cancelled(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, OrderCancelledAfterPayment)
+        await orders.remember_cancel(runtime, conn, event)
+
+    async def on_placed(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, OrderPlaced | FlashSaleOrdersPlaced)
+        await orders.remember_placed(runtime, conn, event)
+
+    async def on_unpaid_cancel(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, OrderCancelled)
+        await orders.remember_unpaid_cancel(runtime, conn, event)
+
+    async def on_refund_result(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, RefundSucceeded | RefundFailed)
+        await moves.refund_settled(runtime, conn, event)
+
+    return [
+        Subscription("aftersales__paid_orders", (OrderPaid.SUBJECT,), on_paid),
+        Subscription("aftersales__shipments", (OrderShipped.SUBJECT,), on_shipped),
+        Subscription("aftersales__deliveries", (OrderDelivered.SUBJECT,), on_delivered),
+        Subscription("aftersales__cancellations", (OrderCancelledAfterPayment.SUBJECT,), on_cancelled),
+        Subscription("aftersales__placed_orders", (OrderPlaced.SUBJECT, FlashSaleOrdersPlaced.SUBJECT), on_placed),
+        Subscription("aftersales__unpaid_cancellations", (OrderCancelled.SUBJECT,), on_unpaid_cancel),
+        Subscription(
+            "aftersales__refund_results",
+            (RefundSucceeded.SUBJECT, RefundFailed.SUBJECT),
+            on_refund_result,
+            wants=_of_a_case,
+        ),
+    ]

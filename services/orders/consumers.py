@@ -6,10 +6,20 @@ from __future__ import annotations
 import asyncpg
 
 from libs.bus import Subscription
-from libs.contracts import CouponClaimed, Event, FlashSaleAdmitted
+from libs.contracts import (
+    CaseClosed,
+    CaseOpened,
+    CouponClaimed,
+    Event,
+    FlashSaleAdmitted,
+    RefundGranted,
+    ReturnReceived,
+)
 from libs.runtime import Runtime
 from services.orders.use_cases.coupons import keep_coupon
 from services.orders.use_cases.flash_sales import open_admitted_orders
+from services.orders.use_cases.fulfilment import case_closed, case_opened
+from services.orders.use_cases.grants import count_return, grant_refund
 
 
 def subscriptions(runtime: Runtime) -> list[Subscription]:
@@ -23,7 +33,25 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         assert isinstance(event, CouponClaimed)
         await keep_coupon(runtime, conn, event)
 
+    async def refund_grants(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, RefundGranted)
+        await grant_refund(runtime, conn, event)
+
+    async def returns(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, ReturnReceived)
+        await count_return(runtime, conn, event)
+
+    async def case_holds(conn: asyncpg.Connection, event: Event) -> None:
+        if isinstance(event, CaseOpened):
+            await case_opened(runtime, conn, event)
+        else:
+            assert isinstance(event, CaseClosed)
+            await case_closed(runtime, conn, event)
+
     return [
+        Subscription("orders__case_holds", (CaseOpened.SUBJECT, CaseClosed.SUBJECT), case_holds),
         Subscription("orders__flash_sale_orders", (FlashSaleAdmitted.SUBJECT,), flash_sale_orders),
         Subscription("orders__claimed_coupons", (CouponClaimed.SUBJECT,), claimed_coupons),
+        Subscription("orders__refund_grants", (RefundGranted.SUBJECT,), refund_grants),
+        Subscription("orders__returns", (ReturnReceived.SUBJECT,), returns),
     ]

@@ -7,6 +7,10 @@ import asyncpg
 from libs.runtime import Runtime
 from libs.scheduler import JobHandler
 from services.orders import domain
+from services.orders.domain.fulfilment import AUTO_COMPLETE_JOB
+from services.orders.domain.money import REFUND_GRANT_JOB
+from services.orders.use_cases.fulfilment import auto_complete
+from services.orders.use_cases.grants import refund_grant as refund_grant_once
 from services.orders.use_cases.payment_window import close_window
 from services.orders.use_cases.refunds import refund
 
@@ -20,4 +24,15 @@ def handlers(runtime: Runtime) -> dict[str, JobHandler]:
     async def refund_payment(conn: asyncpg.Connection, intent_id: str, _: dict) -> None:
         await refund(runtime, conn, intent_id)
 
-    return {domain.PAYMENT_TIMEOUT_JOB: payment_timeout, domain.REFUND_JOB: refund_payment}
+    async def refund_grant(conn: asyncpg.Connection, grant_id: str, _: dict) -> None:
+        await refund_grant_once(runtime, conn, grant_id)
+
+    async def order_auto_complete(conn: asyncpg.Connection, order_id: str, _: dict) -> None:
+        await auto_complete(runtime, conn, order_id)
+
+    return {
+        AUTO_COMPLETE_JOB: order_auto_complete,
+        domain.PAYMENT_TIMEOUT_JOB: payment_timeout,
+        domain.REFUND_JOB: refund_payment,
+        REFUND_GRANT_JOB: refund_grant,
+    }

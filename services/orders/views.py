@@ -8,6 +8,8 @@ import msgspec
 
 
 class LineView(msgspec.Struct, kw_only=True):
+    # The line's number in its order (what a shipment's or a case's `lines[i].line_no` names).
+    line_no: int | None = None
     sku_id: str
     product_id: str
     title: str
@@ -78,7 +80,55 @@ class OrderView(msgspec.Struct, kw_only=True):
     created_at: datetime
     paid_at: datetime | None = None
     cancelled_at: datetime | None = None
+    # buyer_cancelled or late_shipment (a paid order cancelled by its buyer), payment_timeout (never paid).
     cancel_reason: str | None = None
+    # Fulfilment ("Orders: fulfilment" in docs/ARCHITECTURE.md): ship by then; `late` is derived from the clock
+    # (past ship_by with units left to ship: the buyer may cancel them).
+    ship_by: datetime | None = None
+    late: bool = False
+    delivered_at: datetime | None = None
+    completed_at: datetime | None = None
+    # buyer (confirmed receipt) or auto (complete_by passed with no after-sales case open).
+    completed_by: str | None = None
+    # When a delivered order completes by itself; stopped while an after-sales case is open (`completion_paused`).
+    complete_by: datetime | None = None
+    completion_paused: bool = False
+    shipments: list[ShipmentView] = []
+    refunds: list[RefundView] = []
+    # What succeeded refunds gave back to the buyer so far.
+    refunded_minor: int = 0
+
+
+class ShipmentLineView(msgspec.Struct, kw_only=True):
+    line_no: int
+    sku_id: str
+    quantity: int
+
+
+class ShipmentView(msgspec.Struct, kw_only=True):
+    """Units of one order sent in one parcel, with its carrier's tracking number."""
+
+    shipment_id: str
+    order_id: str
+    carrier: str
+    tracking_number: str
+    # shipped or delivered.
+    status: str
+    lines: list[ShipmentLineView]
+    shipped_at: datetime
+    delivered_at: datetime | None = None
+
+
+class ShipmentList(msgspec.Struct, kw_only=True):
+    """An order's shipments, oldest first."""
+
+    items: list[ShipmentView]
+
+
+class CarrierAck(msgspec.Struct, kw_only=True):
+    """What a carrier callback did: delivered, duplicate (this event id was applied before) or ignored."""
+
+    status: str
 
 
 class OrderPage(msgspec.Struct, kw_only=True):

@@ -22,7 +22,10 @@ SPEC = ServiceSpec(
     consumers=consumers.subscriptions,
     jobs=jobs.handlers,
     rpc=rpc.responders,
-    description="Merchants, catalogue, SKUs and stock, reservations for checkout, flash-sale allocations, buyer carts.",
+    description=(
+        "Merchants, catalogue, SKUs and stock, reservations for checkout, flash-sale allocations, buyer carts, "
+        "units back on hand after cancellations and returns, exchange replacements."
+    ),
 )
 
 

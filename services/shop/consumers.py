@@ -5,10 +5,19 @@ from __future__ import annotations
 import asyncpg
 
 from libs.bus import Subscription
-from libs.contracts import CheckoutAbandoned, Event, FlashSaleUnitsReturned, OrderCancelled, OrderPaid, OrderPlaced
+from libs.contracts import (
+    CheckoutAbandoned,
+    Event,
+    FlashSaleUnitsReturned,
+    OrderCancelled,
+    OrderCancelledAfterPayment,
+    OrderPaid,
+    OrderPlaced,
+    ReturnReceived,
+)
 from libs.runtime import Runtime
 from services.shop.domain.reservations import skus_of
-from services.shop.use_cases import allocations, stock
+from services.shop.use_cases import allocations, restocks, stock
 
 
 def subscriptions(runtime: Runtime) -> list[Subscription]:
@@ -34,6 +43,14 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         assert isinstance(event, FlashSaleUnitsReturned)
         await allocations.take_back(runtime, conn, event)
 
+    async def on_cancelled_after_payment(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, OrderCancelledAfterPayment)
+        await restocks.put_back_cancelled(runtime, conn, event)
+
+    async def on_return_received(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, ReturnReceived)
+        await restocks.put_back_returned(runtime, conn, event)
+
     def has_reserved_lines(event: Event) -> bool:
         # Flash-sale lines hold no reservation here: placing or cancelling such an order changes nothing in shop.
         assert isinstance(event, OrderPlaced | OrderCancelled)
@@ -47,4 +64,6 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         ),
         Subscription("shop__release_abandoned_checkouts", (CheckoutAbandoned.SUBJECT,), on_abandoned),
         Subscription("shop__take_back_flash_sale_units", (FlashSaleUnitsReturned.SUBJECT,), on_units_returned),
+        Subscription("shop__cancelled_paid_orders", (OrderCancelledAfterPayment.SUBJECT,), on_cancelled_after_payment),
+        Subscription("shop__returns", (ReturnReceived.SUBJECT,), on_return_received),
     ]

@@ -1,4 +1,4 @@
-"""The stock reserve and allocate responders; every shop instance joins queue group `shop`."""
+"""The stock reserve, allocate and exchange responders; every shop instance joins queue group `shop`."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ import asyncpg
 from libs.bus import Responder
 from libs.contracts import (
     ALLOCATE_STOCK,
+    EXCHANGE_STOCK,
     RESERVE_STOCK,
     AllocateStock,
     AllocateStockReply,
+    ExchangeStock,
+    ExchangeStockReply,
     ReserveStock,
     ReserveStockReply,
 )
 from libs.runtime import Runtime
-from services.shop.use_cases import allocations, stock
+from services.shop.use_cases import allocations, exchanges, stock
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +27,7 @@ _UNAVAILABLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def responders(runtime: Runtime) -> list[Responder]:
-    """Answer the reserve and allocate requests of orders and live."""
+    """Answer the reserve, allocate and exchange requests of orders, live and aftersales."""
 
     async def reserve(request: ReserveStock) -> ReserveStockReply:
         try:
@@ -43,7 +46,16 @@ def responders(runtime: Runtime) -> list[Responder]:
             log.exception("allocating stock for sale %s failed", request.allocation_id)
             return AllocateStockReply(ok=False, error="unavailable", detail="stock could not be allocated now; retry")
 
+    async def exchange(request: ExchangeStock) -> ExchangeStockReply:
+        try:
+            return await exchanges.exchange(runtime, request)
+        except _UNAVAILABLE:
+            # As for reservations: a retry with the same exchange id is safe.
+            log.exception("exchange %s (%s) failed", request.exchange_id, request.action)
+            return ExchangeStockReply(ok=False, error="unavailable", detail="stock could not be exchanged now; retry")
+
     return [
         Responder(RESERVE_STOCK, ReserveStock, reserve, queue="shop"),
         Responder(ALLOCATE_STOCK, AllocateStock, allocate, queue="shop"),
+        Responder(EXCHANGE_STOCK, ExchangeStock, exchange, queue="shop"),
     ]

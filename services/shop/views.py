@@ -68,6 +68,10 @@ class SkuChangeView(msgspec.Struct, kw_only=True):
     new_value: int
     changed_by: str
     changed_at: datetime
+    # `edit` (the merchant's), `cancelled_after_payment` / `returned` (units back on hand), `exchange_taken` /
+    # `exchange_released` (an after-sales replacement); `ref` names the cause: grant, case or exchange id.
+    reason: str = "edit"
+    ref: str | None = None
 
 
 class SkuChanges(msgspec.Struct, kw_only=True):

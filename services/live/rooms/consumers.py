@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from libs.bus import Subscription
-from libs.contracts import Event, OrderPaid, ProductPublished, ProductUpdated, StockChanged
+from libs.contracts import Event, OrderPaid, ProductPublished, ProductUpdated, RefundSucceeded, StockChanged
 from libs.runtime import Runtime
 from services.live.rooms.use_cases import catalogue, room_sales
 
@@ -25,8 +25,13 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         assert isinstance(event, OrderPaid)
         await room_sales.count_paid_order(runtime, conn, event)
 
+    async def count_refund(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, RefundSucceeded)
+        await room_sales.count_refund(runtime, conn, event)
+
     return [
         Subscription("live__product_catalogue", (ProductPublished.SUBJECT, ProductUpdated.SUBJECT), keep_product),
         Subscription("live__stock_levels", (StockChanged.SUBJECT,), keep_stock_level),
         Subscription("live__room_sales", (OrderPaid.SUBJECT,), count_paid_order),
+        Subscription("live__room_refunds", (RefundSucceeded.SUBJECT,), count_refund),
     ]

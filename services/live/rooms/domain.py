@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from libs.auth import Principal
-from libs.contracts import SOURCE_NOT_SELLING, SOURCE_OK, SOURCE_UNKNOWN_ROOM, OrderLine
+from libs.contracts import SOURCE_NOT_SELLING, SOURCE_OK, SOURCE_UNKNOWN_ROOM, OrderLine, RefundLine
 from libs.errors import Conflict, Forbidden, Invalid, NotFound
 from libs.ids import canonical_uuid
 from services.live.rooms.views import BagSku, Room
@@ -225,8 +225,9 @@ def source_verdict(room_merchant_id: str | None, merchant_id: str) -> str:
     return SOURCE_OK
 
 
-def room_amounts(lines: Iterable[OrderLine]) -> dict[str, int]:
-    """Paid amount per room among an order's lines; lines without a well-formed room id count nowhere."""
+def room_amounts(lines: Iterable[OrderLine] | Iterable[RefundLine]) -> dict[str, int]:
+    """Amount per room among an order's lines (paid) or a refund's lines (refunded); lines without a well-formed
+    room id count nowhere."""
     totals: dict[str, int] = {}
     for line in lines:
         room_id = canonical_uuid(line.room_id) if line.room_id else None

@@ -92,6 +92,12 @@ class RoomStats(msgspec.Struct, kw_only=True):
     concurrent_viewers: int
     paid_orders: int
     paid_amount_minor: int
+    # Refunds of the room's sales (each once; `refunded_orders`: distinct orders) and what they paid back;
+    # `net_amount_minor` = paid_amount_minor - refunded_amount_minor.
+    refunds: int
+    refunded_orders: int
+    refunded_amount_minor: int
+    net_amount_minor: int
     currency: str | None
     sessions: list[SessionStats]
 

@@ -127,6 +127,55 @@ async def refund_payment_intent(gateway: StripeGateway, intent_id: str, payment_
 # Stripe's error code when the charge has no money left to refund (e.g. refunded from the dashboard).
 ALREADY_REFUNDED = "charge_already_refunded"
 
+# The refund metadata key naming the grant a refund pays (how a refund whose answer was lost is found again).
+GRANT_ID = "grant_id"
+
+
+async def create_refund(
+    gateway: StripeGateway, *, intent_id: str, amount_minor: int, grant_id: str, metadata: dict[str, str]
+) -> stripe.Refund:
+    """One Stripe Refund of `amount_minor` for one grant, keyed `refund-grant-<grant_id>` on every try.
+
+    Not retried inside the call: localstripe ignores idempotency keys, so a retry after a lost answer would refund
+    twice; the caller reads the intent's refunds back (`refunds_of_intent`) before it tries again.
+    """
+    return await gateway.client.v1.refunds.create_async(
+        params={"payment_intent": intent_id, "amount": amount_minor, "metadata": {**metadata, GRANT_ID: grant_id}},
+        options={"idempotency_key": f"refund-grant-{grant_id}", "max_network_retries": 0},
+    )
+
+
+async def refunds_of_intent(gateway: StripeGateway, intent_id: str) -> list[stripe.Refund]:
+    """Every refund Stripe holds for the PaymentIntent, all pages."""
+    found: list[stripe.Refund] = []
+    params: dict[str, Any] = {"payment_intent": intent_id, "limit": 100}
+    while True:
+        page = await gateway.client.v1.refunds.list_async(params=params)  # type: ignore[arg-type]
+        found.extend(page.data)
+        if not page.has_more or not page.data:
+            return found
+        params = {**params, "starting_after": page.data[-1].id}
+
+
+def refund_of_grant(refunds: list[stripe.Refund], grant_id: str) -> stripe.Refund | None:
+    """The refund made for this grant, by its metadata."""
+    for refund in refunds:
+        if (refund.to_dict().get("metadata") or {}).get(GRANT_ID) == grant_id:
+            return refund
+    return None
+
+
+def refund_status(refund: stripe.Refund) -> tuple[str, str | None]:
+    """A refund's status and, when it failed, why."""
+    found = refund.to_dict()
+    return str(found.get("status") or ""), found.get("failure_reason")
+
+
+def is_refusal(exc: stripe.StripeError) -> bool:
+    """Stripe said no (a 4xx other than 429), as opposed to a network failure, a 5xx or a rate limit (try later)."""
+    status = exc.http_status
+    return status is not None and 400 <= status < 500 and status != 429
+
 
 def verify_signature(payload: bytes, header: str | None, secret: str, tolerance_s: int) -> None:
     """Raise SignatureError unless Stripe signed `payload` within `tolerance_s` seconds of now, either way."""
@@ -161,6 +210,8 @@ def _signed_at(header: str) -> int:
 
 SUCCEEDED = "payment_intent.succeeded"
 FAILED = "payment_intent.payment_failed"
+# A refund's status moved (succeeded, failed, canceled): settles the grant named in its metadata.
+REFUND_EVENTS = ("refund.updated", "refund.failed", "charge.refund.updated")
 
 
 class StripeObject(msgspec.Struct, kw_only=True):
@@ -170,6 +221,15 @@ class StripeObject(msgspec.Struct, kw_only=True):
     currency: str | None = None
     metadata: dict[str, Any] = {}
     last_payment_error: dict[str, Any] | None = None
+    # Refunds: `pending`, `requires_action`, `succeeded`, `failed` or `canceled`, and why it failed. Any: other
+    # objects' events are decoded before their type is looked at, and must not fail on a field we do not use.
+    status: Any = None
+    failure_reason: Any = None
+
+    def text(self, name: str) -> str | None:
+        """A field that is text (`status`, `failure_reason`), or None."""
+        value = getattr(self, name)
+        return value if isinstance(value, str) else None
 
     def metadata_str(self, key: str) -> str | None:
         """A metadata value we set (a string), or None."""

@@ -50,6 +50,13 @@ S = TypeVar("S", bound=StrEnum)
 class OrderStatus(StrEnum):
     AWAITING_PAYMENT = "awaiting_payment"
     PAID = "paid"
+    # Some units shipped, some still to ship.
+    PARTIALLY_SHIPPED = "partially_shipped"
+    # Nothing left to ship (every line shipped or cancelled).
+    SHIPPED = "shipped"
+    # Shipped, and every shipment delivered.
+    DELIVERED = "delivered"
+    COMPLETED = "completed"
     CANCELLED = "cancelled"
 
 
@@ -79,10 +86,16 @@ class RefundReason(StrEnum):
     SUPERSEDED = "superseded"
 
 
-# Only what is implemented today; shipping, delivery and refunds will add their own edges.
+# Fulfilment ("Orders: fulfilment" in docs/ARCHITECTURE.md): paid -> cancelled is the buyer's cancel before anything
+# shipped; partially_shipped -> shipped is also the late cancel of what was left to ship; shipped -> completed is the
+# buyer confirming receipt before every delivery was reported.
 ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.AWAITING_PAYMENT: frozenset({OrderStatus.PAID, OrderStatus.CANCELLED}),
-    OrderStatus.PAID: frozenset(),
+    OrderStatus.PAID: frozenset({OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED, OrderStatus.CANCELLED}),
+    OrderStatus.PARTIALLY_SHIPPED: frozenset({OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED}),
+    OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED, OrderStatus.COMPLETED}),
+    OrderStatus.DELIVERED: frozenset({OrderStatus.COMPLETED}),
+    OrderStatus.COMPLETED: frozenset(),
     OrderStatus.CANCELLED: frozenset(),
 }
 CHECKOUT_TRANSITIONS: dict[CheckoutStatus, frozenset[CheckoutStatus]] = {

@@ -21,8 +21,18 @@ from services.orders.domain import (
     OrderStatus,
     PaymentStatus,
     StoredOrder,
+    fulfilment,
 )
-from services.orders.views import CheckoutOrderView, CheckoutView, LineView, OrderView, PaymentView
+from services.orders.views import (
+    CheckoutOrderView,
+    CheckoutView,
+    LedgerView,
+    LineView,
+    OrderView,
+    PaymentView,
+    RefundView,
+    ShipmentView,
+)
 
 Conn = asyncpg.Connection | Database
 
@@ -30,15 +40,20 @@ Conn = asyncpg.Connection | Database
 _ORDER_SELECT = """
 SELECT o.order_id::text, o.checkout_id::text, o.buyer_id, o.merchant_id::text, o.status, o.subtotal_minor,
        o.discount_minor, o.coupon_id::text, o.amount_minor, o.currency, o.created_at, o.paid_at, o.cancelled_at,
-       o.cancel_reason, p.payment_id::text, COALESCE(l.lines, '[]'::jsonb) AS lines
+       o.cancel_reason, o.ship_by, o.delivered_at, o.completed_at, o.completed_by, o.complete_by,
+       o.completion_paused_at, p.payment_id::text, COALESCE(l.lines, '[]'::jsonb) AS lines
 FROM orders o
 JOIN payments p ON p.checkout_id = o.checkout_id
 LEFT JOIN LATERAL (
     SELECT jsonb_agg(jsonb_build_object(
+               'line_no', line_no,
                'sku_id', sku_id::text, 'product_id', product_id::text, 'title', title, 'sku_name', sku_name,
                'quantity', quantity, 'unit_price_minor', unit_price_minor, 'amount_minor', amount_minor,
                'room_id', room_id, 'discount_minor', discount_minor, 'flash_sale_id', flash_sale_id::text,
-               'admission_id', admission_id::text, 'room_verified', room_verified) ORDER BY line_no) AS lines
+               'admission_id', admission_id::text, 'room_verified', room_verified,
+               'shipped', shipped_qty, 'delivered', delivered_qty, 'cancelled', cancelled_qty,
+               'refund_requested', refund_requested_qty, 'refunded', refunded_qty, 'returned', returned_qty,
+               'restocked', restocked_qty) ORDER BY line_no) AS lines
     FROM order_lines WHERE order_id = o.order_id
 ) l ON true
 """
@@ -243,24 +258,29 @@ async def lock_checkout(conn: asyncpg.Connection, checkout_id: str) -> asyncpg.R
 # --- orders -----------------------------------------------------------------------------------
 
 
-async def pay_orders(conn: asyncpg.Connection, checkout_id: str, now: datetime) -> list[StoredOrder]:
-    """Every order of the checkout still awaiting payment becomes paid; returns the ones that moved."""
+async def pay_orders(
+    conn: asyncpg.Connection, checkout_id: str, now: datetime, *, ship_by: datetime | None = None
+) -> list[StoredOrder]:
+    """Every order of the checkout still awaiting payment becomes paid, to ship by `ship_by`; returns the ones that
+    moved."""
     rows = await conn.fetch(
         f"""WITH moved AS (
-                UPDATE orders SET status = $2, paid_at = $3
+                UPDATE orders SET status = $2, paid_at = $3, ship_by = $5
                 WHERE checkout_id = $1 AND status = ANY($4::text[]) RETURNING order_id)
             {_ORDER_SELECT} JOIN moved m ON m.order_id = o.order_id ORDER BY o.order_id""",  # noqa: S608
         checkout_id,
         OrderStatus.PAID,
         now,
         domain.sources(ORDER_TRANSITIONS, OrderStatus.PAID),
+        ship_by,
     )
     # The CTE's update is invisible to the outer SELECT of the same statement: report the new state.
     return [dataclasses.replace(o, status=OrderStatus.PAID) for o in map(stored_order, rows)]
 
 
 async def cancel_orders(conn: asyncpg.Connection, checkout_id: str, reason: str, now: datetime) -> list[StoredOrder]:
-    """Every order of the checkout still awaiting payment is cancelled; returns the ones that moved."""
+    """Every order of the checkout still awaiting payment is cancelled; returns the ones that moved (a paid order is
+    cancelled only by its buyer, `use_cases.fulfilment.cancel_order`)."""
     rows = await conn.fetch(
         f"""WITH moved AS (
                 UPDATE orders SET status = $2, cancelled_at = $3, cancel_reason = $4
@@ -270,7 +290,7 @@ async def cancel_orders(conn: asyncpg.Connection, checkout_id: str, reason: str,
         OrderStatus.CANCELLED,
         now,
         reason,
-        domain.sources(ORDER_TRANSITIONS, OrderStatus.CANCELLED),
+        [OrderStatus.AWAITING_PAYMENT],
     )
     return [dataclasses.replace(o, status=OrderStatus.CANCELLED) for o in map(stored_order, rows)]
 
@@ -285,8 +305,10 @@ async def order_views(
     status: str | None = None,
     before: tuple[datetime, str] | None = None,
     limit: int = 100,
+    now: datetime | None = None,
 ) -> list[OrderView]:
-    """Orders newest first, always scoped by whoever asks (buyer or merchant)."""
+    """Orders newest first, always scoped by whoever asks (buyer or merchant), with their shipments and refunds;
+    `late` is judged at `now` (never late without one)."""
     conditions, args = [], []
     for column, value in (
         ("o.buyer_id", buyer_id),
@@ -307,10 +329,42 @@ async def order_views(
         f"{_ORDER_SELECT} WHERE {where} ORDER BY o.created_at DESC, o.order_id DESC LIMIT ${len(args)}",
         *args,
     )
-    return [_order_view(row) for row in rows]
+    return await order_views_of_rows(db, rows, now)
 
 
-def _order_view(row: asyncpg.Record) -> OrderView:
+async def order_views_of_rows(db: Conn, rows: Sequence[asyncpg.Record], now: datetime | None) -> list[OrderView]:
+    """Views of rows read with _ORDER_SELECT, each with its shipments and refund grants."""
+    # Imported here: both modules read through this one's _ORDER_SELECT and Conn.
+    from services.orders.store.fulfilment import shipments_of_orders
+    from services.orders.store.grants import grants_of_orders
+
+    order_ids = [row["order_id"] for row in rows]
+    shipments = await shipments_of_orders(db, order_ids) if rows else {}
+    refunds = await grants_of_orders(db, order_ids) if rows else {}
+    return [_order_view(row, now, shipments.get(row["order_id"], []), refunds.get(row["order_id"], [])) for row in rows]
+
+
+def _order_view(
+    row: asyncpg.Record, now: datetime | None, shipments: list[ShipmentView], refunds: list[RefundView]
+) -> OrderView:
+    lines = []
+    for line in row["lines"]:
+        ledger = fulfilment.Ledger(
+            line_no=line["line_no"],
+            sku_id=line["sku_id"],
+            quantity=line["quantity"],
+            **{k: line.get(k, 0) for k in _LEDGER_COUNTS},
+        )
+        view = msgspec.convert(line, LineView)
+        view.ledger = LedgerView(
+            ordered=ledger.quantity,
+            **{k: getattr(ledger, k) for k in _LEDGER_COUNTS},
+            to_ship=ledger.to_ship,
+            refundable=ledger.refundable,
+            returnable=ledger.returnable,
+        )
+        lines.append(view)
+    to_ship = sum(line.ledger.to_ship for line in lines if line.ledger)
     return OrderView(
         order_id=row["order_id"],
         checkout_id=row["checkout_id"],
@@ -323,12 +377,25 @@ def _order_view(row: asyncpg.Record) -> OrderView:
         coupon_id=row["coupon_id"],
         amount_minor=row["amount_minor"],
         currency=row["currency"],
-        lines=msgspec.convert(row["lines"], list[LineView]),
+        lines=lines,
         created_at=row["created_at"],
         paid_at=row["paid_at"],
         cancelled_at=row["cancelled_at"],
         cancel_reason=row["cancel_reason"],
+        ship_by=row["ship_by"],
+        late=now is not None and fulfilment.is_late(row["status"], row["ship_by"], to_ship, now),
+        delivered_at=row["delivered_at"],
+        completed_at=row["completed_at"],
+        completed_by=row["completed_by"],
+        complete_by=row["complete_by"],
+        completion_paused=row["completion_paused_at"] is not None,
+        shipments=shipments,
+        refunds=refunds,
+        refunded_minor=sum(r.amount_minor for r in refunds if r.status == "succeeded"),
     )
+
+
+_LEDGER_COUNTS = ("shipped", "delivered", "cancelled", "refund_requested", "refunded", "returned", "restocked")
 
 
 # --- checkout view ----------------------------------------------------------------------------
@@ -370,7 +437,8 @@ async def checkout_view(db: Conn, checkout_id: str, buyer_id: str) -> CheckoutVi
                 coupon_id=o.coupon_id,
                 amount_minor=o.amount_minor,
                 currency=o.currency,
-                lines=o.lines,
+                # As placed (what POST /checkout answered, so a replay matches it): fulfilment is the order's.
+                lines=[msgspec.structs.replace(line, ledger=None) for line in o.lines],
             )
             for o in sorted(orders, key=lambda o: o.order_id)
         ],

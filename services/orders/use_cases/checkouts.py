@@ -175,9 +175,10 @@ def _placed_view(plan: CheckoutPlan, pay_by: datetime, rooms_verified: bool) -> 
                 lines=[
                     LineView(
                         **msgspec.structs.asdict(line),
+                        line_no=n,
                         room_verified=store.line_room_verified(line, rooms_verified),
                     )
-                    for line in o.lines
+                    for n, line in enumerate(o.lines)
                 ],
             )
             for o in sorted(plan.orders, key=lambda o: o.order_id)

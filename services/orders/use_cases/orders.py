@@ -15,7 +15,14 @@ async def order_of(
     """One order, if the buyer placed it or the merchant sells it; 404 otherwise."""
     if not _scoped(buyer_id, merchant_id) or not is_uuid(order_id):
         raise NotFound("no such order")
-    found = await store.order_views(runtime.db, order_id=order_id, buyer_id=buyer_id, merchant_id=merchant_id, limit=1)
+    found = await store.order_views(
+        runtime.db,
+        order_id=order_id,
+        buyer_id=buyer_id,
+        merchant_id=merchant_id,
+        limit=1,
+        now=runtime.clock.now(),
+    )
     if not found:
         raise NotFound("no such order")
     return found[0]
@@ -37,7 +44,13 @@ async def orders_page(
         domain.ensure_order_status(status)
     before = domain.decode_cursor(cursor) if cursor else None
     found = await store.order_views(
-        runtime.db, buyer_id=buyer_id, merchant_id=merchant_id, status=status, before=before, limit=limit + 1
+        runtime.db,
+        buyer_id=buyer_id,
+        merchant_id=merchant_id,
+        status=status,
+        before=before,
+        limit=limit + 1,
+        now=runtime.clock.now(),
     )
     items = found[:limit]
     more = len(found) > limit

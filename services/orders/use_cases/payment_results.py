@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -50,7 +50,8 @@ async def payment_succeeded(
     outcome = domain.on_payment_succeeded(locked["checkout_status"], locked["payment_status"], amount_ok=amount_ok)
     if outcome == SucceededOutcome.PAY:
         await store.move_payment(conn, payment_id, PaymentStatus.SUCCEEDED, now, intent_id=intent_id)
-        paid = await store.pay_orders(conn, checkout_id, now)
+        ship_by = now + timedelta(seconds=runtime.settings.ship_within_s)
+        paid = await store.pay_orders(conn, checkout_id, now, ship_by=ship_by)
         for order in paid:
             await announce(runtime, conn, order, domain.paid_event(order, payment_id, now))
         await store.close_checkout(conn, checkout_id, CheckoutStatus.PAID, now)

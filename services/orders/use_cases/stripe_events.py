@@ -1,5 +1,5 @@
 """Stripe's webhooks: verified, deduplicated by event id, applied through `payment_results` like the payment-window
-job."""
+job; refund events settle the pending grant named in the refund's metadata as the `refund_grant` job would."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import asyncpg
 import msgspec
 from opentelemetry.trace import SpanKind
 
+from libs.ids import is_uuid
 from libs.runtime import Runtime
 from libs.telemetry import baggage_set, link_to, names
 from services.orders import domain, store
 from services.orders.adapters import stripe
 from services.orders.domain import PaymentStatus, SucceededOutcome
 from services.orders.domain.refusals import InvalidEvent, InvalidSignature
-from services.orders.use_cases import payment_results
+from services.orders.store import grants as grant_store
+from services.orders.use_cases import grants, payment_results
 from services.orders.views import WebhookAck
 
 _ACK = {
@@ -39,6 +41,8 @@ async def receive_stripe_event(runtime: Runtime, payload: bytes, signature: str 
     except RecursionError as exc:
         # Signed is not sane: msgspec recurses once per level, even through fields it skips.
         raise InvalidEvent("not a Stripe event: nested too deeply") from exc
+    if event.type in stripe.REFUND_EVENTS and event.data.object.object in ("refund", ""):
+        return await _refund_changed(runtime, event)
     if event.type not in (stripe.SUCCEEDED, stripe.FAILED) or event.data.object.object not in ("payment_intent", ""):
         return WebhookAck(status="ignored")
     intent = event.data.object
@@ -98,3 +102,26 @@ async def _payment_failed(runtime: Runtime, event: stripe.StripeEvent, payment: 
             conn, payment["payment_id"], PaymentStatus.FAILED, now, error=str(error)[:500] if error else None
         )
     return WebhookAck(status="failed" if moved else "ignored")
+
+
+async def _refund_changed(runtime: Runtime, event: stripe.StripeEvent) -> WebhookAck:
+    """A refund of ours reached a final status: settle its grant (once; the job finds it settled and stops)."""
+    refund = event.data.object
+    grant_id = refund.metadata_str(stripe.GRANT_ID)
+    if not grant_id or not is_uuid(grant_id):
+        # Not a grant's refund (a whole-intent refund, or another account's): nothing to settle.
+        return WebhookAck(status="ignored")
+    now = runtime.clock.now()
+    async with runtime.db.transaction() as conn:
+        grant = await grant_store.grant_by_id(conn, grant_id)
+        if grant is None or (grant["stripe_refund_id"] and grant["stripe_refund_id"] != refund.id):
+            return WebhookAck(status="ignored")
+        if not await store.record_stripe_event(conn, event.id, event.type, None, now):
+            return WebhookAck(status="duplicate")
+        status = refund.text("status") or ""
+        settled = await grants.settle(
+            runtime, conn, grant_id, refund.id or None, status, refund.text("failure_reason"), now
+        )
+    if not settled:
+        return WebhookAck(status="ignored")
+    return WebhookAck(status="refunded" if status == "succeeded" else "refund_failed")

@@ -213,7 +213,8 @@ async def sku_changes(conn: Conn, sku_id: str, merchant_id: str) -> list[SkuChan
     if not owned:
         return None
     rows = await conn.fetch(
-        "SELECT field, old_value, new_value, changed_by, changed_at FROM sku_changes WHERE sku_id = $1 ORDER BY id",
+        """SELECT field, old_value, new_value, changed_by, changed_at, reason, ref
+             FROM sku_changes WHERE sku_id = $1 ORDER BY id""",
         sku_id,
     )
     return [SkuChangeView(**dict(r)) for r in rows]

@@ -108,6 +108,10 @@ async def test_a_room_never_live_has_no_sessions_and_nothing_counted(stack: Stac
         "concurrent_viewers": 0,
         "paid_orders": 0,
         "paid_amount_minor": 0,
+        "refunds": 0,
+        "refunded_orders": 0,
+        "refunded_amount_minor": 0,
+        "net_amount_minor": 0,
         "currency": None,
         "sessions": [],
     }

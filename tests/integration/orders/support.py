@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 import stripe
 
-from tests.harness import Stack, onboard_merchant
+from tests.harness import Stack, eventually, onboard_merchant
 
 
 @dataclass
@@ -80,6 +80,38 @@ def buyer(stack: Stack) -> tuple[str, httpx.AsyncClient]:
 
 async def checkout(client: httpx.AsyncClient, items: list[dict[str, Any]], key: str | None = None) -> httpx.Response:
     return await client.post("/checkout", json={"items": items}, headers={"Idempotency-Key": key or str(uuid.uuid4())})
+
+
+async def pay_checkout(
+    stack: Stack, buyer: Buyer | httpx.AsyncClient, items: list[dict[str, Any]], *, coupon_ids: list[str] | None = None
+) -> dict[str, Any]:
+    """Check `items` out as `buyer` (with these coupons), pay with Stripe's test Visa card, and wait until the
+    checkout is paid: its JSON."""
+    client = buyer.client if isinstance(buyer, Buyer) else buyer
+    body: dict[str, Any] = {"items": items} | ({"coupon_ids": coupon_ids} if coupon_ids else {})
+    placed = await client.post("/checkout", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert placed.status_code == 201, placed.text
+    body = placed.json()
+    payment_id = body["payment"]["payment_id"]
+    confirmed = await client.post(f"/payments/{payment_id}/confirm", json={"payment_method": "pm_card_visa"})
+    assert confirmed.status_code == 202, confirmed.text
+
+    async def paid() -> dict[str, Any] | None:
+        state = await client.get(f"/checkouts/{body['checkout_id']}")
+        assert state.status_code == 200, state.text
+        found = state.json()
+        return found if found["status"] == "paid" and all(o["status"] == "paid" for o in found["orders"]) else None
+
+    return await eventually(paid, timeout=20)
+
+
+async def paid_order_of(stack: Stack, seller: Seller, buyer: Buyer | httpx.AsyncClient, qty: int = 1) -> dict[str, Any]:
+    """`qty` of the seller's first SKU, checked out and paid by `buyer`: the paid order's JSON as its buyer reads it."""
+    client = buyer.client if isinstance(buyer, Buyer) else buyer
+    paid = await pay_checkout(stack, client, [{"sku_id": seller.sku_id, "quantity": qty}])
+    order = await client.get(f"/orders/{paid['orders'][0]['order_id']}")
+    assert order.status_code == 200, order.text
+    return order.json()
 
 
 async def events_of(db: asyncpg.Connection, subject: str, order_id: str) -> list[dict[str, Any]]:

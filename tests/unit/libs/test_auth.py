@@ -135,8 +135,19 @@ def test_production_refuses_the_published_dev_secrets() -> None:
     # Orders also signs nothing with a published secret: Stripe's webhook secret is its own.
     with pytest.raises(InsecureSettings, match="STRIPE_WEBHOOK_SECRET"):
         check_secrets(OrdersSettings(service="orders", environment="production", jwt_secret="p" * 40))
+    # ...and so is the carrier callbacks' shared secret.
+    with pytest.raises(InsecureSettings, match="CARRIER_WEBHOOK_SECRET"):
+        check_secrets(
+            OrdersSettings(
+                service="orders", environment="production", jwt_secret="p" * 40, stripe_webhook_secret="whsec_real"
+            )
+        )
     check_secrets(
         OrdersSettings(
-            service="orders", environment="production", jwt_secret="p" * 40, stripe_webhook_secret="whsec_real"
+            service="orders",
+            environment="production",
+            jwt_secret="p" * 40,
+            stripe_webhook_secret="whsec_real",
+            carrier_webhook_secret="carrier_real",
         )
     )

@@ -1,4 +1,4 @@
-"""A room's counters for its host and its merchant: viewers per session, paid orders and amount."""
+"""A room's counters for its host and its merchant: viewers per session, paid orders and amount, refunds."""
 
 from __future__ import annotations
 
@@ -26,6 +26,10 @@ async def get_stats(runtime: Runtime, reader: Principal, room_id: str) -> RoomSt
         concurrent_viewers=sum(s.concurrent_viewers for s in sessions if s.ended_at is None),
         paid_orders=sales["paid_orders"],
         paid_amount_minor=sales["paid_amount_minor"],
+        refunds=sales["refunds"],
+        refunded_orders=sales["refunded_orders"],
+        refunded_amount_minor=sales["refunded_amount_minor"],
+        net_amount_minor=sales["paid_amount_minor"] - sales["refunded_amount_minor"],
         currency=sales["currency"],
         sessions=sessions,
     )

@@ -1,0 +1,1 @@
+"""aftersales' outside parts: shop's exchange stock requests."""

@@ -1,0 +1,1 @@
+"""SQL for the aftersales schema: the orders replica (`orders`) and cases (`cases`)."""
