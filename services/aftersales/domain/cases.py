@@ -217,6 +217,13 @@ _TARGETS = {
 }
 
 
+def holds_replacement(status: str, escalated_from: str | None) -> bool:
+    """The case keeps a replacement shop took for it: waiting to ship it, shipped, or escalated while waiting."""
+    return status in ("replacement_pending", "exchanged") or (
+        status == "escalated" and escalated_from == "replacement_pending"
+    )
+
+
 def out_of_stock(planned: Plan) -> Plan:
     """shop could not take the replacement: the buyer is offered the refund instead."""
     return Plan(status="refund_offered", return_received=planned.return_received)

@@ -131,6 +131,33 @@ async def _ask_shop(runtime: Runtime, case: Case, planned: Plan) -> Plan:
     return domain.out_of_stock(planned)
 
 
+async def _give_back_if_stranded(runtime: Runtime, case: Case, planned: Plan) -> None:
+    """A move that had shop take the replacement lost to another move of the case (nothing it planned was written):
+    unless the case now holds a replacement (the winner took the same one: the exchange id is the case id, shop
+    took it once), shop gives it back, so no unit stays taken for a case that will never ship it."""
+    if not planned.take:
+        return
+    now = await store.fetch_case(runtime.db, case.case_id)
+    if now is not None and domain.holds_replacement(now.status, now.escalated_from):
+        return
+    units = (await store.case_units(runtime.db, case.case_id))[0]
+    try:
+        reply = await shop.exchange(
+            runtime,
+            case_id=case.case_id,
+            merchant_id=case.merchant_id,
+            product_id=units.product_id,
+            sku_id=units.replacement_sku_id or units.sku_id,
+            quantity=units.quantity,
+            action="release",
+        )
+    except shop.ShopDidNotAnswer:
+        log.error("case %s: a replacement taken by a move that lost stays taken: shop did not answer", case.case_id)
+        return
+    if not reply.ok:
+        log.error("case %s: shop did not give back a stranded replacement: %s", case.case_id, reply.error)
+
+
 def _scope(caller: Principal) -> dict[str, str]:
     if caller.role == "buyer":
         return {"buyer_id": caller.sub}
@@ -180,6 +207,7 @@ async def act(
             # Someone moved it first (the same approval twice, ten at once): the answer says where it is now.
             now = await store.fetch_case(conn, case.case_id)
             assert now is not None
+            await _give_back_if_stranded(runtime, case, planned)
             raise CaseNotMovable(domain.MOVES[action].refusal, now.status)
         return await store.case_view(conn, case.case_id)
 
@@ -222,9 +250,11 @@ async def deadline_passed(runtime: Runtime, conn: asyncpg.Connection, case_id: s
         await reschedule(conn, DEADLINE_JOB, case_id, now + timedelta(seconds=SHOP_RETRY_S))
         return
     fields = {"escalated_from": case.status} if action == "replacement_overdue" else None
-    await _apply(
+    moved = await _apply(
         runtime, conn, case, action, planned, actor=domain.cases.PLATFORM, note="deadline passed", fields=fields
     )
+    if moved is None:
+        await _give_back_if_stranded(runtime, case, planned)
 
 
 async def refund_settled(runtime: Runtime, conn: asyncpg.Connection, event: RefundSucceeded | RefundFailed) -> None:

@@ -3,6 +3,8 @@ the return is received, given back when the case becomes a refund."""
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 
 from libs.contracts import OrderLine
@@ -194,3 +196,27 @@ async def test_an_exchange_for_another_products_sku_is_refused(stack: Stack) -> 
     assert_problem(response, 422, "replacement-not-same-product", "lines[0].replacement_sku_id")
     two_lines = case_body(paid, "exchange", [{"line_no": 0, "quantity": 1}, {"line_no": 0, "quantity": 1}])
     assert_problem(await open_case(stack, buyer, two_lines), 422, "exchange-one-line", "lines")
+
+
+async def test_a_receipt_racing_the_buyers_cancel_never_leaves_a_replacement_taken_for_nothing(stack: Stack) -> None:
+    # The merchant's receipt has shop take the replacement before its write; the buyer's cancel (no shop call) often
+    # commits in between. Whichever wins, shop's stock must agree with the case.
+    for _ in range(6):
+        merchant_id, _, product = await _product(stack, (5, 5))
+        paid, buyer, merchant = await known_order(stack, merchant_id=merchant_id, lines=_bought(product))
+        wanted = product["skus"][1]["sku_id"]
+        case = await opened(
+            stack, buyer, case_body(paid, "exchange", [{"line_no": 0, "quantity": 1, "replacement_sku_id": wanted}])
+        )
+        cid = case["case_id"]
+        await call(stack, merchant, f"/seller/cases/{cid}/approve")
+        await call(stack, buyer, f"/cases/{cid}/return-shipment", {"carrier": "ups", "tracking_number": "1Z"})
+
+        await asyncio.gather(
+            call(stack, merchant, f"/seller/cases/{cid}/confirm-receipt"), call(stack, buyer, f"/cases/{cid}/cancel")
+        )
+        status = (await case_as(stack, buyer, f"/cases/{cid}"))["status"]
+        # Cancelled: nothing came back and nothing goes out (a replacement shop took is given back). Received: the
+        # returned unit back on hand, the replacement taken once.
+        expected = {"cancelled": [5, 5], "replacement_pending": [6, 4]}[status]
+        await eventually(lambda m=merchant, p=product, e=expected: _holds(stack, m, p, e))
