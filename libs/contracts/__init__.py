@@ -5,10 +5,11 @@ Everything is importable from here (`from libs.contracts import OrderPaid`); `EV
 its event class.
 """
 
-from libs.contracts import aftersales, live, orders, shop
+from libs.contracts import aftersales, live, local, orders, shop
 from libs.contracts.aftersales import *  # noqa: F403
 from libs.contracts.base import STREAMS, Event, all_event_types, new_event_id, stream_for
 from libs.contracts.live import *  # noqa: F403
+from libs.contracts.local import *  # noqa: F403
 from libs.contracts.orders import *  # noqa: F403
 from libs.contracts.shop import *  # noqa: F403
 
@@ -22,6 +23,7 @@ __all__ = [
     "stream_for",
     *aftersales.__all__,
     *live.__all__,
+    *local.__all__,
     *orders.__all__,
     *shop.__all__,
 ]

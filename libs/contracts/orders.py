@@ -26,6 +26,8 @@ class OrderLine(msgspec.Struct, frozen=True, kw_only=True):
     # Set on lines bought in a live flash sale: the sale (also shop's stock allocation id) and the admission.
     flash_sale_id: str | None = None
     admission_id: str | None = None
+    # Set on lines that buy a local-life group-buy deal (local_life issues its vouchers when the order is paid).
+    deal_id: str | None = None
 
 
 class OrderFacts(Event, frozen=True, kw_only=True):

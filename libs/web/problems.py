@@ -143,6 +143,10 @@ def problem_response(request: Request, exc: Exception) -> Response:
             errors.append(
                 {"field": field, "message": message, "source": item.get("source") if isinstance(item, dict) else None}
             )
+        missing = re.search(r"Missing required \w+ parameter '([^']+)'", str(exc.detail))
+        if missing and not errors:
+            # Litestar names a missing query, path or header parameter only in its detail.
+            errors.append({"field": missing.group(1), "message": str(exc.detail), "source": None})
         named = [e["field"] for e in errors if e["field"]]
         detail = "; ".join(e["message"] for e in errors) or str(exc.detail)
         if named:

@@ -1,4 +1,4 @@
-"""Local-life service: wiring. Deals and vouchers come with the local-life issue."""
+"""Local-life service: wiring."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from libs.clock import Clock
 from libs.telemetry import Telemetry
 from libs.web.app import ServiceSpec, build_app
 from services.local_life import consumers
+from services.local_life.api import ROUTES
 from services.local_life.settings import LocalLifeSettings
 
 SPEC = ServiceSpec(
@@ -17,7 +18,7 @@ SPEC = ServiceSpec(
     schema="local_life",
     settings=LocalLifeSettings,
     migrations=Path(__file__).with_name("migrations"),
-    routes=[],
+    routes=ROUTES,
     consumers=consumers.subscriptions,
     description="Stores, group-buy deals, vouchers, redemption, expiry and team buys.",
 )

@@ -7,7 +7,8 @@ import asyncpg
 from libs.bus import Subscription
 from libs.contracts import Event, OrderPaid
 from libs.runtime import Runtime
-from services.local_life.use_cases import note_paid_order
+from services.local_life.use_cases.paid_orders import note_paid_order
+from services.local_life.use_cases.vouchers import issue_vouchers
 
 
 def subscriptions(runtime: Runtime) -> list[Subscription]:
@@ -17,4 +18,11 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         assert isinstance(event, OrderPaid)
         await note_paid_order(runtime, conn, event)
 
-    return [Subscription("local_life__paid_orders", (OrderPaid.SUBJECT,), on_paid)]
+    async def on_paid_vouchers(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, OrderPaid)
+        await issue_vouchers(runtime, conn, event)
+
+    return [
+        Subscription("local_life__paid_orders", (OrderPaid.SUBJECT,), on_paid),
+        Subscription("local_life__vouchers", (OrderPaid.SUBJECT,), on_paid_vouchers),
+    ]

@@ -25,6 +25,8 @@ class LineView(msgspec.Struct, kw_only=True):
     # Whether live vouched for room_id (it exists and sells for the line's merchant): None without a room, False
     # when live did not answer in time and the room was kept unverified ("Attribution" in docs/ARCHITECTURE.md).
     room_verified: bool | None = None
+    # A local-life group-buy deal the line buys (its vouchers are local_life's); None for goods.
+    deal_id: str | None = None
     # The line's quantity ledger ("Fulfilment" in docs/ARCHITECTURE.md), and what is derived from it.
     ledger: LedgerView | None = None
 

@@ -78,6 +78,12 @@ async def add_note(data: NoteIn, request: Request, runtime: Runtime) -> Response
     return Response(body, status_code=201)
 
 
+@get("/near")
+async def near(lat: float, lng: float) -> dict[str, float]:
+    """A read with required query parameters."""
+    return {"lat": lat, "lng": lng}
+
+
 MIGRATION = """
 CREATE TABLE notes (id uuid PRIMARY KEY, owner text NOT NULL, text text NOT NULL);
 -- One row per effect that committed, with no constraint that could hide a second one.
@@ -89,7 +95,7 @@ CREATE TABLE effect_log (owner text NOT NULL, text text NOT NULL);
 async def app(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServedApp]:
     migrations = tmp_path_factory.mktemp("plumbing_migrations")
     (migrations / "0001_init.sql").write_text(MIGRATION)
-    routes = [create_thing, conflict, refused, add_note]
+    routes = [create_thing, conflict, refused, add_note, near]
     async with served_routes(infra, "plumbing", routes, Path(migrations)) as served:
         yield served
 
@@ -153,6 +159,12 @@ async def test_missing_field_is_a_400_naming_the_field(http: httpx.AsyncClient, 
     response = await http.post("/things", json={"name": "mug"}, headers=merchant(infra))
     problem = assert_problem(response, 400, "validation-failed")
     assert "quantity" in problem["detail"]
+
+
+async def test_a_missing_query_parameter_is_a_400_naming_it(http: httpx.AsyncClient) -> None:
+    problem = assert_problem(await http.get("/near", params={"lat": "1.5"}), 400, "validation-failed")
+    assert problem["field"] == "lng"
+    assert (await http.get("/near", params={"lat": "1.5", "lng": "2"})).json() == {"lat": 1.5, "lng": 2.0}
 
 
 async def test_unknown_route_is_a_404_problem(http: httpx.AsyncClient) -> None:

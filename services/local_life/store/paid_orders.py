@@ -1,4 +1,4 @@
-"""SQL for the local_life schema."""
+"""SQL for paid orders as local_life learns them from orders' events."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What local life does: today, it notes paid orders (voucher issuance for deal SKUs will hang off this)."""
+"""Paid orders as orders announces them (voucher issuance for deal lines will hang off this)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncpg
 
 from libs.contracts import OrderPaid
 from libs.runtime import Runtime
-from services.local_life import store
+from services.local_life.store import paid_orders as store
 
 
 async def note_paid_order(runtime: Runtime, conn: asyncpg.Connection, event: OrderPaid) -> None:

@@ -1,0 +1,1 @@
+"""SQL for the local_life schema."""
