@@ -64,4 +64,67 @@ class RedemptionUndone(Event, frozen=True, kw_only=True):
     undone_at: datetime
 
 
-__all__ = ["IssuedVoucher", "RedemptionUndone", "VoucherRedeemed", "VoucherSource", "VouchersIssued"]
+# --- requests local_life answers ------------------------------------------------------------------
+
+RESERVE_DEALS = "rpc.local.deal.reserve.v1"
+
+
+class ReserveDealItem(msgspec.Struct, frozen=True, kw_only=True):
+    deal_id: str
+    quantity: int
+    room_id: str | None = None
+
+
+class ReserveDeals(msgspec.Struct, frozen=True, kw_only=True):
+    """Hold deal purchases for a checkout: all items or none. Idempotent on `checkout_id` (as shop's stock request).
+
+    A hold counts in the deal's `sold` (against `total_quantity`) and the buyer's units (against `per_buyer_limit`)
+    until the order is paid (committed) or cancelled, abandoned, or `hold_until` passes (released).
+    """
+
+    checkout_id: str
+    buyer_id: str
+    items: list[ReserveDealItem]
+    hold_until: datetime
+    # The caller stops waiting at this instant: past it, local_life must not commit a hold nobody will use.
+    answer_by: datetime | None = None
+
+
+class ReservedDeal(msgspec.Struct, frozen=True, kw_only=True):
+    deal_id: str
+    merchant_id: str
+    title: str
+    quantity: int
+    unit_price_minor: int
+    currency: str
+    room_id: str | None = None
+
+
+class ReserveDealsReply(msgspec.Struct, frozen=True, kw_only=True):
+    """`ok` with priced lines, or an error code: `unknown_deal` (no such published deal), `invalid_quantity`,
+    `sold_out` (`available` says how many are left), `buyer_limit` (`limit`, `held`), `mixed_currency`,
+    `checkout_conflict` (the id was used with other items), `expired` (the checkout's hold lapsed or was released),
+    `too_late`, `invalid_request`; `item_index` names the item at fault."""
+
+    ok: bool
+    lines: list[ReservedDeal] = []
+    error: str | None = None
+    detail: str | None = None
+    item_index: int | None = None
+    available: int | None = None
+    limit: int | None = None
+    held: int | None = None
+
+
+__all__ = [
+    "RESERVE_DEALS",
+    "IssuedVoucher",
+    "RedemptionUndone",
+    "ReserveDealItem",
+    "ReserveDeals",
+    "ReserveDealsReply",
+    "ReservedDeal",
+    "VoucherRedeemed",
+    "VoucherSource",
+    "VouchersIssued",
+]

@@ -9,7 +9,7 @@ from litestar import Litestar
 from libs.clock import Clock
 from libs.telemetry import Telemetry
 from libs.web.app import ServiceSpec, build_app
-from services.local_life import consumers
+from services.local_life import consumers, jobs, rpc
 from services.local_life.api import ROUTES
 from services.local_life.settings import LocalLifeSettings
 
@@ -20,6 +20,8 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).with_name("migrations"),
     routes=ROUTES,
     consumers=consumers.subscriptions,
+    jobs=jobs.handlers,
+    rpc=rpc.responders,
     description="Stores, group-buy deals, vouchers, redemption, expiry and team buys.",
 )
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from libs.contracts import EVENT_TYPES, live, shop
+from libs.contracts import EVENT_TYPES, live, local, shop
 
 SAMPLES = Path(__file__).with_name("contract_samples")
 # Request/reply messages are named `rpc.<Class>.json`: they have no subject of their own.
@@ -23,10 +23,12 @@ REQUESTS = (
     "ExchangeStockReply",
 )
 LIVE_REQUESTS = ("RoomSource", "VerifyRoomSources", "VerifyRoomSourcesReply")
+LOCAL_REQUESTS = ("ReserveDealItem", "ReserveDeals", "ReservedDeal", "ReserveDealsReply")
 TYPES: dict[str, type] = {
     **EVENT_TYPES,
     **{f"rpc.{name}": getattr(shop, name) for name in REQUESTS},
     **{f"rpc.{name}": getattr(live, name) for name in LIVE_REQUESTS},
+    **{f"rpc.{name}": getattr(local, name) for name in LOCAL_REQUESTS},
 }
 
 
