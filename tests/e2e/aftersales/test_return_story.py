@@ -172,6 +172,12 @@ async def test_a_return_of_two_of_three_units_bought_with_a_coupon_refunds_exact
         case_id = case["case_id"]
         assert (case["status"], case["next_action"]) == ("requested", "merchant")
 
+        # The open case stops the order's completion clock (once orders has heard of it)
+        async def paused() -> bool:
+            return (await buyer_orders.get(f"/orders/{order_id}")).json()["completion_paused"]
+
+        await eventually(paused, timeout=15)
+
         # ...the merchant does nothing: at the deadline the case is approved by itself, and awaits the return
         stack.clock.advance(48 * HOUR + 60)
 
@@ -240,9 +246,14 @@ async def test_a_return_of_two_of_three_units_bought_with_a_coupon_refunds_exact
         assert refund_spans, "no span of the refund's event"
         assert {span.attributes.get(names.ROOM_ID) for span in refund_spans} == {front.room_id}
 
-        # 9. the case is closed, so the order's completion clock runs again: it was delivered, then paused for the
-        # case; it completes by itself only once the rest of its 7 days has passed
+        # 9. the case is closed, so the order's completion clock runs again (once orders has heard): it was
+        # delivered, then paused for the case; it completes by itself only once the rest of its 7 days has passed
         assert order["status"] == "delivered"
+
+        async def running_again() -> bool:
+            return not (await buyer_orders.get(f"/orders/{order_id}")).json()["completion_paused"]
+
+        await eventually(running_again, timeout=15)
         stack.clock.advance(6 * DAY)
         still = (await buyer_orders.get(f"/orders/{order_id}")).json()
         assert still["status"] == "delivered", still
