@@ -83,49 +83,31 @@ async def accept_grant(
     room_id = room_of_lines(order_lines)
     tag({names.ROOM_ID: room_id})
     with baggage_set(**{names.ROOM_ID: room_id}):
-        return await _decide(runtime, conn, order, grant_id, case_id, origin, lines, plan, rows, order_lines, now)
-
-
-async def _decide(
-    runtime: Runtime,
-    conn: asyncpg.Connection,
-    order: asyncpg.Record,
-    grant_id: str,
-    case_id: str | None,
-    origin: str,
-    lines: Sequence[tuple[int, int]],
-    plan: money.GrantPlan,
-    rows: list[asyncpg.Record],
-    order_lines: list[OrderLine],
-    now: datetime,
-) -> GrantOutcome:
-    """Write what `accept_grant` decided: the refusal, or the grant, its event and its job."""
-    order_id = order["order_id"]
-    if plan.refusal is not None:
-        await store.record_refused_grant(conn, grant_id, order_id, plan.refusal, now)
-        await add_events(
-            conn, RefundFailed(**_facts(order, grant_id, case_id, 0, [], order_lines), reason=str(plan.refusal))
+        if plan.refusal is not None:
+            await store.record_refused_grant(conn, grant_id, order_id, plan.refusal, now)
+            await add_events(
+                conn, RefundFailed(**_facts(order, grant_id, case_id, 0, [], order_lines), reason=str(plan.refusal))
+            )
+            log.warning("order %s: grant %s refused (%s): %s", order_id, grant_id, plan.refusal, list(lines))
+            return GrantOutcome(accepted=False, reason=str(plan.refusal), amount_minor=0)
+        await store.insert_grant(
+            conn,
+            grant_id=grant_id,
+            order_id=order_id,
+            case_id=case_id,
+            origin=origin,
+            amount_minor=plan.amount_minor,
+            currency=order["currency"],
+            intent_id=order["stripe_payment_intent_id"],
+            lines=[(line.line_no, line.quantity, line.amount_minor) for line in plan.lines],
+            now=now,
         )
-        log.warning("order %s: grant %s refused (%s): %s", order_id, grant_id, plan.refusal, list(lines))
-        return GrantOutcome(accepted=False, reason=str(plan.refusal), amount_minor=0)
-    await store.insert_grant(
-        conn,
-        grant_id=grant_id,
-        order_id=order_id,
-        case_id=case_id,
-        origin=origin,
-        amount_minor=plan.amount_minor,
-        currency=order["currency"],
-        intent_id=order["stripe_payment_intent_id"],
-        lines=[(line.line_no, line.quantity, line.amount_minor) for line in plan.lines],
-        now=now,
-    )
-    refund_lines = _refund_lines(rows, [(line.line_no, line.quantity, line.amount_minor) for line in plan.lines])
-    await add_events(
-        conn, RefundRequested(**_facts(order, grant_id, case_id, plan.amount_minor, refund_lines, order_lines))
-    )
-    await schedule(conn, money.REFUND_GRANT_JOB, grant_id, now)
-    return GrantOutcome(accepted=True, reason=None, amount_minor=plan.amount_minor)
+        refund_lines = _refund_lines(rows, [(line.line_no, line.quantity, line.amount_minor) for line in plan.lines])
+        await add_events(
+            conn, RefundRequested(**_facts(order, grant_id, case_id, plan.amount_minor, refund_lines, order_lines))
+        )
+        await schedule(conn, money.REFUND_GRANT_JOB, grant_id, now)
+        return GrantOutcome(accepted=True, reason=None, amount_minor=plan.amount_minor)
 
 
 async def grant_refund(runtime: Runtime, conn: asyncpg.Connection, event: RefundGranted) -> GrantOutcome:
