@@ -26,8 +26,12 @@ class OrderLine(msgspec.Struct, frozen=True, kw_only=True):
     # Set on lines bought in a live flash sale: the sale (also shop's stock allocation id) and the admission.
     flash_sale_id: str | None = None
     admission_id: str | None = None
-    # Set on lines that buy a local-life group-buy deal (local_life issues its vouchers when the order is paid).
+    # Set on lines that buy a local-life group-buy deal (local_life issues its vouchers when the order is paid). Such a
+    # line has `sku_id` = `product_id` = `deal_id` and is never shipped: its units count as shipped when its vouchers
+    # are issued (local.vouchers.issued.v1).
     deal_id: str | None = None
+    # Set on a team-buy deal line: the team its seat is in (vouchers are issued when the team fills).
+    team_id: str | None = None
 
 
 class OrderFacts(Event, frozen=True, kw_only=True):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 import msgspec
 
 from libs.auth import Principal
+from libs.bus import add_events
+from libs.contracts import DealEnded, DealPublished
 from libs.db import write_once
 from libs.ids import canonical_uuid, derived_id
 from libs.runtime import Runtime
@@ -96,6 +99,7 @@ async def publish_deal(runtime: Runtime, merchant_id: str, deal_id: str) -> Deal
             if not await store.has_open_store(conn, state.deal_id):
                 raise DealHasNoStore()
             await store.publish(conn, state.deal_id, now)
+            await add_events(conn, _announced(DealPublished, state, now))
         return await store.deal_view(conn, state.deal_id, merchant_id=merchant_id)  # type: ignore[return-value]
 
 
@@ -103,8 +107,30 @@ async def end_deal(runtime: Runtime, merchant_id: str, deal_id: str) -> DealView
     """Off sale for good (a draft may be ended too); again → the same deal. Vouchers sold stay good."""
     async with runtime.db.transaction() as conn:
         state = await _locked(conn, merchant_id, deal_id)
-        await store.end(conn, state.deal_id, runtime.clock.now())
+        now = runtime.clock.now()
+        await store.end(conn, state.deal_id, now)
+        if state.status == "published":
+            await add_events(conn, _announced(DealEnded, state, now))
         return await store.deal_view(conn, state.deal_id, merchant_id=merchant_id)  # type: ignore[return-value]
+
+
+def _announced(
+    kind: type[DealPublished] | type[DealEnded], state: DealState, now: datetime
+) -> DealPublished | DealEnded:
+    """The deal as buyers (and live's bag) see it."""
+    terms = state.terms
+    return kind(
+        deal_id=state.deal_id,
+        merchant_id=state.merchant_id,
+        title=terms.title,
+        price_minor=terms.price_minor,
+        original_value_minor=terms.original_value_minor,
+        currency=terms.currency,
+        vouchers_per_purchase=terms.vouchers_per_purchase,
+        team_size=terms.team_size,
+        valid_until=terms.valid_until,
+        occurred_at=now,
+    )
 
 
 async def deal_of(runtime: Runtime, merchant_id: str, deal_id: str) -> DealView:
