@@ -193,6 +193,10 @@ class LineIssue(msgspec.Struct, frozen=True, kw_only=True):
     valid_until: datetime
     room_id: str | None
     flash_sale_id: str | None
+    # Vouchers per purchase (unit), what the line cost, and its currency: each voucher's share (`voucher_amounts`).
+    per_unit: int = 1
+    amount_minor: int = 0
+    currency: str | None = None
 
 
 class SkippedLine(msgspec.Struct, frozen=True, kw_only=True):
@@ -238,9 +242,24 @@ def plan_issue(event: OrderPaid, deals: dict[str, DealForIssue]) -> tuple[list[L
                 valid_until=valid_until,
                 room_id=line.room_id,
                 flash_sale_id=line.flash_sale_id,
+                per_unit=deal.vouchers_per_purchase,
+                amount_minor=line.amount_minor,
+                currency=event.currency,
             )
         )
     return issues, skipped
+
+
+def voucher_amounts(amount_minor: int, count: int) -> list[int]:
+    """A line's amount split over its `count` vouchers: equal shares, the remainder one minor unit each on the first
+    ones, so they sum to the amount exactly."""
+    share, rest = divmod(max(amount_minor, 0), count)
+    return [share + (1 if i < rest else 0) for i in range(count)]
+
+
+def unit_of(seq: int, per_unit: int) -> int:
+    """The purchase (1-based) a line's `seq`-th voucher belongs to: a 3-visit card's vouchers 1-3 are unit 1."""
+    return (seq - 1) // per_unit + 1
 
 
 # --- the buyer's list -------------------------------------------------------------------------------

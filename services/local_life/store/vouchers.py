@@ -50,11 +50,12 @@ async def insert_issued_line(
 
 async def insert_vouchers(conn: asyncpg.Connection, rows: list[tuple]) -> None:
     """Vouchers of one line: (voucher_id, order_id, line_no, seq, deal_id, merchant_id, buyer_id, code_hash,
-    code_last4, code_sealed, valid_from, valid_until, issued_at)."""
+    code_last4, code_sealed, valid_from, valid_until, issued_at, amount_minor, unit_no, currency)."""
     await conn.executemany(
         """INSERT INTO vouchers (voucher_id, order_id, line_no, seq, deal_id, merchant_id, buyer_id, code_hash,
-                                 code_last4, code_sealed, valid_from, valid_until, issued_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)""",
+                                 code_last4, code_sealed, valid_from, valid_until, issued_at, amount_minor, unit_no,
+                                 currency)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)""",
         rows,
     )
 

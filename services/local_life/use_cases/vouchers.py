@@ -59,6 +59,7 @@ async def issue_vouchers(runtime: Runtime, conn: asyncpg.Connection, event: Orde
             continue
         rows = []
         issued = []
+        amounts = domain.voucher_amounts(issue.amount_minor, issue.count)
         for seq in range(1, issue.count + 1):
             voucher_id = str(uuid.uuid4())
             code = domain.new_code()
@@ -77,6 +78,9 @@ async def issue_vouchers(runtime: Runtime, conn: asyncpg.Connection, event: Orde
                     issue.valid_from,
                     issue.valid_until,
                     now,
+                    amounts[seq - 1],
+                    domain.unit_of(seq, issue.per_unit),
+                    issue.currency,
                 )
             )
             issued.append(
