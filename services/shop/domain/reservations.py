@@ -128,6 +128,13 @@ def replay(found: StoredReservation, checkout_id: str, buyer_id: str, now: datet
 def skus_of(lines: Sequence[OrderLine]) -> list[str]:
     """The distinct SKU ids an order's reservation lines name (sorted: a fixed lock order avoids deadlocks).
 
-    Flash-sale lines are left out: their units come from the sale's allocation, never a reservation.
+    Flash-sale lines are left out: their units come from the sale's allocation, never a reservation. So are deal lines
+    (local_life holds those; their `sku_id` is the deal's id).
     """
-    return sorted({str(uuid.UUID(line.sku_id)) for line in lines if is_uuid(line.sku_id) and not line.flash_sale_id})
+    return sorted(
+        {
+            str(uuid.UUID(line.sku_id))
+            for line in lines
+            if is_uuid(line.sku_id) and not line.flash_sale_id and not line.deal_id
+        }
+    )
