@@ -25,8 +25,10 @@ class LineView(msgspec.Struct, kw_only=True):
     # Whether live vouched for room_id (it exists and sells for the line's merchant): None without a room, False
     # when live did not answer in time and the room was kept unverified ("Attribution" in docs/ARCHITECTURE.md).
     room_verified: bool | None = None
-    # A local-life group-buy deal the line buys (its vouchers are local_life's); None for goods.
+    # A local-life group-buy deal the line buys (its vouchers are local_life's; it never ships); None for goods.
     deal_id: str | None = None
+    # A team-buy deal line: the team its seat is in (share it so others join).
+    team_id: str | None = None
     # The line's quantity ledger ("Fulfilment" in docs/ARCHITECTURE.md), and what is derived from it.
     ledger: LedgerView | None = None
 
@@ -52,7 +54,8 @@ class RefundView(msgspec.Struct, kw_only=True):
 
     grant_id: str
     case_id: str | None = None
-    # `case` (an after-sales decision) or `cancel` (unshipped units cancelled after payment).
+    # `case` (an after-sales decision), `cancel` (unshipped units cancelled after payment) or `local_life` (vouchers
+    # refunded before use or at expiry, or a team buy that did not fill).
     origin: str
     amount_minor: int
     currency: str

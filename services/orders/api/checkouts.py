@@ -8,23 +8,39 @@ from typing import Annotated
 import msgspec
 from litestar import Request, get, post
 
-from libs.contracts import ReserveItem
-from libs.errors import Conflict, NotFound, Unavailable
+from libs.errors import BadRequest, Conflict, Invalid, NotFound, Unavailable
 from libs.runtime import Runtime
 from libs.web.guards import principal_of, requires
 from libs.web.idempotency import idempotency_key
 from libs.web.openapi import documented
 from libs.web.throttle import Limits, throttled
+from services.orders.domain.deals import CartItem
 from services.orders.use_cases import checkouts
 from services.orders.views import CheckoutView
 
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
 
 class CheckoutItem(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """One cart line; prices come from shop, so a price sent here is refused (400 naming the field)."""
+    """One cart line: goods (`sku_id`) or a local-life deal (`deal_id`, optionally joining a team buy's `team_id`),
+    exactly one of the two (422 naming `items[i]`). Prices come from shop and local_life, so a price sent here is
+    refused (400 naming the field)."""
 
-    sku_id: uuid.UUID
+    # Unset (not null) when absent: a goods item encodes, and so hashes for its Idempotency-Key, as before deals.
+    sku_id: uuid.UUID | msgspec.UnsetType = msgspec.UNSET
     quantity: Annotated[int, msgspec.Meta(ge=1, le=999)]
-    room_id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+    room_id: Id | None = None
+    deal_id: uuid.UUID | msgspec.UnsetType = msgspec.UNSET
+    team_id: Id | msgspec.UnsetType = msgspec.UNSET
+
+    def cart_item(self) -> CartItem:
+        return CartItem(
+            quantity=self.quantity,
+            sku_id=None if self.sku_id is msgspec.UNSET else str(self.sku_id),
+            deal_id=None if self.deal_id is msgspec.UNSET else str(self.deal_id),
+            room_id=self.room_id,
+            team_id=None if self.team_id is msgspec.UNSET else self.team_id,
+        )
 
 
 # omit_defaults: a request without coupons hashes as before they existed, so its Idempotency-Key replays still match.
@@ -43,12 +59,13 @@ CHECKOUTS = Limits("checkout", lambda settings: (settings.checkout_rate_per_s, s
     guards=[requires("buyer"), throttled(CHECKOUTS)],
     status_code=201,
     tags=["checkout"],
-    opt=documented(NotFound, Conflict, Unavailable, idempotency_key="required"),
+    opt=documented(BadRequest, NotFound, Conflict, Invalid, Unavailable, idempotency_key="required"),
 )
 async def checkout(request: Request, data: CheckoutRequest, runtime: Runtime) -> CheckoutView:
-    """Reserve the cart's stock and open one order per merchant, paid by one payment (Idempotency-Key required)."""
+    """Reserve the cart's stock (goods at shop, deals at local_life) and open one order per merchant, paid by one
+    payment (Idempotency-Key required)."""
     key = idempotency_key(request)
-    items = [ReserveItem(sku_id=str(i.sku_id), quantity=i.quantity, room_id=i.room_id) for i in data.items]
+    items = [item.cart_item() for item in data.items]
     coupon_ids = [str(c) for c in data.coupon_ids]
     return await checkouts.place_checkout(
         runtime, principal_of(request), items=items, coupon_ids=coupon_ids, request=data, key=key

@@ -22,10 +22,12 @@ from libs.contracts import (
     OrderPaid,
     OrderPlaced,
     PlacedOrder,
+    ReservedDeal,
     ReservedLine,
     ReserveItem,
 )
 from libs.ids import is_uuid
+from services.orders.domain.deals import deal_order_line
 from services.orders.domain.refusals import (
     AlreadyPaid,
     InvalidCursor,
@@ -172,8 +174,10 @@ class CheckoutPlan:
         return self.orders[0].currency
 
 
-def order_line(reserved: ReservedLine) -> OrderLine:
-    """An order line priced by shop (never by the client)."""
+def order_line(reserved: ReservedLine | ReservedDeal) -> OrderLine:
+    """An order line priced by shop, or by local_life for a deal (never by the client)."""
+    if isinstance(reserved, ReservedDeal):
+        return deal_order_line(reserved)
     return OrderLine(
         sku_id=reserved.sku_id,
         product_id=reserved.product_id,
@@ -187,9 +191,13 @@ def order_line(reserved: ReservedLine) -> OrderLine:
 
 
 def plan_checkout(
-    checkout_id: str, payment_id: str, reserved: Sequence[ReservedLine], order_id_for: dict[str, str]
+    checkout_id: str,
+    payment_id: str,
+    reserved: Sequence[ReservedLine | ReservedDeal],
+    order_id_for: dict[str, str],
 ) -> CheckoutPlan:
-    """Split reserved lines into one order per merchant (in cart order); one currency for all."""
+    """Split reserved lines (shop's goods, local_life's deals) into one order per merchant (in cart order); one
+    currency for all."""
     if not reserved:
         raise UnusableReservation("a checkout needs at least one line", field="items")
     currencies = {line.currency.upper() for line in reserved}
@@ -199,7 +207,8 @@ def plan_checkout(
     by_merchant: dict[str, list[OrderLine]] = {}
     for line in reserved:
         if line.quantity <= 0 or line.unit_price_minor < 0:
-            raise UnusableReservation(f"shop returned an unusable line for sku {line.sku_id}")
+            what = f"deal {line.deal_id}" if isinstance(line, ReservedDeal) else f"sku {line.sku_id}"
+            raise UnusableReservation(f"the reservation has an unusable line for {what}")
         by_merchant.setdefault(line.merchant_id, []).append(order_line(line))
     orders = [
         PlannedOrder(order_id=order_id_for[merchant], merchant_id=merchant, currency=currency, lines=lines)

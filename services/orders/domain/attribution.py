@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from libs.contracts import SOURCE_NOT_SELLING, SOURCE_UNKNOWN_ROOM, ReservedLine, ReserveItem, RoomSource
+from libs.contracts import SOURCE_NOT_SELLING, SOURCE_UNKNOWN_ROOM, ReservedDeal, ReservedLine, ReserveItem, RoomSource
 from libs.errors import Invalid
 
 
@@ -21,25 +21,35 @@ class RoomNotSelling(Invalid):
     code = "room-not-selling"
 
 
-def sources_of(reserved: Sequence[ReservedLine]) -> list[RoomSource]:
+def _bought(line: ReservedLine | ReservedDeal) -> str:
+    """What the line buys: its SKU, or its deal (a deal line's product is the deal)."""
+    return line.deal_id if isinstance(line, ReservedDeal) else line.sku_id
+
+
+def sources_of(reserved: Sequence[ReservedLine | ReservedDeal]) -> list[RoomSource]:
     """What to ask live: each reserved line that names a room (from the checkout or from the buyer's cart)."""
     return [
-        RoomSource(room_id=line.room_id, merchant_id=line.merchant_id, product_id=line.product_id)
+        RoomSource(
+            room_id=line.room_id,
+            merchant_id=line.merchant_id,
+            product_id=line.deal_id if isinstance(line, ReservedDeal) else line.product_id,
+        )
         for line in reserved
         if line.room_id
     ]
 
 
 def ensure_true_sources(
-    items: Sequence[ReserveItem], reserved: Sequence[ReservedLine], verdicts: Sequence[str]
+    items: Sequence[ReserveItem], reserved: Sequence[ReservedLine | ReservedDeal], verdicts: Sequence[str]
 ) -> None:
-    """Refuse the first line whose room does not exist or does not sell its product, naming the item at fault."""
+    """Refuse the first line whose room does not exist or does not sell its product, naming the item at fault
+    (`items`: the cart's, each keyed by the SKU or deal it buys)."""
     first_item: dict[str, int] = {}
     for index, item in enumerate(items):
         first_item.setdefault(item.sku_id.lower(), index)
     named = [line for line in reserved if line.room_id]
     for line, verdict in zip(named, verdicts, strict=True):
-        field = f"items[{first_item.get(line.sku_id.lower(), 0)}].room_id"
+        field = f"items[{first_item.get(_bought(line).lower(), 0)}].room_id"
         if verdict == SOURCE_UNKNOWN_ROOM:
             raise UnknownRoom(f"there is no live room {line.room_id}", field=field)
         if verdict == SOURCE_NOT_SELLING:

@@ -70,6 +70,12 @@ class ShipmentNotFound(NotFound):
     code = "shipment-not-found"
 
 
+class LineNotShippable(Invalid):
+    """A line buying a local-life deal: its vouchers are issued by local_life, nothing is shipped."""
+
+    code = "line-not-shippable"
+
+
 class OrderNotCompletable(Conflict):
     code = "order-not-completable"
 
@@ -84,6 +90,13 @@ class NothingToCancel(Conflict):
 
 class OrderNotCancellable(Conflict):
     code = "order-not-cancellable"
+
+
+class VouchersRefundInstead(Conflict):
+    """Every line of the order buys a local-life deal: nothing ships, so nothing is cancelled here; the buyer refunds
+    unused vouchers at local_life (any time before use)."""
+
+    code = "vouchers-refund-instead"
 
 
 class CancelRefundRefused(Conflict):
@@ -119,15 +132,20 @@ class Ledger:
     returned: int = 0
     restocked: int = 0
     flash_sale_id: str | None = None
+    # A local-life deal line: never shipped (`shipped` counts the units whose vouchers local_life issued).
+    deal_id: str | None = None
 
     @property
     def to_ship(self) -> int:
+        if self.deal_id is not None:
+            return 0
         return self.quantity - self.shipped - self.cancelled
 
     @property
     def refundable(self) -> int:
-        """Units that left the merchant's hands or were cancelled, not yet in a refund."""
-        return refundable_units(self.shipped, self.cancelled, self.refund_requested)
+        """Units that left the merchant's hands or were cancelled, not yet in a refund (a deal's: any paid unit)."""
+        deal_quantity = self.quantity if self.deal_id is not None else None
+        return refundable_units(self.shipped, self.cancelled, self.refund_requested, deal_quantity=deal_quantity)
 
     @property
     def returnable(self) -> int:
@@ -159,8 +177,14 @@ class FulfilledOrder:
         return sum(ledger.to_ship for ledger in self.ledgers)
 
     @property
+    def goods(self) -> list[Ledger]:
+        """The lines that ship (every line but those buying local-life deals)."""
+        return [ledger for ledger in self.ledgers if ledger.deal_id is None]
+
+    @property
     def shipped(self) -> int:
-        return sum(ledger.shipped for ledger in self.ledgers)
+        """Units of goods shipped (a deal line's issued vouchers are no shipment)."""
+        return sum(ledger.shipped for ledger in self.goods)
 
 
 def is_late(status: str, ship_by: datetime | None, to_ship: int, now: datetime) -> bool:
@@ -181,12 +205,23 @@ def plan_shipment(order: FulfilledOrder, asked: Sequence[tuple[int, int]] | None
         )
     by_line = {ledger.line_no: ledger for ledger in order.ledgers}
     if asked is None:
-        return [(ledger.line_no, ledger.to_ship) for ledger in order.ledgers if ledger.to_ship > 0]
+        everything = [(ledger.line_no, ledger.to_ship) for ledger in order.ledgers if ledger.to_ship > 0]
+        if not everything:
+            # A paid order of vouchers only (or whose goods were all cancelled): nothing will ever ship.
+            raise OrderNotShippable(
+                "this order has nothing to ship: its lines are local-life vouchers", order_status=order.status
+            )
+        return everything
     seen: set[int] = set()
     for i, (line_no, quantity) in enumerate(asked):
         ledger = by_line.get(line_no)
         if ledger is None:
             raise UnknownLine(f"the order has no line {line_no}", field=f"lines[{i}].line_no")
+        if ledger.deal_id is not None:
+            raise LineNotShippable(
+                f"line {line_no} buys a local-life deal: its vouchers are issued, never shipped",
+                field=f"lines[{i}].line_no",
+            )
         if line_no in seen:
             raise DuplicateLine(f"line {line_no} is named twice", field=f"lines[{i}].line_no")
         seen.add(line_no)
@@ -294,9 +329,21 @@ class CancelPlan:
 
 
 def plan_cancel(order: FulfilledOrder, now: datetime) -> CancelPlan:
-    """Before anything shipped: the whole order. Partially shipped and late: what is left to ship. Else refused."""
-    unshipped = [(ledger.line_no, ledger.to_ship) for ledger in order.ledgers if ledger.to_ship > 0]
+    """Before anything shipped: the whole order. Partially shipped and late: what is left to ship. Else refused.
+
+    Only goods are cancelled: an order of local-life vouchers only is refused (the buyer refunds vouchers at
+    local_life); an order of goods and vouchers cancels its goods before any shipped and stays `paid` (its vouchers
+    live on), as an order of vouchers only does.
+    """
+    if not order.goods:
+        raise VouchersRefundInstead(
+            "this order buys local-life vouchers only: nothing ships, so refund unused vouchers instead",
+            order_status=order.status,
+        )
+    unshipped = [(ledger.line_no, ledger.to_ship) for ledger in order.goods if ledger.to_ship > 0]
     if order.status == OrderStatus.PAID and order.shipped == 0 and unshipped:
+        if len(order.goods) < len(order.ledgers):
+            return CancelPlan(unshipped, False, CANCEL_REASON_BUYER, OrderStatus.PAID)
         return CancelPlan(unshipped, True, CANCEL_REASON_BUYER, OrderStatus.CANCELLED)
     if order.status == OrderStatus.PARTIALLY_SHIPPED and unshipped:
         if not is_late(order.status, order.ship_by, order.to_ship, now):

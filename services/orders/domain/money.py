@@ -22,6 +22,8 @@ class GrantOrigin(StrEnum):
     CASE = "case"
     # The buyer cancelled paid units before they shipped.
     CANCEL = "cancel"
+    # local_life asked: vouchers refunded before use, unused at expiry, or a team buy that did not fill.
+    LOCAL_LIFE = "local_life"
 
 
 class GrantStatus(StrEnum):
@@ -38,6 +40,9 @@ class GrantRefusal(StrEnum):
     OVER_REFUNDABLE = "over-refundable"
     # The order's pending and succeeded grants and this one would give back more than the order captured.
     OVER_CAPTURED = "over-captured"
+    # local_life asked for units that are not its deal's: a line of another deal or of goods, or an order of another
+    # merchant than the deal's.
+    NOT_THE_DEAL = "not-the-deal"
 
 
 # RefundFailed.reason prefixes of a grant Stripe would not pay: `stripe-refused: <code>` (a 4xx answer, given up
@@ -61,11 +66,18 @@ class LedgerLine:
     refund_requested_qty: int
     # What those grants give back for this line (pending + succeeded grant lines' amounts).
     granted_amount_minor: int = 0
+    # Set on a line buying a local-life deal: the deal (its units are refundable from payment on, never shipped).
+    deal_id: str | None = None
 
     @property
     def refundable(self) -> int:
-        """Shipped or cancelled units not yet in a grant (the ledger's one rule for it)."""
-        return refundable_units(self.shipped_qty, self.cancelled_qty, self.refund_requested_qty)
+        """Shipped or cancelled units not yet in a grant (the ledger's one rule for it; every paid unit of a deal)."""
+        return refundable_units(
+            self.shipped_qty,
+            self.cancelled_qty,
+            self.refund_requested_qty,
+            deal_quantity=self.quantity if self.deal_id else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -143,6 +155,28 @@ def plan_grant(
     return plan
 
 
+@dataclass(frozen=True)
+class DealScope:
+    """What a grant local_life asks for may name: lines of this deal, in an order of this merchant."""
+
+    deal_id: str
+    merchant_id: str
+
+
+def deal_scope_refusal(
+    ledger: Mapping[int, LedgerLine], asked: Sequence[tuple[int, int]], order_merchant_id: str, scope: DealScope
+) -> GrantRefusal | None:
+    """NOT_THE_DEAL when the order is another merchant's or an asked line is not a line of the scope's deal (ids
+    compared case-blind); None when the grant may go on to be priced and capped as any other."""
+    if order_merchant_id.lower() != scope.merchant_id.lower():
+        return GrantRefusal.NOT_THE_DEAL
+    for line_no, _ in asked:
+        line = ledger.get(line_no)
+        if line is None or line.deal_id is None or line.deal_id.lower() != scope.deal_id.lower():
+            return GrantRefusal.NOT_THE_DEAL
+    return None
+
+
 def stripe_refusal_reason(code: str | None, message: str | None) -> str:
     """RefundFailed.reason of a grant Stripe kept refusing."""
     return f"{STRIPE_REFUSED}: {code or message or 'refused'}"[:500]
@@ -160,12 +194,14 @@ __all__ = [
     "STRIPE_CANCELED",
     "STRIPE_FAILED",
     "STRIPE_REFUSED",
+    "DealScope",
     "GrantOrigin",
     "GrantPlan",
     "GrantRefusal",
     "GrantStatus",
     "LedgerLine",
     "PlannedLine",
+    "deal_scope_refusal",
     "discount_share",
     "line_amount_after",
     "plan_grant",

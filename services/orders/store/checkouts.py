@@ -51,6 +51,7 @@ LEFT JOIN LATERAL (
                'quantity', quantity, 'unit_price_minor', unit_price_minor, 'amount_minor', amount_minor,
                'room_id', room_id, 'discount_minor', discount_minor, 'flash_sale_id', flash_sale_id::text,
                'admission_id', admission_id::text, 'room_verified', room_verified,
+               'deal_id', deal_id::text, 'team_id', team_id,
                'shipped', shipped_qty, 'delivered', delivered_qty, 'cancelled', cancelled_qty,
                'refund_requested', refund_requested_qty, 'refunded', refunded_qty, 'returned', returned_qty,
                'restocked', restocked_qty) ORDER BY line_no) AS lines
@@ -179,10 +180,10 @@ async def insert_checkouts(conn: asyncpg.Connection, checkouts: Sequence[NewChec
     await conn.execute(
         """INSERT INTO order_lines (order_id, line_no, sku_id, product_id, title, sku_name, quantity, unit_price_minor,
                                     discount_minor, amount_minor, room_id, flash_sale_id, admission_id,
-                                    room_verified)
+                                    room_verified, deal_id, team_id)
            SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::int[],
                                 $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::uuid[], $13::uuid[],
-                                $14::boolean[])""",
+                                $14::boolean[], $15::uuid[], $16::text[])""",
         *_columns(
             (
                 o.order_id,
@@ -199,6 +200,8 @@ async def insert_checkouts(conn: asyncpg.Connection, checkouts: Sequence[NewChec
                 ln.flash_sale_id,
                 ln.admission_id,
                 line_room_verified(ln, c.rooms_verified),
+                ln.deal_id,
+                ln.team_id,
             )
             for c in new
             for o in c.plan.orders
@@ -261,12 +264,15 @@ async def lock_checkout(conn: asyncpg.Connection, checkout_id: str) -> asyncpg.R
 async def pay_orders(
     conn: asyncpg.Connection, checkout_id: str, now: datetime, *, ship_by: datetime | None = None
 ) -> list[StoredOrder]:
-    """Every order of the checkout still awaiting payment becomes paid, to ship by `ship_by`; returns the ones that
-    moved."""
+    """Every order of the checkout still awaiting payment becomes paid, to ship by `ship_by` (an order of local-life
+    deals only has nothing to ship, so no deadline); returns the ones that moved."""
     rows = await conn.fetch(
         f"""WITH moved AS (
-                UPDATE orders SET status = $2, paid_at = $3, ship_by = $5
-                WHERE checkout_id = $1 AND status = ANY($4::text[]) RETURNING order_id)
+                UPDATE orders o SET status = $2, paid_at = $3,
+                       ship_by = CASE WHEN EXISTS (SELECT 1 FROM order_lines l
+                                                   WHERE l.order_id = o.order_id AND l.deal_id IS NULL)
+                                      THEN $5::timestamptz END
+                WHERE o.checkout_id = $1 AND o.status = ANY($4::text[]) RETURNING o.order_id)
             {_ORDER_SELECT} JOIN moved m ON m.order_id = o.order_id ORDER BY o.order_id""",  # noqa: S608
         checkout_id,
         OrderStatus.PAID,
@@ -354,6 +360,7 @@ def _order_view(
             sku_id=line["sku_id"],
             quantity=line["quantity"],
             **{k: line.get(k, 0) for k in _LEDGER_COUNTS},
+            deal_id=line.get("deal_id"),
         )
         view = msgspec.convert(line, LineView)
         view.ledger = LedgerView(

@@ -51,6 +51,7 @@ def _fulfilled(row: asyncpg.Record) -> FulfilledOrder:
                 returned=line["returned"],
                 restocked=line["restocked"],
                 flash_sale_id=line["flash_sale_id"],
+                deal_id=line.get("deal_id"),
             )
             for line in row["lines"]
         ],
@@ -158,6 +159,20 @@ async def add_to_ledger(conn: asyncpg.Connection, order_id: str, column: str, li
         order_id,
         [n for n, _ in lines],
         [q for _, q in lines],
+    )
+
+
+async def count_vouchers_issued(conn: asyncpg.Connection, order_id: str, line_no: int, deal_id: str) -> bool:
+    """A deal line's units all count as shipped: its vouchers exist (set, not added: a repeat changes nothing). False
+    when the order has no such line of that deal."""
+    return bool(
+        await conn.fetchval(
+            """UPDATE order_lines SET shipped_qty = quantity - cancelled_qty
+               WHERE order_id = $1 AND line_no = $2 AND deal_id = $3 RETURNING true""",
+            order_id,
+            line_no,
+            deal_id,
+        )
     )
 
 
@@ -337,7 +352,8 @@ async def order_exists(conn: Conn, order_id: str) -> bool:
 async def orders_to_ship(
     db: Conn, merchant_id: str, *, after: tuple[datetime, str] | None, limit: int, now: datetime
 ) -> list[OrderView]:
-    """The merchant's orders with units to ship (paid or partially shipped), soonest ship_by first."""
+    """The merchant's orders with units to ship (paid or partially shipped, with goods left to ship: never an order
+    of local-life deals only), soonest ship_by first."""
     args: list[object] = [merchant_id, [OrderStatus.PAID, OrderStatus.PARTIALLY_SHIPPED]]
     position = ""
     if after is not None:
@@ -346,7 +362,9 @@ async def orders_to_ship(
     args.append(limit)
     rows = await db.fetch(
         f"""{_ORDER_SELECT} WHERE o.merchant_id = $1 AND o.status = ANY($2::text[]) {position}
-            ORDER BY o.ship_by, o.order_id LIMIT ${len(args)}""",
+              AND EXISTS (SELECT 1 FROM order_lines s WHERE s.order_id = o.order_id AND s.deal_id IS NULL
+                                                        AND s.shipped_qty + s.cancelled_qty < s.quantity)
+            ORDER BY o.ship_by, o.order_id LIMIT ${len(args)}""",  # noqa: S608 - fixed text, numbered arguments
         *args,
     )
     return await order_views_of_rows(db, rows, now)

@@ -65,6 +65,7 @@ async def grant_ledger(conn: Conn, order_id: str) -> tuple[list[asyncpg.Record],
     lines = await conn.fetch(
         """SELECT l.line_no, l.sku_id::text, l.product_id::text, l.title, l.sku_name, l.quantity, l.unit_price_minor,
                   l.discount_minor, l.amount_minor, l.room_id, l.flash_sale_id::text, l.admission_id::text,
+                  l.deal_id::text, l.team_id,
                   l.shipped_qty, l.cancelled_qty, l.refund_requested_qty, l.refunded_qty, l.returned_qty,
                   l.restocked_qty, COALESCE(g.granted, 0) AS granted_amount_minor
            FROM order_lines l

@@ -1,8 +1,9 @@
-"""Checking out: reserve the cart at shop, then write the checkout, its orders and payment once; read a checkout.
+"""Checking out: reserve the cart (goods at shop, local-life deals at local_life), then write the checkout, its orders
+and payment once; read a checkout.
 
-A checkout refused after shop reserved its stock is abandoned: shop is told to release the hold now, not at
-`hold_until`. A buyer holds at most so many checkouts and units unpaid (`domain.holds`), and a line's room is
-checked with live before it is recorded (`domain.attribution`).
+A checkout refused after shop or local_life held something for it is abandoned: both are told to release their
+holds now, not at `hold_until`. A buyer holds at most so many checkouts and units unpaid (`domain.holds`), and a
+line's room is checked with live before it is recorded (`domain.attribution`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ import msgspec
 from libs.auth import Principal
 from libs.bus import RequestFailed, add_events
 from libs.contracts import (
+    RESERVE_DEALS,
     RESERVE_STOCK,
     SOURCE_OK,
     VERIFY_ROOM_SOURCES,
     CheckoutAbandoned,
+    ReservedDeal,
+    ReserveDeals,
+    ReserveDealsReply,
     ReservedLine,
     ReserveItem,
     ReserveStock,
@@ -36,9 +41,10 @@ from libs.telemetry import baggage_set, capture_headers, names, tag
 from services.orders import domain, store
 from services.orders.adapters import stripe
 from services.orders.adapters.counters import counters
-from services.orders.domain import CheckoutPlan, attribution, holds
+from services.orders.domain import CheckoutPlan, attribution, deals, holds
 from services.orders.domain import coupons as coupon_rules
 from services.orders.domain.coupons import Coupon
+from services.orders.domain.deals import CartItem, SplitCart
 from services.orders.domain.refusals import CheckoutExpired, StockUnavailable, reservation_refused
 from services.orders.use_cases.payments import ensure_payment_intent
 from services.orders.views import CheckoutOrderView, CheckoutView, LineView, PaymentView
@@ -56,20 +62,24 @@ async def place_checkout(
     runtime: Runtime,
     caller: Principal,
     *,
-    items: list[ReserveItem],
+    items: list[CartItem],
     coupon_ids: list[str],
     request: object,
     key: str,
 ) -> CheckoutView:
-    """Reserve stock, then write checkout + orders + payment + coupons used + events + deadline in one transaction."""
+    """Reserve stock and deals, then write checkout + orders + payment + coupons used + events + deadline in one
+    transaction."""
+    cart = deals.split_cart(items)
     buyer_id = caller.sub
     checkout_id = derived_id(buyer_id, key)
     now = runtime.clock.now()
     pay_by = now + timedelta(seconds=runtime.settings.payment_window_s)
+    hold_until = pay_by + HOLD_GRACE
     room_id = domain.room_of_lines(items)
     tag({names.CHECKOUT_ID: checkout_id, names.BUYER_ID: buyer_id, names.ROOM_ID: room_id})
     with baggage_set(**{names.ROOM_ID: room_id}):
-        reserved: list[ReservedLine] | None = None
+        # What shop (then local_life) holds for this checkout; None when the checkout exists (a replay).
+        reserved: list[ReservedLine | ReservedDeal] | None = None
         coupons: list[Coupon] = []
         # A retry of a checkout that exists only replays its answer: no second reservation call.
         if not await store.checkout_exists(runtime.db, checkout_id):
@@ -78,8 +88,8 @@ async def place_checkout(
             # Refusals that need no prices come before any stock is held for this checkout. The caps are checked
             # again under the buyer's lock when the checkout is written; here they spare the stock a futile hold.
             coupons = await _usable_coupons(runtime.db, buyer_id, coupon_ids, now)
-            await _ensure_within_caps(runtime, runtime.db, buyer_id, checkout_id, items)
-            reserved = await _reserve(runtime, checkout_id, buyer_id, items, hold_until=pay_by + HOLD_GRACE)
+            await _ensure_within_caps(runtime, runtime.db, buyer_id, checkout_id, cart.keyed)
+            reserved = [*await _reserve(runtime, checkout_id, buyer_id, cart, hold_until=hold_until)]
         plan: CheckoutPlan | None = None
         rooms_verified = False
         written = False
@@ -91,7 +101,7 @@ async def place_checkout(
             await _ensure_not_abandoned(conn, checkout_id)
             # One of the buyer's checkouts at a time from here to commit: two cannot both slip under the caps.
             await store.lock_buyer(conn, buyer_id)
-            await _ensure_within_caps(runtime, conn, buyer_id, checkout_id, items)
+            await _ensure_within_caps(runtime, conn, buyer_id, checkout_id, cart.keyed)
             written = await store.insert_checkout(
                 conn,
                 plan,
@@ -109,9 +119,14 @@ async def place_checkout(
             return _placed_view(plan, pay_by, rooms_verified)
 
         try:
+            if reserved is not None and cart.deals:
+                # Asked after shop: a refusal here abandons the checkout below, so shop releases what it held.
+                reserved += await _reserve_deals(runtime, checkout_id, buyer_id, cart, hold_until=hold_until)
             if reserved is not None:
-                rooms_verified = await _verify_sources(runtime, checkout_id, items, reserved)
-            plan = _plan(checkout_id, reserved, coupons) if reserved is not None else None
+                rooms_verified = await _verify_sources(runtime, checkout_id, cart.keyed, reserved)
+            plan = (
+                _plan(checkout_id, deals.in_cart_order(cart.keyed, reserved), coupons) if reserved is not None else None
+            )
             stored = await write_once(
                 runtime.db, caller=caller, scope="checkout", key=key, request=request, effect=effect
             )
@@ -119,8 +134,8 @@ async def place_checkout(
             # write_once's own answers: another request placed this checkout, and its hold is that checkout's.
             raise
         except DomainError as refusal:
-            if reserved is not None:
-                # Shop holds stock for a checkout that will not be: have it released now rather than at hold_until.
+            if reserved:
+                # Shop (or local_life) holds for a checkout that will not be: have it released now, not at hold_until.
                 await _abandon(runtime, checkout_id, buyer_id, refusal)
             raise
     if written and plan is not None:
@@ -187,8 +202,12 @@ def _placed_view(plan: CheckoutPlan, pay_by: datetime, rooms_verified: bool) -> 
 
 
 async def _reserve(
-    runtime: Runtime, checkout_id: str, buyer_id: str, items: list[ReserveItem], *, hold_until: datetime
+    runtime: Runtime, checkout_id: str, buyer_id: str, cart: SplitCart, *, hold_until: datetime
 ) -> list[ReservedLine]:
+    """Shop holds the cart's goods (none asked when it has none)."""
+    items = cart.skus
+    if not items:
+        return []
     # Shop must not commit a hold after we stopped waiting for it (the buyer was told to retry).
     answer_by = runtime.clock.now() + timedelta(seconds=RESERVE_TIMEOUT_S)
     request = ReserveStock(
@@ -199,7 +218,7 @@ async def _reserve(
     except RequestFailed as exc:
         raise StockUnavailable() from exc
     if not reply.ok:
-        raise reservation_refused(reply)
+        raise reservation_refused(deals.shop_reply_in_cart(reply, cart.sku_index))
     if not domain.reservation_matches(items, reply.lines):
         # Shop replays the first reservation of a checkout id: this key was first used for another cart. That
         # hold is the first request's (it may still be placing it), so this refusal does not abandon it.
@@ -207,10 +226,31 @@ async def _reserve(
     return reply.lines
 
 
+async def _reserve_deals(
+    runtime: Runtime, checkout_id: str, buyer_id: str, cart: SplitCart, *, hold_until: datetime
+) -> list[ReservedDeal]:
+    """local_life holds the cart's deals (quantity and per-buyer limit; a team seat for team items), all or none,
+    idempotent on the checkout id as shop's stock; its refusals name the cart's item."""
+    answer_by = runtime.clock.now() + timedelta(seconds=RESERVE_TIMEOUT_S)
+    request = ReserveDeals(
+        checkout_id=checkout_id, buyer_id=buyer_id, items=cart.deals, hold_until=hold_until, answer_by=answer_by
+    )
+    try:
+        reply = await runtime.bus.request(RESERVE_DEALS, request, ReserveDealsReply, timeout=RESERVE_TIMEOUT_S)
+    except RequestFailed as exc:
+        raise StockUnavailable("the deals could not be reserved right now; try again") from exc
+    if not reply.ok:
+        raise deals.deals_refused(reply, cart.deal_index)
+    if not deals.holds_match(cart.deals, reply.lines):
+        raise IdempotencyKeyReused("this Idempotency-Key was used with a different cart")
+    return reply.lines
+
+
 async def _ensure_within_caps(
     runtime: Runtime, db: store.Conn, buyer_id: str, checkout_id: str, items: list[ReserveItem]
 ) -> None:
-    """Refuse a checkout that would take the buyer past the unpaid checkouts or units-per-SKU cap.
+    """Refuse a checkout that would take the buyer past the unpaid checkouts or units-per-SKU cap (`items` keyed by
+    the SKU or deal each buys: a deal line's `sku_id` is its deal id, so the same count covers deals).
 
     The checkout itself is never counted: a twin with the same Idempotency-Key may have written it meanwhile.
     """
@@ -227,7 +267,7 @@ async def _ensure_within_caps(
 
 
 async def _verify_sources(
-    runtime: Runtime, checkout_id: str, items: list[ReserveItem], reserved: list[ReservedLine]
+    runtime: Runtime, checkout_id: str, items: list[ReserveItem], reserved: list[ReservedLine | ReservedDeal]
 ) -> bool:
     """Ask live, once for all lines, whether the rooms they name exist and sell their products; refuse if not.
 
@@ -256,7 +296,7 @@ async def _verify_sources(
     return all(verdict == SOURCE_OK for verdict in reply.verdicts)
 
 
-def _plan(checkout_id: str, reserved: list[ReservedLine], coupons: list[Coupon]) -> CheckoutPlan:
+def _plan(checkout_id: str, reserved: list[ReservedLine | ReservedDeal], coupons: list[Coupon]) -> CheckoutPlan:
     merchants = {line.merchant_id for line in reserved}
     plan = domain.plan_checkout(
         checkout_id,
@@ -264,7 +304,7 @@ def _plan(checkout_id: str, reserved: list[ReservedLine], coupons: list[Coupon])
         reserved,
         {m: derived_id(checkout_id, "order", m) for m in merchants},
     )
-    # A coupon refused on the prices abandons the checkout (place_checkout): shop releases its hold.
+    # A coupon refused on the prices abandons the checkout (place_checkout): shop and local_life release their holds.
     return coupon_rules.apply_coupons(plan, coupons)
 
 

@@ -58,8 +58,12 @@ async def accept_grant(
     case_id: str | None,
     origin: str,
     lines: Sequence[tuple[int, int]],
+    deal: money.DealScope | None = None,
 ) -> GrantOutcome:
     """Accept or refuse a grant of (line_no, quantity) units of one order, in the caller's transaction.
+
+    `deal` (grants local_life asks for): the grant may name only lines of that deal in an order of that merchant,
+    else it is refused `not-the-deal`.
 
     Takes the order's row lock first; a grant already decided answers as it was decided (a redelivery, a cancel
     replayed). Refused: `refused_grants` + RefundFailed(`over-refundable` | `over-captured`). Accepted: a pending
@@ -75,7 +79,12 @@ async def accept_grant(
     rows, granted = await store.grant_ledger(conn, order_id)
     ledger = {row["line_no"]: _ledger_line(row) for row in rows}
     captured = order["amount_minor"] if order["paid_at"] is not None and order["stripe_payment_intent_id"] else 0
-    plan = money.plan_grant(ledger, lines, captured_minor=captured, granted_minor=granted)
+    out_of_scope = money.deal_scope_refusal(ledger, lines, order["merchant_id"], deal) if deal else None
+    plan = (
+        money.GrantPlan(refusal=out_of_scope)
+        if out_of_scope
+        else money.plan_grant(ledger, lines, captured_minor=captured, granted_minor=granted)
+    )
     now = runtime.clock.now()
     order_lines = [_order_line(row) for row in rows]
     # The room the order was sold in rides along (span attribute, and baggage on the events and the refund job), so a
@@ -247,6 +256,7 @@ def _ledger_line(row: asyncpg.Record) -> LedgerLine:
         cancelled_qty=row["cancelled_qty"],
         refund_requested_qty=row["refund_requested_qty"],
         granted_amount_minor=int(row["granted_amount_minor"]),
+        deal_id=row["deal_id"],
     )
 
 
@@ -263,6 +273,8 @@ def _order_line(row: asyncpg.Record) -> OrderLine:
         discount_minor=row["discount_minor"],
         flash_sale_id=row["flash_sale_id"],
         admission_id=row["admission_id"],
+        deal_id=row["deal_id"],
+        team_id=row["team_id"],
     )
 
 
