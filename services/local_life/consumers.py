@@ -5,9 +5,17 @@ from __future__ import annotations
 import asyncpg
 
 from libs.bus import Subscription
-from libs.contracts import CheckoutAbandoned, Event, OrderCancelled, OrderPaid
+from libs.contracts import (
+    CheckoutAbandoned,
+    Event,
+    OrderCancelled,
+    OrderPaid,
+    RefundFailed,
+    RefundSucceeded,
+    VouchersIssued,
+)
 from libs.runtime import Runtime
-from services.local_life.use_cases import holds
+from services.local_life.use_cases import expiry, holds, refunds
 from services.local_life.use_cases.paid_orders import note_paid_order
 from services.local_life.use_cases.vouchers import issue_vouchers
 
@@ -32,7 +40,25 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
             assert isinstance(event, CheckoutAbandoned)
             await holds.release_abandoned(runtime, conn, event)
 
+    async def on_refund_result(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, RefundSucceeded | RefundFailed)
+        await refunds.apply_refund_result(runtime, conn, event)
+
+    async def on_issued(conn: asyncpg.Connection, event: Event) -> None:
+        assert isinstance(event, VouchersIssued)
+        await expiry.schedule_expiry(conn, event)
+
+    def deal_refund(event: Event) -> bool:
+        return isinstance(event, RefundSucceeded | RefundFailed) and refunds.is_deal_refund(event)
+
     return [
+        Subscription(
+            "local_life__refund_results",
+            (RefundSucceeded.SUBJECT, RefundFailed.SUBJECT),
+            on_refund_result,
+            wants=deal_refund,
+        ),
+        Subscription("local_life__voucher_expiry", (VouchersIssued.SUBJECT,), on_issued),
         Subscription("local_life__paid_orders", (OrderPaid.SUBJECT,), on_paid),
         Subscription("local_life__vouchers", (OrderPaid.SUBJECT,), on_paid_vouchers),
         Subscription(

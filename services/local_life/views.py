@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import msgspec
 
@@ -181,6 +181,91 @@ class VoucherPage(msgspec.Struct, kw_only=True):
     next_cursor: str | None = None
 
 
+# --- refunds, reports and settlement -----------------------------------------------------------------
+
+
+class VoucherRefundView(msgspec.Struct, kw_only=True):
+    """A refund of vouchers local_life asked orders for: `pending` until orders answers, then `succeeded` or
+    `failed` (the vouchers usable again). `amount_minor` is what the vouchers cost; `refunded_minor` what orders gave
+    back (the units' share of the line)."""
+
+    refund_id: str  # = grant_id
+    grant_id: str
+    reason: str  # buyer | expired
+    status: str  # pending | succeeded | failed
+    order_id: str
+    deal_id: str
+    voucher_ids: list[str]
+    amount_minor: int
+    currency: str | None
+    requested_at: datetime
+    decided_at: datetime | None = None
+    failure_reason: str | None = None
+    refunded_minor: int | None = None
+
+
+class StoreDayRedemptions(msgspec.Struct, kw_only=True):
+    """Redemptions (not undone) at one store on one day of the store's time zone, in one currency."""
+
+    store_id: str
+    store_name: str
+    timezone: str
+    day: date
+    currency: str | None
+    redemptions: int
+    amount_minor: int
+
+
+class RedemptionReport(msgspec.Struct, kw_only=True):
+    from_day: date
+    to_day: date
+    items: list[StoreDayRedemptions]
+
+
+class DealVoucherCounts(msgspec.Struct, kw_only=True):
+    """A deal's vouchers by state: `sold` = issued = the sum of the others."""
+
+    deal_id: str
+    title: str
+    sold: int
+    unused: int
+    redeemed: int
+    refund_pending: int
+    refunded: int
+    expired: int
+
+
+class VoucherReport(msgspec.Struct, kw_only=True):
+    items: list[DealVoucherCounts]
+
+
+class CurrencyTotal(msgspec.Struct, kw_only=True):
+    currency: str
+    redemptions: int
+    amount_minor: int
+
+
+class SettlementDue(msgspec.Struct, kw_only=True):
+    """What a settlement now would take: redemptions made before `cut_at` (now less the undo window), not undone,
+    not settled."""
+
+    cut_at: datetime
+    totals: list[CurrencyTotal]
+
+
+class SettlementView(msgspec.Struct, kw_only=True):
+    settlement_id: str
+    merchant_id: str
+    cut_at: datetime
+    created_at: datetime
+    totals: list[CurrencyTotal]
+
+
+class SettlementPage(msgspec.Struct, kw_only=True):
+    items: list[SettlementView]
+    next_cursor: str | None = None
+
+
 class OfferedVoucher(msgspec.Struct, kw_only=True):
     """A voucher a clerk may redeem now, as the clerk sees it."""
 
@@ -225,3 +310,21 @@ class RedemptionView(msgspec.Struct, kw_only=True):
     clerk_id: str
     redeemed_at: datetime
     undone_at: datetime | None
+
+
+class TeamView(msgspec.Struct, kw_only=True):
+    """A team buy as anyone with its id sees it (to decide to join): seats paid, held and left; no buyer ids."""
+
+    team_id: str
+    deal_id: str
+    deal_title: str
+    merchant_id: str
+    team_size: int
+    seats_paid: int
+    seats_held: int
+    # Free seats while the team is open (0 once it filled or failed).
+    seats_left: int
+    opened_at: datetime
+    deadline: datetime
+    status: str
+    closed_at: datetime | None

@@ -57,6 +57,8 @@ class WantedDeal:
     quantity: int
     index: int
     room_id: str | None
+    # Team-buy deals: the team to join (None opens one).
+    team_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,9 @@ class DealFacts:
     total_quantity: int | None
     sold: int
     per_buyer_limit: int | None
+    # Team-buy deals: seats per team and how long a team has to fill.
+    team_size: int | None = None
+    team_window_s: int = 86400
 
 
 def merge_items(items: Sequence[ReserveDealItem]) -> list[WantedDeal]:
@@ -87,14 +92,22 @@ def merge_items(items: Sequence[ReserveDealItem]) -> list[WantedDeal]:
         key = canonical_uuid(item.deal_id)
         if key is None:
             raise HoldRefused("unknown_deal", f"items[{i}]: no deal {item.deal_id!r}", i)
+        team_id = None
+        if item.team_id is not None:
+            team_id = canonical_uuid(item.team_id)
+            if team_id is None:
+                raise HoldRefused("unknown_team", f"items[{i}]: no team {item.team_id!r}", i)
         before = merged.get(key)
         if before is None:
-            merged[key] = WantedDeal(key, item.quantity, i, item.room_id)
+            merged[key] = WantedDeal(key, item.quantity, i, item.room_id, team_id)
             continue
+        # One seat per deal per checkout: repeats of a team deal must name the same team (or none).
+        if team_id is not None and before.team_id is not None and team_id != before.team_id:
+            raise HoldRefused("invalid_request", f"items[{i}]: deal {key} is asked for in two teams", i)
         total = before.quantity + item.quantity
         if total > MAX_QUANTITY:
             raise HoldRefused("invalid_quantity", f"deal {key} is asked for {total} times in all", i)
-        merged[key] = WantedDeal(key, total, before.index, before.room_id or item.room_id)
+        merged[key] = WantedDeal(key, total, before.index, before.room_id or item.room_id, before.team_id or team_id)
     return list(merged.values())
 
 
@@ -111,6 +124,10 @@ def price(wanted: Sequence[WantedDeal], deals: dict[str, DealFacts]) -> list[Res
         facts = deals.get(want.deal_id)
         if facts is None or facts.status != "published":
             raise HoldRefused("unknown_deal", f"items[{want.index}]: no deal {want.deal_id} on sale", want.index)
+        if want.team_id is not None and facts.team_size is None:
+            raise HoldRefused(
+                "not_a_team_deal", f"items[{want.index}]: deal {want.deal_id} is not sold in teams", want.index
+            )
         lines.append(
             ReservedDeal(
                 deal_id=facts.deal_id,
@@ -120,6 +137,8 @@ def price(wanted: Sequence[WantedDeal], deals: dict[str, DealFacts]) -> list[Res
                 unit_price_minor=facts.price_minor,
                 currency=facts.currency,
                 room_id=want.room_id,
+                team_id=want.team_id,
+                team_size=facts.team_size,
             )
         )
     # One checkout is one payment in one currency: refuse before holding anything.
@@ -165,10 +184,14 @@ class StoredHolds:
 
 
 def same_items(found: StoredHolds, wanted: Sequence[WantedDeal]) -> bool:
-    """The repeat asks for exactly the deals and quantities held (rooms aside)."""
-    return sorted((line.deal_id, line.quantity) for line in found.lines) == sorted(
+    """The repeat asks for exactly the deals and quantities held (rooms aside), in the teams held (a repeat of an
+    opening names no team)."""
+    if sorted((line.deal_id, line.quantity) for line in found.lines) != sorted(
         (want.deal_id, want.quantity) for want in wanted
-    )
+    ):
+        return False
+    teams = {line.deal_id: line.team_id for line in found.lines}
+    return all(want.team_id is None or want.team_id == teams[want.deal_id] for want in wanted)
 
 
 def replay(
@@ -188,7 +211,7 @@ def replay(
             error="checkout_conflict",
             detail=f"checkout {checkout_id} was reserved with other items; a new checkout needs a new id",
         )
-    released = "released" in found.statuses
+    released = "released" in found.statuses or "refunded" in found.statuses
     # Held past its deadline is as good as released: the expiry job frees those units any moment now.
     lapsing = "held" in found.statuses and now >= found.hold_until
     if released or lapsing:

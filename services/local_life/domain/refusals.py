@@ -91,3 +91,26 @@ class InvalidCursor(BadRequest):
 
     def __init__(self, detail: str = "this cursor is not one this list gave out (or belongs to another query)") -> None:
         super().__init__(detail, field="cursor")
+
+
+class Settled(Conflict):
+    """A redemption paid out to the merchant in a settlement is not undone (checked before the undo window)."""
+
+    code = "settled"
+
+    def __init__(self, settlement_id: str) -> None:
+        super().__init__("this redemption was settled with the merchant", settlement_id=settlement_id)
+
+
+class NothingToSettle(Conflict):
+    code = "nothing-to-settle"
+
+    def __init__(self) -> None:
+        super().__init__("no redemption is due: none past the undo window and not settled yet")
+
+
+class InvalidReportRange(Invalid):
+    code = "invalid-range"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, field="to")

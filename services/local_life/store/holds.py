@@ -28,7 +28,8 @@ async def stored(conn: Conn, checkout_id: str) -> StoredHolds | None:
     if head is None:
         return None
     rows = await conn.fetch(
-        """SELECT deal_id::text, merchant_id::text, title, quantity, unit_price_minor, currency, room_id, status
+        """SELECT deal_id::text, merchant_id::text, title, quantity, unit_price_minor, currency, room_id, status,
+                  team_id::text, team_size
              FROM deal_holds WHERE checkout_id = $1 ORDER BY position""",
         checkout_id,
     )
@@ -41,6 +42,8 @@ async def stored(conn: Conn, checkout_id: str) -> StoredHolds | None:
             unit_price_minor=r["unit_price_minor"],
             currency=r["currency"].strip(),
             room_id=r["room_id"],
+            team_id=r["team_id"],
+            team_size=r["team_size"],
         )
         for r in rows
     ]
@@ -70,11 +73,15 @@ async def claim_checkout(
 
 
 async def lock_deal(conn: asyncpg.Connection, deal_id: str) -> DealFacts | None:
-    """The deal, row-locked until the transaction ends (callers lock in deal id order); None if there is none."""
+    """The deal, row-locked until the transaction ends (callers lock in deal id order); None if there is none.
+
+    FOR NO KEY UPDATE, as the `sold` update itself takes: it still serialises reserves, but not the foreign-key checks
+    of rows naming the deal (a team filling issues vouchers under its team lock while a reserve holding this lock waits
+    for that team: FOR UPDATE would deadlock them)."""
     row = await conn.fetchrow(
         """SELECT deal_id::text, merchant_id::text, title, price_minor, currency, status, total_quantity, sold,
-                  per_buyer_limit
-             FROM deals WHERE deal_id = $1 FOR UPDATE""",
+                  per_buyer_limit, team_size, team_window_s
+             FROM deals WHERE deal_id = $1 FOR NO KEY UPDATE""",
         deal_id,
     )
     if row is None:
@@ -120,8 +127,8 @@ async def insert_holds(
 ) -> None:
     await conn.executemany(
         """INSERT INTO deal_holds (checkout_id, deal_id, position, buyer_id, quantity, room_id, merchant_id, title,
-                                   unit_price_minor, currency, hold_until, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+                                   unit_price_minor, currency, hold_until, created_at, team_id, team_size)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
         [
             (
                 checkout_id,
@@ -136,6 +143,8 @@ async def insert_holds(
                 line.currency,
                 hold_until,
                 now,
+                line.team_id,
+                line.team_size,
             )
             for i, line in enumerate(lines)
         ],

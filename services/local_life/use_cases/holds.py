@@ -5,6 +5,9 @@ lapsed → released (`sold` goes down again). Each hold moves once (conditional 
 checkout's row lock). A payment landing after the hold was released still counts: the units are counted sold again
 if the deal has them left, else the hold is committed anyway and a shortfall (an oversell) is logged as a warning,
 `sold` never exceeding `total_quantity`.
+
+A team deal's item also takes a seat in a team (`use_cases/teams.py`) in the same transaction; the seat is released
+with the hold.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from libs.telemetry import names, tag
 from services.local_life.domain import holds as rules
 from services.local_life.domain.holds import DealFacts, HoldRefused
 from services.local_life.store import holds as store
+from services.local_life.use_cases import teams
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,7 @@ async def reserve(runtime: Runtime, request: ReserveDeals) -> ReserveDealsReply:
                 # The row is locked and was just checked: this cannot fail, but never let `sold` pass the total.
                 if not await store.add_sold(conn, want.deal_id, want.quantity):
                     raise HoldRefused("sold_out", f"items[{want.index}]: deal {want.deal_id} is sold out", want.index)
+            lines = await teams.take_seats(conn, request, wanted, deals, lines, now)
             await store.insert_holds(conn, request.checkout_id, request.buyer_id, lines, request.hold_until, now)
             # Release by ourselves if neither payment nor cancellation arrives (e.g. orders crashed).
             await schedule(conn, EXPIRY_JOB, request.checkout_id, request.hold_until)
@@ -140,11 +145,15 @@ async def expire(runtime: Runtime, conn: asyncpg.Connection, checkout_id: str) -
 async def _release(
     conn: asyncpg.Connection, now: datetime, checkout_id: str, deal_ids: list[str] | None, order_id: str | None
 ) -> None:
-    """Held holds of a locked checkout back to their deals (in deal id order); drop the expiry job once none is held."""
+    """Held holds of a locked checkout back to their deals (in deal id order), with their team seats; drop the expiry
+    job once none is held."""
     released = await store.move_holds(
         conn, checkout_id, deal_ids, from_status="held", to_status="released", order_id=order_id, now=now
     )
     for hold in released:
         await store.remove_sold(conn, hold.deal_id, hold.quantity)
+    # Only the seats of holds released just now: a hold already committed (paid) keeps its seat for the payment.
+    if released:
+        await teams.release_seats(conn, checkout_id, [hold.deal_id for hold in released], now)
     if not await store.has_held(conn, checkout_id):
         await cancel(conn, EXPIRY_JOB, checkout_id)

@@ -17,6 +17,8 @@ from services.local_life.domain import redemptions as rules
 from services.local_life.domain import vouchers as codes
 from services.local_life.store import redemptions as store
 from services.local_life.store import vouchers as voucher_store
+from services.local_life.use_cases.expiry import schedule_token_sweep
+from services.local_life.use_cases.reports import ensure_not_settled
 from services.local_life.use_cases.stores import clerk_at
 from services.local_life.views import (
     OfferedVoucher,
@@ -68,6 +70,7 @@ async def prepare(runtime: Runtime, caller: Principal, *, code: str | None, qr: 
             now=now,
             expires_at=expires_at,
         )
+        await schedule_token_sweep(conn, expires_at)
     return PreparedRedemption(
         verify_token=token,
         expires_at=expires_at,
@@ -157,6 +160,7 @@ async def undo(runtime: Runtime, caller: Principal, redemption_id: str) -> Redem
         row = await store.lock_redemption(conn, found, clerk.store_id)
         if row is None:
             raise rules.RedemptionNotFound()
+        await ensure_not_settled(conn, found)
         rules.ensure_undoable(row["redeemed_at"], row["undone_at"], now, runtime.settings.undo_window_s)
         undone = await store.undo_redemption(conn, found, clerk.clerk_id, now)
         assert undone is not None  # locked above, not undone yet

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 
 import asyncpg
 
 from libs.auth import Principal
 from libs.bus import add_events
-from libs.contracts import IssuedVoucher, OrderPaid, VouchersIssued, VoucherSource
+from libs.contracts import Event, IssuedVoucher, OrderPaid, VouchersIssued, VoucherSource
 from libs.ids import canonical_uuid
 from libs.runtime import Runtime
+from services.local_life.domain import teams as team_rules
 from services.local_life.domain import vouchers as domain
 from services.local_life.store import vouchers as store
+from services.local_life.use_cases import teams
 from services.local_life.views import VoucherPage, VoucherRedemption, VoucherView
 
 log = logging.getLogger(__name__)
@@ -21,7 +24,10 @@ log = logging.getLogger(__name__)
 
 async def issue_vouchers(runtime: Runtime, conn: asyncpg.Connection, event: OrderPaid) -> None:
     """Each deal line of a paid order gets quantity times vouchers_per_purchase vouchers, once (the line's key), and a
-    VouchersIssued; a line of a deal local_life does not know (or of another merchant's) is skipped and logged."""
+    VouchersIssued; a line of a deal local_life does not know (or of another merchant's) is skipped and logged.
+
+    A team deal's line pays its seat instead (`teams.pay_seats`): nothing is issued until the team's N-th seat is
+    paid, and then every member's line is issued here, in this transaction, from the facts its seat kept."""
     deal_ids = sorted({d for line in event.lines if line.deal_id and (d := canonical_uuid(line.deal_id))})
     if not any(line.deal_id for line in event.lines):
         return
@@ -42,64 +48,101 @@ async def issue_vouchers(runtime: Runtime, conn: asyncpg.Connection, event: Orde
     if order_id is None or merchant_id is None:
         log.warning("order %s: not a uuid order or merchant id; no vouchers issued", event.order_id)
         return
-    events = []
-    for issue in issues:
-        first = await store.insert_issued_line(
+    paid = await teams.pay_seats(runtime, conn, event, order_id, issues)
+    events: list[Event] = []
+    for seat in paid.to_issue:
+        assert seat.order_id is not None
+        issued = await issue_line(
             conn,
+            now=now,
+            secret=secret,
+            order_id=seat.order_id,
+            merchant_id=merchant_id,
+            buyer_id=seat.buyer_id,
+            issue=team_rules.line_issue(seat, deals[seat.deal_id], event.paid_at),
+        )
+        if issued is not None:
+            events.append(issued)
+    for issue in issues:
+        if issue.line_no in paid.team_lines:
+            continue
+        issued = await issue_line(
+            conn,
+            now=now,
+            secret=secret,
             order_id=order_id,
-            line_no=issue.line_no,
-            deal_id=issue.deal_id,
             merchant_id=merchant_id,
             buyer_id=event.buyer_id,
-            room_id=issue.room_id,
-            flash_sale_id=issue.flash_sale_id,
-            now=now,
+            issue=issue,
         )
-        if not first:
-            continue
-        rows = []
-        issued = []
-        amounts = domain.voucher_amounts(issue.amount_minor, issue.count)
-        for seq in range(1, issue.count + 1):
-            voucher_id = str(uuid.uuid4())
-            code = domain.new_code()
-            rows.append(
-                (
-                    voucher_id,
-                    order_id,
-                    issue.line_no,
-                    seq,
-                    issue.deal_id,
-                    merchant_id,
-                    event.buyer_id,
-                    domain.code_hash(code),
-                    domain.code_last4(code),
-                    domain.seal_code(code, voucher_id, secret),
-                    issue.valid_from,
-                    issue.valid_until,
-                    now,
-                    amounts[seq - 1],
-                    domain.unit_of(seq, issue.per_unit),
-                    issue.currency,
-                )
-            )
-            issued.append(
-                IssuedVoucher(voucher_id=voucher_id, valid_from=issue.valid_from, valid_until=issue.valid_until)
-            )
-        await store.insert_vouchers(conn, rows)
-        events.append(
-            VouchersIssued(
-                deal_id=issue.deal_id,
-                merchant_id=merchant_id,
-                buyer_id=event.buyer_id,
-                source=VoucherSource(
-                    order_id=order_id, line_no=issue.line_no, room_id=issue.room_id, flash_sale_id=issue.flash_sale_id
-                ),
-                vouchers=issued,
-                occurred_at=now,
+        if issued is not None:
+            events.append(issued)
+    # A filled team's TeamFilled (or a refund) after the vouchers it announces.
+    await add_events(conn, *events, *paid.events)
+
+
+async def issue_line(
+    conn: asyncpg.Connection,
+    *,
+    now: datetime,
+    secret: str,
+    order_id: str,
+    merchant_id: str,
+    buyer_id: str,
+    issue: domain.LineIssue,
+) -> VouchersIssued | None:
+    """One paid line's vouchers, once (its `issued_lines` key): the VouchersIssued to publish, None if issued before."""
+    first = await store.insert_issued_line(
+        conn,
+        order_id=order_id,
+        line_no=issue.line_no,
+        deal_id=issue.deal_id,
+        merchant_id=merchant_id,
+        buyer_id=buyer_id,
+        room_id=issue.room_id,
+        flash_sale_id=issue.flash_sale_id,
+        now=now,
+    )
+    if not first:
+        return None
+    rows = []
+    issued = []
+    amounts = domain.voucher_amounts(issue.amount_minor, issue.count)
+    for seq in range(1, issue.count + 1):
+        voucher_id = str(uuid.uuid4())
+        code = domain.new_code()
+        rows.append(
+            (
+                voucher_id,
+                order_id,
+                issue.line_no,
+                seq,
+                issue.deal_id,
+                merchant_id,
+                buyer_id,
+                domain.code_hash(code),
+                domain.code_last4(code),
+                domain.seal_code(code, voucher_id, secret),
+                issue.valid_from,
+                issue.valid_until,
+                now,
+                amounts[seq - 1],
+                domain.unit_of(seq, issue.per_unit),
+                issue.currency,
             )
         )
-    await add_events(conn, *events)
+        issued.append(IssuedVoucher(voucher_id=voucher_id, valid_from=issue.valid_from, valid_until=issue.valid_until))
+    await store.insert_vouchers(conn, rows)
+    return VouchersIssued(
+        deal_id=issue.deal_id,
+        merchant_id=merchant_id,
+        buyer_id=buyer_id,
+        source=VoucherSource(
+            order_id=order_id, line_no=issue.line_no, room_id=issue.room_id, flash_sale_id=issue.flash_sale_id
+        ),
+        vouchers=issued,
+        occurred_at=now,
+    )
 
 
 def _view(row: asyncpg.Record, redemptions: list[VoucherRedemption], secret: str) -> VoucherView:
