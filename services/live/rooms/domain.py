@@ -1,4 +1,5 @@
-"""Pure rules of live rooms: who may control a room, its lifecycle, its bag and pin, presence, paid orders."""
+"""Pure rules of live rooms: who may control a room, its lifecycle, its bag and pin (products and deals), presence,
+paid orders."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import msgspec
 
 from libs.auth import Principal
 from libs.contracts import SOURCE_NOT_SELLING, SOURCE_OK, SOURCE_UNKNOWN_ROOM, OrderLine, RefundLine
-from libs.errors import Conflict, Forbidden, Invalid, NotFound
+from libs.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
 from libs.ids import canonical_uuid
 from services.live.rooms.views import BagSku, Room
 
@@ -20,6 +21,29 @@ class ReplicaProduct(msgspec.Struct, kw_only=True):
 
     product_id: str
     merchant_id: str
+
+
+class ReplicaDeal(msgspec.Struct, kw_only=True):
+    """What live knows of a local_life deal (from its events): whose it is and whether it is still on sale."""
+
+    deal_id: str
+    merchant_id: str
+    status: str
+
+
+# What a bag entry is: a shop product or a local_life deal.
+PRODUCT = "product"
+DEAL = "deal"
+
+
+class BagRef(msgspec.Struct, frozen=True):
+    """One entry of a room's bag by kind and id (on the wire `{"product_id": ...}` or `{"deal_id": ...}`)."""
+
+    kind: str
+    id: str
+
+    def wire(self) -> dict[str, str]:
+        return {f"{self.kind}_id": self.id}
 
 
 # Kinds of room feed events the rooms area writes (flash sales and coupon drops add their own; docs/ARCHITECTURE.md,
@@ -100,10 +124,23 @@ class NotWatching(Conflict):
 class BagOrderMismatch(Invalid):
     code = "bag-order-mismatch"
 
-    def __init__(self, bag: Sequence[str]) -> None:
-        super().__init__(
-            "product_ids must list each product of the bag exactly once", field="product_ids", bag=list(bag)
-        )
+    def __init__(self, bag: Sequence[BagRef], *, by_items: bool) -> None:
+        if by_items:
+            super().__init__(
+                "items must list each entry of the bag exactly once", field="items", bag=[r.wire() for r in bag]
+            )
+        elif any(r.kind == DEAL for r in bag):
+            super().__init__(
+                "the bag holds deals too: order it with items ([{product_id} | {deal_id}])",
+                field="product_ids",
+                bag=[r.id for r in bag if r.kind == PRODUCT],
+            )
+        else:
+            super().__init__(
+                "product_ids must list each product of the bag exactly once",
+                field="product_ids",
+                bag=[r.id for r in bag],
+            )
 
 
 class ProductNotInBag(Invalid):
@@ -113,11 +150,66 @@ class ProductNotInBag(Invalid):
         super().__init__("only a product in the room's bag can be pinned", field="product_id")
 
 
+class DealNotInBag(Invalid):
+    code = "deal-not-in-bag"
+
+    def __init__(self) -> None:
+        super().__init__("only a deal in the room's bag can be pinned", field="deal_id")
+
+
 class BagItemNotFound(NotFound):
     code = "not-found"
 
+    def __init__(self, kind: str = PRODUCT) -> None:
+        super().__init__(f"this {kind} is not in the room's bag")
+
+
+class ProductOrDeal(Invalid):
+    """A bag entry is a product or a deal: the request names exactly one of them."""
+
+    code = "product-or-deal"
+
+    def __init__(self, field: str = "product_id") -> None:
+        super().__init__("name exactly one of product_id and deal_id", field=field)
+
+
+class ProductIdsOrItems(Invalid):
+    code = "product-ids-or-items"
+
     def __init__(self) -> None:
-        super().__init__("this product is not in the room's bag")
+        super().__init__("order the bag by product_ids or by items, not both", field="items")
+
+
+class Unsaid(BadRequest):
+    """A required choice missing from the body (400, as a body that does not decode)."""
+
+    code = "validation-failed"
+
+
+class DealUnknown(Conflict):
+    code = "deal-unknown"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "live has not seen this deal published yet (local_life's event may still be on its way); retry shortly",
+            field="deal_id",
+        )
+
+
+class DealOffSale(Conflict):
+    """The deal has ended (a refusal; not the `DealEnded` event it learns that from)."""
+
+    code = "deal-ended"
+
+    def __init__(self) -> None:
+        super().__init__("the deal has ended: it can no longer be bought", field="deal_id")
+
+
+class DealNotFromRoomMerchant(Invalid):
+    code = "deal-not-from-room-merchant"
+
+    def __init__(self) -> None:
+        super().__init__("the deal is sold by another merchant than the room's", field="deal_id")
 
 
 class ProductUnknown(Conflict):
@@ -191,15 +283,45 @@ def ensure_may_edit(room: Room) -> None:
         raise RoomEnded("an ended room keeps its title, cover and schedule")
 
 
-def ensure_bag_order(bag: Sequence[str], asked: Sequence[str]) -> None:
-    """A new order names every product of the bag exactly once, and nothing else."""
+def bag_ref(product_id: str | None, deal_id: str | None, field: str = "product_id") -> BagRef:
+    """The one entry a request names: a product or a deal, never both or neither."""
+    if (product_id is None) == (deal_id is None):
+        raise ProductOrDeal(field)
+    return BagRef(PRODUCT, product_id) if product_id is not None else BagRef(DEAL, deal_id)  # type: ignore[arg-type]
+
+
+def pin_target(said: Mapping[str, str | None]) -> BagRef | None:
+    """What a pin names (the members the body has): a product, a deal, or nothing (`product_id: null` or
+    `deal_id: null` unpins). Unpinning is said out loud, not implied by an empty body."""
+    named = [(kind, said[f"{kind}_id"]) for kind in (PRODUCT, DEAL) if f"{kind}_id" in said]
+    if not named:
+        raise Unsaid("say which product_id (or deal_id) to pin, or product_id: null to unpin", field="product_id")
+    if len(named) > 1:
+        raise ProductOrDeal()
+    kind, value = named[0]
+    return BagRef(kind, value) if value is not None else None
+
+
+def bag_order(product_ids: Sequence[str] | None, items: Sequence[tuple[str | None, str | None]] | None) -> list[BagRef]:
+    """The order asked for: by `product_ids` (a bag of products, as before deals) or by `items` (any bag)."""
+    if product_ids is None and items is None:
+        raise Unsaid("give the bag's new order as product_ids or items", field="product_ids")
+    if product_ids is not None and items is not None:
+        raise ProductIdsOrItems()
+    if product_ids is not None:
+        return [BagRef(PRODUCT, p) for p in product_ids]
+    return [bag_ref(p, d, f"items[{i}]") for i, (p, d) in enumerate(items or [])]
+
+
+def ensure_bag_order(bag: Sequence[BagRef], asked: Sequence[BagRef], *, by_items: bool) -> None:
+    """A new order names every entry of the bag exactly once, and nothing else."""
     if len(asked) != len(set(asked)) or set(asked) != set(bag):
-        raise BagOrderMismatch(bag)
+        raise BagOrderMismatch(bag, by_items=by_items)
 
 
-def ensure_in_bag(bag: Sequence[str], product_id: str) -> None:
-    if product_id not in bag:
-        raise ProductNotInBag()
+def ensure_in_bag(bag: Sequence[BagRef], ref: BagRef) -> None:
+    if ref not in bag:
+        raise DealNotInBag() if ref.kind == DEAL else ProductNotInBag()
 
 
 def ensure_product_fits_room(room: Room, product: ReplicaProduct | None) -> ReplicaProduct:
@@ -209,6 +331,17 @@ def ensure_product_fits_room(room: Room, product: ReplicaProduct | None) -> Repl
     if product.merchant_id != room.merchant_id:
         raise ProductNotFromRoomMerchant()
     return product
+
+
+def ensure_deal_fits_room(room: Room, deal: ReplicaDeal | None) -> ReplicaDeal:
+    """A bag holds deals live has heard published, of the room's merchant, still on sale."""
+    if deal is None:
+        raise DealUnknown()
+    if deal.merchant_id != room.merchant_id:
+        raise DealNotFromRoomMerchant()
+    if deal.status != "published":
+        raise DealOffSale()
+    return deal
 
 
 def source_verdict(room_merchant_id: str | None, merchant_id: str) -> str:

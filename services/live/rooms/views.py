@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -21,13 +22,14 @@ class Room(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
-class BagEntry(msgspec.Struct, kw_only=True):
-    """A product linked to a room."""
+class BagEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A product (`product_id`) or a deal (`deal_id`) linked to a room."""
 
     room_id: str
-    product_id: str
     position: int
     added_at: datetime
+    product_id: str | None = None
+    deal_id: str | None = None
 
 
 class BagSku(msgspec.Struct, kw_only=True):
@@ -47,16 +49,43 @@ class BagItem(msgspec.Struct, kw_only=True):
     skus: list[BagSku]
 
 
-class Bag(msgspec.Struct, kw_only=True):
-    items: list[BagItem]
+class BagDeal(msgspec.Struct, kw_only=True):
+    """A local_life deal in the bag: vouchers for a store visit, bought like a product (`on_sale` false once ended).
+
+    Deal entries say `kind: "deal"`; product entries (`BagItem`) predate deals and carry no `kind`.
+    """
+
+    kind: Literal["deal"] = "deal"
+    deal_id: str
+    title: str
+    position: int
+    pinned: bool
+    price_minor: int
+    original_value_minor: int
+    currency: str
+    vouchers_per_purchase: int
+    # Team-buy deals: the members a team needs.
+    team_size: int | None
+    on_sale: bool
+
+
+# A dataclass, not a Struct: msgspec describes a union of Structs only when every member carries a tag, and product
+# entries predate deals (no `kind`); msgspec encodes a dataclass exactly as it would the Struct.
+@dataclass(kw_only=True)
+class Bag:
+    """The bag in order, products and deals; a pinned deal is the entry with `pinned` true (`pinned_product_id` names
+    only a product)."""
+
+    items: list[BagItem | BagDeal]
     pinned_product_id: str | None
 
 
-class Pin(msgspec.Struct, kw_only=True):
-    """The room's pinned product (null: nothing pinned)."""
+class Pin(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The room's pinned product or deal (`product_id` null and no `deal_id`: nothing pinned)."""
 
     room_id: str
     product_id: str | None
+    deal_id: str | None = None
 
 
 class Visit(msgspec.Struct, kw_only=True):
@@ -99,14 +128,20 @@ class RoomStats(msgspec.Struct, kw_only=True):
     refunded_amount_minor: int
     net_amount_minor: int
     currency: str | None
+    # Vouchers of local_life deals sold in the room: each counted once (a multi-visit card is several).
+    vouchers_sold: int
+    vouchers_redeemed: int
+    vouchers_refunded: int
+    vouchers_expired: int
     sessions: list[SessionStats]
 
 
-class RoomState(msgspec.Struct, kw_only=True):
+@dataclass(kw_only=True)  # a dataclass for the reason Bag is one: `pinned` is a product or a deal
+class RoomState:
     """Everything a viewer's screen shows, as of feed event `seq` (the feed's first event)."""
 
     room: Room
-    pinned: BagItem | None
+    pinned: BagItem | BagDeal | None
     sales: list[Any]
     coupon_drops: list[Any]
     concurrent_viewers: int

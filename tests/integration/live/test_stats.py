@@ -113,6 +113,10 @@ async def test_a_room_never_live_has_no_sessions_and_nothing_counted(stack: Stac
         "refunded_amount_minor": 0,
         "net_amount_minor": 0,
         "currency": None,
+        "vouchers_sold": 0,
+        "vouchers_redeemed": 0,
+        "vouchers_refunded": 0,
+        "vouchers_expired": 0,
         "sessions": [],
     }
 

@@ -1,6 +1,13 @@
 """HTTP API of live rooms: rooms and their lifecycle, the bag and pin, visits, stats, the room feed, the echo."""
 
-from services.live.rooms.api.bag import add_to_bag, get_bag, pin_product, remove_from_bag, reorder_bag
+from services.live.rooms.api.bag import (
+    add_to_bag,
+    get_bag,
+    pin_product,
+    remove_deal_from_bag,
+    remove_from_bag,
+    reorder_bag,
+)
 from services.live.rooms.api.echo import echo
 from services.live.rooms.api.feed import room_feed
 from services.live.rooms.api.rooms import create_room, edit_room, end_room, get_room, get_state, start_room
@@ -18,6 +25,7 @@ ROUTES = [
     add_to_bag,
     get_bag,
     remove_from_bag,
+    remove_deal_from_bag,
     reorder_bag,
     pin_product,
     join_room,

@@ -14,6 +14,7 @@ from services.live.rooms.views import RoomStats
 
 @get("/rooms/{room_id:str}/stats", guards=[requires("host", "merchant")], tags=["stats"])
 async def get_stats(room_id: str, request: Request, runtime: Runtime) -> RoomStats:
-    """Viewers per session, paid orders and their refunds of the room, for its host or its merchant."""
+    """Viewers per session, paid orders and their refunds, and deal vouchers sold, redeemed, refunded and expired in
+    the room, for its host or its merchant."""
     tag({names.ROOM_ID: canonical_uuid(room_id)})
     return await stats.get_stats(runtime, principal_of(request), room_id)

@@ -1,6 +1,6 @@
-"""SQL of the rooms area (rooms, sessions, bag, visits, room sales, the feed's seq, the catalogue replica), one
-module per part."""
+"""SQL of the rooms area (rooms, sessions, bag, visits, room sales and vouchers, the feed's seq, the catalogue and
+deal replicas), one module per part."""
 
-from services.live.rooms.store import bag, catalogue, feed, room_sales, rooms, visits
+from services.live.rooms.store import bag, catalogue, deals, feed, room_sales, room_vouchers, rooms, visits
 
-__all__ = ["bag", "catalogue", "feed", "room_sales", "rooms", "visits"]
+__all__ = ["bag", "catalogue", "deals", "feed", "room_sales", "room_vouchers", "rooms", "visits"]

@@ -1,4 +1,4 @@
-"""SQL for a room's bag: products linked to it, their order, prices and stock."""
+"""SQL for a room's bag: products and deals linked to it, their order, prices, stock and whether on sale."""
 
 from __future__ import annotations
 
@@ -6,17 +6,22 @@ from datetime import datetime
 
 import asyncpg
 
-from services.live.rooms.domain import ReplicaProduct
+from services.live.rooms.domain import DEAL, PRODUCT, BagRef, ReplicaProduct
 from services.live.rooms.views import BagEntry
 
 
 def _bag_entry(row: asyncpg.Record) -> BagEntry:
     return BagEntry(
         room_id=str(row["room_id"]),
-        product_id=str(row["product_id"]),
+        product_id=str(row["product_id"]) if row["product_id"] else None,
+        deal_id=str(row["deal_id"]) if row["deal_id"] else None,
         position=row["position"],
         added_at=row["added_at"],
     )
+
+
+# The column naming each kind of entry (fixed names: never from a request).
+_COLUMN = {PRODUCT: "product_id", DEAL: "deal_id"}
 
 
 async def fetch_product(conn: asyncpg.Connection, product_id: str) -> ReplicaProduct | None:
@@ -24,48 +29,56 @@ async def fetch_product(conn: asyncpg.Connection, product_id: str) -> ReplicaPro
     return ReplicaProduct(product_id=str(row["product_id"]), merchant_id=str(row["merchant_id"])) if row else None
 
 
-async def fetch_bag_entry(conn: asyncpg.Connection, room_id: str, product_id: str) -> BagEntry | None:
+async def fetch_bag_entry(conn: asyncpg.Connection, room_id: str, ref: BagRef) -> BagEntry | None:
     row = await conn.fetchrow(
-        "SELECT room_id, product_id, position, added_at FROM bag_items WHERE room_id = $1 AND product_id = $2",
+        # The column comes from _COLUMN above, never from the caller.
+        f"""SELECT room_id, product_id, deal_id, position, added_at FROM bag_items
+            WHERE room_id = $1 AND {_COLUMN[ref.kind]} = $2""",  # noqa: S608
         room_id,
-        product_id,
+        ref.id,
     )
     return _bag_entry(row) if row else None
 
 
-async def insert_bag_entry(conn: asyncpg.Connection, room_id: str, product_id: str, added_at: datetime) -> BagEntry:
-    """Append a product at the end of the bag (call with the room row locked)."""
+async def insert_bag_entry(conn: asyncpg.Connection, room_id: str, ref: BagRef, added_at: datetime) -> BagEntry:
+    """Append a product or a deal at the end of the bag (call with the room row locked)."""
     row = await conn.fetchrow(
-        """INSERT INTO bag_items (room_id, product_id, position, added_at)
-           SELECT $1, $2, COALESCE(MAX(position), 0) + 1, $3 FROM bag_items WHERE room_id = $1
-           RETURNING room_id, product_id, position, added_at""",
+        f"""INSERT INTO bag_items (room_id, {_COLUMN[ref.kind]}, position, added_at)
+            SELECT $1, $2, COALESCE(MAX(position), 0) + 1, $3 FROM bag_items WHERE room_id = $1
+            RETURNING room_id, product_id, deal_id, position, added_at""",  # noqa: S608 - fixed column
         room_id,
-        product_id,
+        ref.id,
         added_at,
     )
     return _bag_entry(row)
 
 
-async def delete_bag_entry(conn: asyncpg.Connection, room_id: str, product_id: str) -> bool:
-    """True if the product was in the bag (unpin it first: the pin must point into the bag)."""
-    status = await conn.execute("DELETE FROM bag_items WHERE room_id = $1 AND product_id = $2", room_id, product_id)
+async def delete_bag_entry(conn: asyncpg.Connection, room_id: str, ref: BagRef) -> bool:
+    """True if the entry was in the bag (unpin it first: the pin must point into the bag)."""
+    status = await conn.execute(
+        f"DELETE FROM bag_items WHERE room_id = $1 AND {_COLUMN[ref.kind]} = $2",  # noqa: S608 - fixed column
+        room_id,
+        ref.id,
+    )
     return status != "DELETE 0"
 
 
-async def bag_product_ids(conn: asyncpg.Connection, room_id: str) -> list[str]:
-    """The bag's products in position order."""
-    rows = await conn.fetch("SELECT product_id FROM bag_items WHERE room_id = $1 ORDER BY position", room_id)
-    return [str(r["product_id"]) for r in rows]
+async def bag_refs(conn: asyncpg.Connection, room_id: str) -> list[BagRef]:
+    """The bag's entries (products and deals) in position order."""
+    rows = await conn.fetch("SELECT product_id, deal_id FROM bag_items WHERE room_id = $1 ORDER BY position", room_id)
+    return [BagRef(PRODUCT, str(r["product_id"])) if r["product_id"] else BagRef(DEAL, str(r["deal_id"])) for r in rows]
 
 
-async def reorder_bag(conn: asyncpg.Connection, room_id: str, product_ids: list[str]) -> None:
-    """Positions 1..n in the given order (every product of the bag, checked by the caller under the room lock)."""
+async def reorder_bag(conn: asyncpg.Connection, room_id: str, refs: list[BagRef]) -> None:
+    """Positions 1..n in the given order (every entry of the bag, checked by the caller under the room lock)."""
     await conn.execute(
         """UPDATE bag_items b SET position = t.position
-           FROM unnest($2::uuid[]) WITH ORDINALITY AS t(product_id, position)
-           WHERE b.room_id = $1 AND b.product_id = t.product_id AND b.position <> t.position""",
+           FROM unnest($2::text[], $3::uuid[]) WITH ORDINALITY AS t(kind, id, position)
+           WHERE b.room_id = $1 AND b.position <> t.position
+             AND CASE t.kind WHEN 'product' THEN b.product_id = t.id ELSE b.deal_id = t.id END""",
         room_id,
-        product_ids,
+        [r.kind for r in refs],
+        [r.id for r in refs],
     )
 
 
@@ -80,6 +93,21 @@ async def fetch_bag_rows(
            WHERE b.room_id = $1 AND ($2::uuid IS NULL OR b.product_id = $2) ORDER BY b.position""",
         room_id,
         product_id,
+    )
+
+
+async def fetch_bag_deal_rows(
+    conn: asyncpg.Connection, room_id: str, *, deal_id: str | None = None
+) -> list[asyncpg.Record]:
+    """The bag's deals (or just one) in position order, with their terms, status and whether pinned."""
+    return await conn.fetch(
+        """SELECT b.deal_id, b.position, d.title, d.price_minor, d.original_value_minor, d.currency,
+                  d.vouchers_per_purchase, d.team_size, d.status,
+                  r.pinned_deal_id IS NOT DISTINCT FROM b.deal_id AS pinned
+           FROM bag_items b JOIN deals d ON d.deal_id = b.deal_id JOIN rooms r ON r.room_id = b.room_id
+           WHERE b.room_id = $1 AND ($2::uuid IS NULL OR b.deal_id = $2) ORDER BY b.position""",
+        room_id,
+        deal_id,
     )
 
 

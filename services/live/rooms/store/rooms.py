@@ -1,4 +1,4 @@
-"""SQL for rooms, their sessions and their pinned product."""
+"""SQL for rooms, their sessions and their pinned product or deal."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from services.live.rooms.domain import DEAL, PRODUCT, BagRef
 from services.live.rooms.views import Room
 
 _SELECT_ROOM = """SELECT room_id, host_id, merchant_id, title, cover_url, status, scheduled_start_at, created_at
@@ -128,18 +129,29 @@ async def update_room(conn: asyncpg.Connection, room_id: str, changes: dict[str,
     return _room(row)
 
 
-async def pinned_product(conn: asyncpg.Connection, room_id: str) -> str | None:
-    product_id = await conn.fetchval("SELECT pinned_product_id FROM rooms WHERE room_id = $1", room_id)
-    return str(product_id) if product_id else None
+async def pinned(conn: asyncpg.Connection, room_id: str) -> BagRef | None:
+    """The room's pinned product or deal, if any."""
+    row = await conn.fetchrow("SELECT pinned_product_id, pinned_deal_id FROM rooms WHERE room_id = $1", room_id)
+    if row is None:
+        return None
+    if row["pinned_product_id"]:
+        return BagRef(PRODUCT, str(row["pinned_product_id"]))
+    if row["pinned_deal_id"]:
+        return BagRef(DEAL, str(row["pinned_deal_id"]))
+    return None
 
 
-async def set_pin(conn: asyncpg.Connection, room_id: str, product_id: str | None) -> bool:
-    """Pin a product of the bag (or nothing); True if the pin changed."""
+async def set_pin(conn: asyncpg.Connection, room_id: str, ref: BagRef | None) -> bool:
+    """Pin a product or a deal of the bag (or nothing); True if the pin changed."""
+    product_id = ref.id if ref and ref.kind == PRODUCT else None
+    deal_id = ref.id if ref and ref.kind == DEAL else None
     status = await conn.execute(
-        """UPDATE rooms SET pinned_product_id = $2
-           WHERE room_id = $1 AND pinned_product_id IS DISTINCT FROM $2""",
+        """UPDATE rooms SET pinned_product_id = $2, pinned_deal_id = $3
+           WHERE room_id = $1
+             AND (pinned_product_id IS DISTINCT FROM $2::uuid OR pinned_deal_id IS DISTINCT FROM $3::uuid)""",
         room_id,
         product_id,
+        deal_id,
     )
     return status != "UPDATE 0"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from libs.runtime import Runtime
 from services.live.rooms import domain, store
 from services.live.rooms.use_cases.activities import activities_of
-from services.live.rooms.use_cases.bag import bag_items
+from services.live.rooms.use_cases.bag import bag_entry
 from services.live.rooms.use_cases.rooms import room_of
 from services.live.rooms.views import RoomState
 
@@ -16,8 +16,7 @@ async def room_state(runtime: Runtime, room_id: str) -> RoomState:
     # higher seq are missing from this state (the feed drops the others).
     async with runtime.db.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         room = await room_of(conn, room_id)
-        pinned_id = await store.rooms.pinned_product(conn, room.room_id)
-        pinned = await bag_items(conn, room.room_id, pinned_id) if pinned_id else []
+        pinned = await bag_entry(conn, room.room_id, await store.rooms.pinned(conn, room.room_id))
         now = runtime.clock.now()
         # What the room's activities (flash sales, coupon drops) show, from the same snapshot.
         listed = {a.state_key: await a.state_in_room(runtime, conn, room.room_id, now) for a in activities_of(runtime)}
@@ -25,7 +24,7 @@ async def room_state(runtime: Runtime, room_id: str) -> RoomState:
         present = await store.visits.concurrent_viewers(conn, [room.room_id], stale_before)
         return RoomState(
             room=room,
-            pinned=pinned[0] if pinned else None,
+            pinned=pinned,
             sales=list(listed.get("sales", [])),
             coupon_drops=list(listed.get("coupon_drops", [])),
             concurrent_viewers=present.get(room.room_id, 0),

@@ -1,4 +1,4 @@
-"""A room's counters for its host and its merchant: viewers per session, paid orders and amount, refunds."""
+"""A room's counters for its host and its merchant: viewers per session, paid orders and amount, refunds, vouchers."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ async def get_stats(runtime: Runtime, reader: Principal, room_id: str) -> RoomSt
         sessions = await store.visits.session_stats(conn, room.room_id, now, domain.stale_before(now))
         views, viewers = await store.visits.room_visit_totals(conn, room.room_id)
         sales = await store.room_sales.room_sales(conn, room.room_id)
+        vouchers = await store.room_vouchers.room_vouchers(conn, room.room_id)
     return RoomStats(
         room_id=room.room_id,
         views=views,
@@ -31,5 +32,9 @@ async def get_stats(runtime: Runtime, reader: Principal, room_id: str) -> RoomSt
         refunded_amount_minor=sales["refunded_amount_minor"],
         net_amount_minor=sales["paid_amount_minor"] - sales["refunded_amount_minor"],
         currency=sales["currency"],
+        vouchers_sold=vouchers["vouchers_sold"],
+        vouchers_redeemed=vouchers["vouchers_redeemed"],
+        vouchers_refunded=vouchers["vouchers_refunded"],
+        vouchers_expired=vouchers["vouchers_expired"],
         sessions=sessions,
     )
