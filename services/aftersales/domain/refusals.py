@@ -38,10 +38,14 @@ class OrderCancelled(Conflict):
 
 
 class CaseWindowClosed(Conflict):
+    """Past `case_window_s` after the order's delivery, or (a deal line) after its vouchers' last day of validity."""
+
     code = "case-window-closed"
 
-    def __init__(self, detail: str = "the order was delivered too long ago to open a case") -> None:
-        super().__init__(detail, field="order_id")
+    def __init__(
+        self, detail: str = "the order was delivered too long ago to open a case", field: str = "order_id"
+    ) -> None:
+        super().__init__(detail, field=field)
 
 
 class CaseLimitReached(Conflict):
@@ -68,11 +72,29 @@ class DuplicateLine(Invalid):
 class QuantityExceedsRefundable(Invalid):
     code = "quantity-exceeds-refundable"
 
-    def __init__(self, index: int, refundable: int) -> None:
+    def __init__(self, index: int, refundable: int, *, deal: bool = False) -> None:
+        why = (
+            "redeemed vouchers, less units refunded at local_life and other open cases'; unused vouchers are refunded"
+            " at local_life"
+            if deal
+            else "shipped, less other open cases'"
+        )
         super().__init__(
-            f"only {refundable} unit(s) of this line can be in a new case (shipped, less other open cases')",
+            f"only {refundable} unit(s) of this line can be in a new case ({why})",
             field=f"lines[{index}].quantity",
             refundable=refundable,
+        )
+
+
+class DealLineRefundOnly(Invalid):
+    """A deal line's units are vouchers, used at a counter: nothing comes back to return or exchange."""
+
+    code = "deal-line-refund-only"
+
+    def __init__(self, index: int) -> None:
+        super().__init__(
+            "this line is a local-life deal (vouchers): only a refund_only case may be opened on it",
+            field=f"lines[{index}].line_no",
         )
 
 
