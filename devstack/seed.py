@@ -1,4 +1,5 @@
-"""Idempotent demo data for the local stack: one merchant, one product, one live room."""
+"""Idempotent demo data for the local stack: one merchant, one product, one live room, one store with its clerk and
+one published group-buy deal."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from typing import Any
 
 import httpx
 
-DEMO_STORE_ID = "5e7f0c3a-1b2d-4c6e-8f90-a1b2c3d4e5f6"
 USERS = {
     "buyer": "buyer-demo",
     "host": "host-demo",
@@ -39,7 +39,9 @@ class DemoState:
     sku_ids: dict[str, str] = field(default_factory=dict)
     room_id: str | None = None
     bagged: bool = False
-    store_id: str = DEMO_STORE_ID
+    store_id: str | None = None
+    clerk_added: bool = False
+    deal_id: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> DemoState:
@@ -85,7 +87,7 @@ def demo_tokens(state: DemoState, secret: str) -> dict[str, str]:
         "buyer": mint("buyer", secret),
         "host": mint("host", secret, merchant_id=m),
         "merchant": mint("merchant", secret, merchant_id=m) if m else "",
-        "clerk": mint("clerk", secret, merchant_id=m, store_id=state.store_id),
+        "clerk": mint("clerk", secret, merchant_id=m, store_id=state.store_id) if state.store_id else "",
         "operator": mint("operator", secret),
     }
     return {role: token for role, token in tokens.items() if token}
@@ -132,13 +134,11 @@ def _product_still_there(client: httpx.Client, shop: str, state: DemoState, secr
 
 
 def seed(urls: Mapping[str, str], state_path: Path, secret: str, timeout: float = 10.0) -> DemoState:
-    """Create the demo merchant, product, room and bag entry unless they already exist."""
+    """Create the demo merchant, product, room, bag entry, store, clerk and deal; each step only if not done yet."""
     state = DemoState.load(state_path)
     shop, live = urls["shop"], urls["live"]
     with httpx.Client(timeout=timeout) as client:
-        if state.merchant_id and state.product_id:
-            if _product_still_there(client, shop, state, secret):
-                return state
+        if state.merchant_id and state.product_id and not _product_still_there(client, shop, state, secret):
             state = DemoState()  # the database was wiped: start over
 
         if not state.merchant_id:
@@ -204,7 +204,58 @@ def seed(urls: Mapping[str, str], state_path: Path, secret: str, timeout: float 
             _add_to_bag(client, live, host_token, state)
             state.bagged = True
             state.save(state_path)
+
+        _seed_local_life(client, urls["local_life"], merchant_token, state, state_path)
     return state
+
+
+# Open around the clock, so the tour's redemption works whatever the hour it is run at.
+_ALL_DAY = {str(day): [["00:00", "24:00"]] for day in range(7)}
+
+
+def _seed_local_life(
+    client: httpx.Client, local_life: str, merchant_token: str, state: DemoState, state_path: Path
+) -> None:
+    """The merchant's studio (a real store, the clerk token's `store_id`), its clerk, and a deal sold there."""
+    if not state.store_id:
+        store = {
+            "name": "Demo Outfitters Studio",
+            "address": "1 Market St, San Francisco",
+            "lat": 37.7936,
+            "lng": -122.3958,
+            "phone": "+1 415 555 0100",
+            "timezone": "America/Los_Angeles",
+            "opening_hours": _ALL_DAY,
+        }
+        created = _expect(_call(client, "POST", f"{local_life}/seller/stores", merchant_token, store), 201)
+        state.store_id = str(created["store_id"])
+        state.save(state_path)
+    if not state.clerk_added:
+        clerk = {"clerk_id": USERS["clerk"], "name": "Demo Clerk"}
+        _expect(
+            _call(client, "POST", f"{local_life}/seller/stores/{state.store_id}/clerks", merchant_token, clerk),
+            200,
+            201,
+        )
+        state.clerk_added = True
+        state.save(state_path)
+    if not state.deal_id:
+        deal = {
+            "title": "Personal styling session (60 min)",
+            "description": "An hour with a stylist at the studio. Demo deal.",
+            "price_minor": 4900,
+            "original_value_minor": 8000,
+            "currency": "USD",
+            "valid_days": 90,
+            "store_ids": [state.store_id],
+        }
+        created = _expect(
+            _call(client, "POST", f"{local_life}/seller/deals", merchant_token, deal, _key(state, "deal")), 200, 201
+        )
+        deal_id = str(created["deal_id"])
+        _expect(_call(client, "POST", f"{local_life}/seller/deals/{deal_id}/publish", merchant_token), 200)
+        state.deal_id = deal_id
+        state.save(state_path)
 
 
 def _add_to_bag(client: httpx.Client, live: str, host_token: str, state: DemoState) -> None:

@@ -106,7 +106,8 @@ def _write_demo_env(
         for name, sku_id in state.sku_ids.items():
             values[f"SKU_{name.upper()}_ID"] = sku_id
         values["ROOM_ID"] = state.room_id or ""
-        values["STORE_ID"] = state.store_id
+        values["STORE_ID"] = state.store_id or ""
+        values["DEAL_ID"] = state.deal_id or ""
     for role, token in tokens.items():
         values[f"{role.upper()}_TOKEN"] = token
     lines = ["# Written by `make up`; tokens are dev-only and expire in 24 h."]
@@ -135,7 +136,8 @@ def _summary(
         skus = ", ".join(f"{n}={i}" for n, i in state.sku_ids.items())
         out.append(f"  product_id   {state.product_id}  (Linen Shirt; SKUs {skus})")
         out.append(f"  room_id      {state.room_id}  (Summer drop)")
-        out.append(f"  store_id     {state.store_id}")
+        out.append(f"  store_id     {state.store_id}  (Demo Outfitters Studio)")
+        out.append(f"  deal_id      {state.deal_id}  (Personal styling session)")
     if tokens:
         out += ["", "Dev tokens (24 h):"]
         out += [f"  {role.upper()}_TOKEN={token}" for role, token in tokens.items()]

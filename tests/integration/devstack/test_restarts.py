@@ -129,6 +129,16 @@ async def _contrib_answers(dsn: str) -> tuple[int, int, float]:
         await conn.close()
 
 
-def test_demo_tokens_without_a_demo_merchant_leave_out_the_merchant_token() -> None:
+def test_demo_tokens_without_a_demo_merchant_leave_out_the_merchant_and_clerk_tokens() -> None:
+    # No merchant yet: no merchant token; no store yet: no clerk token (a clerk works at a real store only).
     tokens = demo_tokens(DemoState(), "dev-secret-not-for-production-0123456789")
-    assert set(tokens) == {"buyer", "host", "clerk", "operator"}
+    assert set(tokens) == {"buyer", "host", "operator"}
+
+
+def test_the_demo_clerk_token_carries_the_demo_store() -> None:
+    from libs.auth import read_token
+
+    secret = "dev-secret-not-for-production-0123456789"
+    state = DemoState(merchant_id="m-1", store_id="s-1")
+    clerk = read_token(demo_tokens(state, secret)["clerk"], secret=secret)
+    assert (clerk.role, clerk.store_id, clerk.merchant_id) == ("clerk", "s-1", "m-1")
