@@ -8,6 +8,8 @@ from pathlib import Path
 import asyncpg
 
 PLATFORM_MIGRATIONS = Path(__file__).with_name("migrations")
+# Taken by any migration that names an extension: one database-wide lock, beside the per-schema one.
+EXTENSIONS_LOCK = int.from_bytes(hashlib.sha256(b"liveloop:extensions").digest()[:8], "big", signed=True)
 
 
 def _files(directory: Path) -> list[Path]:
@@ -36,8 +38,13 @@ async def migrate(dsn: str, schema: str, service_migrations: Path) -> list[str]:
             for name, path in plan:
                 if name in done:
                     continue
+                sql = path.read_text()
                 async with conn.transaction():
-                    await conn.execute(path.read_text())
+                    if "extension" in sql.lower():
+                        # Extensions are one per database, shared by every service's schema: two services' first
+                        # migrations at once (make up starts them together) must not both create or move one.
+                        await conn.execute("SELECT pg_advisory_xact_lock($1)", EXTENSIONS_LOCK)
+                    await conn.execute(sql)
                     await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
                 applied.append(name)
         finally:

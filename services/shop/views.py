@@ -115,3 +115,25 @@ class CartLineView(msgspec.Struct, kw_only=True):
 
 class CartView(msgspec.Struct, kw_only=True):
     items: list[CartLineView]
+
+
+class FoundProduct(msgspec.Struct, kw_only=True):
+    """A published product as search lists it: its price range over its SKUs and whether any can be bought."""
+
+    product_id: str
+    title: str
+    merchant_id: str
+    merchant_name: str
+    currency: str
+    min_price_minor: int
+    max_price_minor: int
+    # Some SKU has stock available (on hand less reserved) above zero.
+    in_stock: bool
+    created_at: datetime
+    # How well the title matches q (pg_trgm: word similarity plus similarity; higher is better); null without q.
+    score: float | None = None
+
+
+class ProductSearchPage(msgspec.Struct, kw_only=True):
+    items: list[FoundProduct]
+    next_cursor: str | None = None

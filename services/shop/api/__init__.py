@@ -2,7 +2,7 @@
 
 from services.shop.api.cart import get_cart, put_item, remove_item
 from services.shop.api.merchants import onboard, profile
-from services.shop.api.products import product
+from services.shop.api.products import product, search_products
 from services.shop.api.seller_products import create_product, edit_product, get_product, list_products
 from services.shop.api.shortfalls import shortfalls
 from services.shop.api.skus import edit_sku, sku_changes
@@ -17,6 +17,7 @@ ROUTES = [
     edit_sku,
     sku_changes,
     shortfalls,
+    search_products,
     product,
     get_cart,
     put_item,

@@ -1,14 +1,50 @@
-"""The public product: what any buyer sees of a published product."""
+"""The public product: what any buyer sees of a published product, and product search."""
 
 from __future__ import annotations
 
-from litestar import get
+from typing import Annotated
 
+from litestar import get
+from litestar.params import Parameter
+
+from libs.errors import Invalid
 from libs.ids import canonical_uuid
 from libs.runtime import Runtime
 from libs.telemetry import names, tag
-from services.shop.use_cases import catalogue
-from services.shop.views import PublicProductView
+from libs.web import documented
+from services.shop.use_cases import catalogue, search
+from services.shop.views import ProductSearchPage, PublicProductView
+
+Query = Annotated[str | None, Parameter(min_length=1, max_length=100, description="words of a product's title")]
+Price = Annotated[int | None, Parameter(ge=0, le=1_000_000_000_000, description="minor units")]
+InStock = Annotated[
+    bool | None, Parameter(description="true: only products some SKU of which can be bought; false: only sold out")
+]
+Limit = Annotated[int, Parameter(ge=1, le=50, description="page size")]
+Cursor = Annotated[str | None, Parameter(max_length=400, description="`next_cursor` of the previous page")]
+
+
+@get("/products", tags=["catalogue"], opt=documented(Invalid))
+async def search_products(
+    runtime: Runtime,
+    q: Query = None,
+    min_price_minor: Price = None,
+    max_price_minor: Price = None,
+    in_stock: InStock = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> ProductSearchPage:
+    """Published products whose title matches q (trigram similarity, typos tolerated; a substring for one or two
+    letters), best match first; without q, newest first. A price range keeps products with a SKU priced in it."""
+    return await search.search_products(
+        runtime,
+        q=q,
+        min_price_minor=min_price_minor,
+        max_price_minor=max_price_minor,
+        in_stock=in_stock,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 @get("/products/{product_id:str}", tags=["catalogue"])

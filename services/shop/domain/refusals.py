@@ -6,7 +6,7 @@ The stock RPCs refuse differently: `ReservationRefused` and `AllocationRefused` 
 
 from __future__ import annotations
 
-from libs.errors import Conflict, Invalid, NotFound
+from libs.errors import BadRequest, Conflict, Invalid, NotFound
 
 
 class MerchantNotFound(NotFound):
@@ -68,3 +68,26 @@ class StockBelowReserved(Conflict):
     """Stock on hand may not drop below the units buyers hold; the answer says how many (`stock_reserved`)."""
 
     code = "stock-below-reserved"
+
+
+class InvalidQuery(BadRequest):
+    code = "invalid-q"
+
+    def __init__(self) -> None:
+        super().__init__("search for at least one character that is not a space", field="q")
+
+
+class InvalidCursor(BadRequest):
+    code = "invalid-cursor"
+
+    def __init__(self) -> None:
+        super().__init__("this cursor is not one this list gave out (or belongs to another query)", field="cursor")
+
+
+class InvalidPriceRange(Invalid):
+    """A price range whose lowest price is above its highest."""
+
+    code = "invalid-price-range"
+
+    def __init__(self) -> None:
+        super().__init__("min_price_minor is above max_price_minor", field="max_price_minor")
