@@ -153,3 +153,60 @@ class Caller(msgspec.Struct, kw_only=True):
 
     sub: str
     role: str
+
+
+class PinnedSummary(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What a listing shows of a room's pinned product (`product_id`; the lowest SKU price) or deal (`deal_id`)."""
+
+    kind: Literal["product", "deal"]
+    title: str
+    price_minor: int | None
+    currency: str | None
+    product_id: str | None = None
+    deal_id: str | None = None
+
+
+class RoomListing(msgspec.Struct, kw_only=True):
+    """A room in a listing (live now, scheduled, a host's page)."""
+
+    room_id: str
+    title: str
+    cover_url: str | None
+    host_id: str
+    merchant_id: str
+    status: str
+    # Present viewers now (0 unless live).
+    concurrent_viewers: int
+    pinned: PinnedSummary | None
+    scheduled_start_at: datetime | None
+
+
+class RoomPage(msgspec.Struct, kw_only=True):
+    """One page of rooms; pass `next_cursor` back as `cursor` for the next."""
+
+    items: list[RoomListing]
+    next_cursor: str | None = None
+
+
+class HostPage(msgspec.Struct, kw_only=True):
+    """A host as buyers see them: fans, rooms (live, then scheduled, then recently ended), and whether I follow."""
+
+    host_id: str
+    fans: int
+    following: bool
+    rooms: list[RoomListing]
+
+
+class FollowedHost(msgspec.Struct, kw_only=True):
+    host_id: str
+    followed_at: datetime
+    fans: int
+    # The host has a room live now.
+    live: bool
+
+
+class FollowingPage(msgspec.Struct, kw_only=True):
+    """Hosts the buyer follows, newest follow first; pass `next_cursor` back as `cursor` for the next."""
+
+    items: list[FollowedHost]
+    next_cursor: str | None = None

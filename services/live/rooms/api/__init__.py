@@ -1,4 +1,5 @@
-"""HTTP API of live rooms: rooms and their lifecycle, the bag and pin, visits, stats, the room feed, the echo."""
+"""HTTP API of live rooms: rooms and their lifecycle, the bag and pin, visits, stats, the room feed, discovery
+(listings, host pages, follows), the echo."""
 
 from services.live.rooms.api.bag import (
     add_to_bag,
@@ -8,6 +9,7 @@ from services.live.rooms.api.bag import (
     remove_from_bag,
     reorder_bag,
 )
+from services.live.rooms.api.discovery import follow_host, get_host, list_rooms, my_following, unfollow_host
 from services.live.rooms.api.echo import echo
 from services.live.rooms.api.feed import room_feed
 from services.live.rooms.api.rooms import create_room, edit_room, end_room, get_room, get_state, start_room
@@ -15,6 +17,7 @@ from services.live.rooms.api.stats import get_stats
 from services.live.rooms.api.visits import heartbeat, join_room, leave_room
 
 ROUTES = [
+    list_rooms,
     create_room,
     get_room,
     start_room,
@@ -32,5 +35,9 @@ ROUTES = [
     heartbeat,
     leave_room,
     room_feed,
+    get_host,
+    follow_host,
+    unfollow_host,
+    my_following,
     echo,
 ]
