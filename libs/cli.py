@@ -14,8 +14,9 @@ SERVICES = ("live", "shop", "orders", "aftersales", "local_life")
 
 
 def log_format(service: str) -> str:
-    """How `liveloop serve` writes a log record: time, service, level, request id (`-` outside requests), logger."""
-    return f"%(asctime)s {service} %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+    """How `liveloop serve` writes a log record: time, service, level, request id and trace id (`-` outside requests
+    and spans), logger."""
+    return f"%(asctime)s {service} %(levelname)s [%(request_id)s trace=%(trace_id)s] %(name)s: %(message)s"
 
 
 def main(argv: list[str] | None = None) -> int:

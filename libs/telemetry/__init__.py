@@ -33,6 +33,8 @@ _BAGGAGE_VALUE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 METRICS_CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 # What a scrape may wait for a probe's query; a slow database or NATS leaves that gauge at its last value.
 PROBE_TIMEOUT_S = 2.0
+# What a stopping service waits for its last spans and metrics to leave (an unreachable collector costs this).
+SHUTDOWN_TIMEOUT_MS = 5_000
 
 
 class AllowListBaggagePropagator(W3CBaggagePropagator):
@@ -88,6 +90,7 @@ class Telemetry:
         self.registry = CollectorRegistry(auto_describe=False)
         readers.append(PrometheusMetricReader(registry=self.registry))
         self._probes: dict[str, Callable[[], Awaitable[None]]] = {}
+        self._shut_down = False
         self.meter_provider: MeterProvider = SdkMeterProvider(resource=resource, metric_readers=readers)
         self.tracer: Tracer = self.tracer_provider.get_tracer(f"liveloop.{service}")
         self.meter: Meter = self.meter_provider.get_meter(f"liveloop.{service}")
@@ -109,15 +112,42 @@ class Telemetry:
         return generate_latest(self.registry)
 
     def shutdown(self) -> None:
+        """Export what is still buffered (the batch's spans, the period's metrics), then stop; once only.
+
+        Without it a stop loses up to the batch delay of spans (5 s) and the export interval of metrics (60 s).
+        """
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.tracer_provider.force_flush(SHUTDOWN_TIMEOUT_MS)
         self.tracer_provider.shutdown()
-        self.meter_provider.shutdown()  # type: ignore[attr-defined]
+        self.meter_provider.force_flush(SHUTDOWN_TIMEOUT_MS)  # type: ignore[attr-defined]
+        self.meter_provider.shutdown(SHUTDOWN_TIMEOUT_MS)  # type: ignore[attr-defined]
+
+
+class _Shared(SpanExporter):
+    """An exporter several services' providers send to (tests: one in-memory exporter per stack): a provider's
+    shutdown flushes it but leaves it open for the others (and for the service's next start)."""
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        self.exporter = exporter
+
+    def export(self, spans):  # type: ignore[no-untyped-def]
+        return self.exporter.export(spans)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        self.exporter.force_flush()
 
 
 def add_exporter(telemetry: Telemetry, exporter: SpanExporter) -> None:
-    """Send this service's finished spans to `exporter` as well (tests: in-memory)."""
+    """Send this service's finished spans to `exporter` as well (tests: in-memory), which may be shared: the
+    service's shutdown does not close it."""
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-    telemetry.tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry.tracer_provider.add_span_processor(SimpleSpanProcessor(_Shared(exporter)))
 
 
 def capture_headers() -> dict[str, str]:
@@ -164,6 +194,13 @@ def link_to(headers: Mapping[str, str] | None) -> list[trace.Link]:
     return [trace.Link(span_context)] if span_context.is_valid else []
 
 
+def link_current(headers: Mapping[str, str] | None) -> None:
+    """Link the current span (one already started, e.g. the HTTP server span) to the trace `headers` describe."""
+    span = trace.get_current_span()
+    for link in link_to(headers):
+        span.add_link(link.context)
+
+
 __all__ = [
     "METRICS_CONTENT_TYPE",
     "Telemetry",
@@ -171,6 +208,7 @@ __all__ = [
     "baggage_set",
     "capture_headers",
     "context_from",
+    "link_current",
     "link_to",
     "names",
     "tag",

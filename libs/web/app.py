@@ -19,6 +19,7 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry import trace
 from opentelemetry.metrics import NoOpMeterProvider
 
 from libs.bus import Bus, ConsumerRunner, Relay, Responder, Subscription
@@ -28,7 +29,7 @@ from libs.runtime import Runtime
 from libs.scheduler import JobHandler, Scheduler
 from libs.settings import Settings, check_secrets, load
 from libs.telemetry import METRICS_CONTENT_TYPE, Telemetry
-from libs.telemetry.http import AnsweredRequests, HttpMetrics
+from libs.telemetry.http import AnsweredRequests, HttpMetrics, RouteSpanName, keep_server_span, span_details
 from libs.web.access_log import QUIET_PATHS, log_access
 from libs.web.guards import BearerAuthMiddleware
 from libs.web.openapi import documented, openapi_config
@@ -44,7 +45,8 @@ REQUEST_ID: ContextVar[str] = ContextVar("liveloop_request_id", default="-")
 
 
 def install_request_id_logging() -> None:
-    """Give every log record a `request_id` attribute (`-` outside requests); idempotent."""
+    """Give every log record a `request_id` attribute (`-` outside requests) and the current span's `trace_id` and
+    `span_id` (hex, `-` when no span is current), so a log line leads to its trace; idempotent."""
     previous = logging.getLogRecordFactory()
     if getattr(previous, "liveloop_request_id", False):
         return
@@ -52,6 +54,12 @@ def install_request_id_logging() -> None:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
         record.request_id = REQUEST_ID.get()
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            record.trace_id = format(span.trace_id, "032x")
+            record.span_id = format(span.span_id, "016x")
+        else:
+            record.trace_id = record.span_id = "-"
         return record
 
     factory.liveloop_request_id = True  # type: ignore[attr-defined]
@@ -205,8 +213,13 @@ def build_app(
             await asyncio.gather(*runtime.tasks, return_exceptions=True)
             if spec.on_stop:
                 await spec.on_stop(runtime)
-            await runtime.bus.close()
-            await runtime.db.close()
+            try:
+                await runtime.bus.close()
+                await runtime.db.close()
+            finally:
+                # Last: the spans and metrics of everything above leave before the process does (in a thread: an
+                # OTLP export is blocking I/O).
+                await asyncio.to_thread(telemetry.shutdown)
 
     otel = OpenTelemetryConfig(
         tracer_provider=telemetry.tracer_provider,
@@ -216,13 +229,17 @@ def build_app(
         # One server span per request; the per-message "http receive"/"http send" child spans cost a span each
         # (three on a request with a body) and say nothing the server span does not.
         exclude_spans=["receive", "send"],
+        # Named by the method until routing, then `METHOD /template` by RouteSpanName: never by a raw id.
+        scope_span_details_extractor=span_details,
+        # The access line is written after the span ended: it finds the span on the scope.
+        server_request_hook_handler=keep_server_span,
     )
     app = Litestar(
         route_handlers=[health, ready, metrics, *spec.routes],
         dependencies={"runtime": Provide(lambda: runtime, sync_to_thread=False), **spec.dependencies},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_class=JsonRequest,
-        middleware=[DefineMiddleware(BearerAuthMiddleware, settings=settings)],
+        middleware=[RouteSpanName, DefineMiddleware(BearerAuthMiddleware, settings=settings)],
         plugins=[OpenTelemetryPlugin(otel)],
         lifespan=[lifespan],
         openapi_config=openapi_config(f"Liveloop {spec.name}", spec.description),

@@ -9,7 +9,7 @@ import asyncpg
 from libs.errors import NotFound, PaymentFailed
 from libs.ids import is_uuid
 from libs.runtime import Runtime
-from libs.telemetry import names, tag
+from libs.telemetry import baggage_set, link_current, names, tag
 from services.orders import domain, store
 from services.orders.adapters import stripe
 from services.orders.domain.refusals import InvalidPaymentMethod, PaymentProviderUnavailable, PaymentWindowClosed
@@ -31,12 +31,16 @@ async def confirm_payment(runtime: Runtime, *, buyer_id: str, payment_id: str, p
     row = await store.payment_for_buyer(runtime.db, payment_id, buyer_id) if is_uuid(payment_id) else None
     if row is None:
         raise NotFound("no such payment")
-    tag({names.PAYMENT_ID: payment_id, names.CHECKOUT_ID: row["checkout_id"]})
+    # The confirm's trace leads back to the checkout's (a link: another request, another trace) and carries the room
+    # the checkout's lines name, from what orders stored, not from anything the client sends again.
+    tag({names.PAYMENT_ID: payment_id, names.CHECKOUT_ID: row["checkout_id"], names.ROOM_ID: row["room_id"]})
+    link_current(row["trace_headers"])
     if row["status"] == domain.PaymentStatus.SUCCEEDED:
         return ConfirmView(payment_id=payment_id, status=domain.PaymentStatus.SUCCEEDED)
     domain.ensure_payable(row["checkout_status"], row["status"], row["pay_by"], runtime.clock.now())
     try:
-        intent = await _pay(runtime, row, payment_method)
+        with baggage_set(**{names.ROOM_ID: row["room_id"]}):
+            intent = await _pay(runtime, row, payment_method)
         if intent.status == "canceled":
             raise PaymentWindowClosed("the payment window of this checkout has closed")
     except stripe.CardError as exc:
