@@ -88,6 +88,76 @@ class CouponClaimed(Event, frozen=True, kw_only=True):
     valid_until: datetime
 
 
+class RoomViewed(Event, frozen=True, kw_only=True):
+    """A counted view: a viewer joined a live session (a re-join within seconds of leaving is not a new view).
+
+    Written with the visit it opens. The funnel's `view` step; `visit_id` is its fact key.
+    """
+
+    SUBJECT: ClassVar[str] = "live.room.viewed.v1"
+    visit_id: str
+    room_id: str
+    session_id: str
+    host_id: str
+    merchant_id: str
+    viewer_id: str
+    joined_at: datetime
+
+
+class VisitEnded(Event, frozen=True, kw_only=True):
+    """A visit closed (leave, end of the room, or the presence sweep) with the watch time it earned.
+
+    `watch_s` runs from the join to the last heartbeat (a visit that never sent one watched 0 s); the funnel's
+    `watch` step. `visit_id` is its fact key.
+    """
+
+    SUBJECT: ClassVar[str] = "live.room.visit_ended.v1"
+    visit_id: str
+    room_id: str
+    session_id: str
+    host_id: str
+    merchant_id: str
+    viewer_id: str
+    watch_s: float
+    ended_at: datetime
+
+
+class FunnelTap(msgspec.Struct, frozen=True, kw_only=True):
+    """One thing a client reported, checked and filled in by live before it is published.
+
+    `kind`: `impression` | `click` (a product or deal in a room's bag or on its pinned card: `surface` `bag` |
+    `pinned`), `video_play` (`watch_s`, `completed`) | `anchor_click` (a video's product or deal anchor).
+    `fact_key` is the dedupe identity: impressions and clicks once per viewer, product and minute; a play once per
+    `play_id` the client names; an anchor click once per viewer, anchor and minute.
+    """
+
+    fact_key: str
+    kind: str
+    at: datetime
+    viewer_id: str
+    host_id: str
+    merchant_id: str
+    room_id: str | None = None
+    session_id: str | None = None
+    video_id: str | None = None
+    product_id: str | None = None
+    deal_id: str | None = None
+    surface: str | None = None
+    watch_s: float = 0.0
+    completed: bool = False
+
+
+class FunnelTapped(Event, frozen=True, kw_only=True):
+    """A batch of client-reported taps (one `POST /funnel/events`), published straight to JetStream.
+
+    Not through the outbox: nothing in live's tables changes with it; the publish ack is what makes it durable, and
+    the client retries a batch that was not acknowledged (its facts dedupe by `fact_key`).
+    """
+
+    SUBJECT: ClassVar[str] = "live.funnel.tapped.v1"
+    taps: list[FunnelTap]
+
+
 # --- requests live answers ----------------------------------------------------------
 
 VERIFY_ROOM_SOURCES = "rpc.live.room.verify_sources.v1"
@@ -127,7 +197,11 @@ __all__ = [
     "CouponClaimed",
     "FlashSaleAdmitted",
     "FlashSaleUnitsReturned",
+    "FunnelTap",
+    "FunnelTapped",
     "RoomFeed",
+    "RoomViewed",
+    "VisitEnded",
     "RoomSource",
     "VerifyRoomSources",
     "VerifyRoomSourcesReply",

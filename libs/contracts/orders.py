@@ -21,6 +21,8 @@ class OrderLine(msgspec.Struct, frozen=True, kw_only=True):
     # What the buyer pays for the line: unit_price_minor * quantity - discount_minor.
     amount_minor: int
     room_id: str | None = None
+    # The short video the line was bought from (a cart line's `video` source or the checkout item's `video_id`).
+    video_id: str | None = None
     # Share of the order's coupon discount carried by this line (minor units).
     discount_minor: int = 0
     # Set on lines bought in a live flash sale: the sale (also shop's stock allocation id) and the admission.

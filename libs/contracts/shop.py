@@ -72,6 +72,28 @@ class StockCommitted(Event, frozen=True, kw_only=True):
     lines: list[StockLine] = []
 
 
+class CartItemAdded(Event, frozen=True, kw_only=True):
+    """A buyer put units of a SKU in their cart (a new line, or more of one): the funnel's `cart` step.
+
+    `source_type` / `source_id` are the line's source as the buyer's client named it (`room`, `video`, `search`) and
+    `source_verified` whether live vouched for a room. `fact_key` is `<buyer>:<sku>:<added_at>`: one fact per put.
+    """
+
+    SUBJECT: ClassVar[str] = "shop.cart.item_added.v1"
+    fact_key: str
+    buyer_id: str
+    sku_id: str
+    product_id: str
+    merchant_id: str
+    quantity: int
+    unit_price_minor: int
+    currency: str
+    source_type: str | None = None
+    source_id: str | None = None
+    source_verified: bool = False
+    added_at: datetime
+
+
 class StockReleased(Event, frozen=True, kw_only=True):
     """Reserved units went back to available stock (order cancelled or hold expired)."""
 
@@ -92,6 +114,7 @@ class ReserveItem(msgspec.Struct, frozen=True, kw_only=True):
     sku_id: str
     quantity: int
     room_id: str | None = None
+    video_id: str | None = None
 
 
 class ReserveStock(msgspec.Struct, frozen=True, kw_only=True):
@@ -115,6 +138,8 @@ class ReservedLine(msgspec.Struct, frozen=True, kw_only=True):
     unit_price_minor: int
     currency: str
     room_id: str | None = None
+    # A line with neither room nor video from the checkout gets the cart line's source (room or video).
+    video_id: str | None = None
 
 
 class ReserveStockReply(msgspec.Struct, frozen=True, kw_only=True):
@@ -202,6 +227,7 @@ __all__ = [
     "ALLOCATE_STOCK",
     "AllocateStock",
     "AllocateStockReply",
+    "CartItemAdded",
     "EXCHANGE_STOCK",
     "ExchangeStock",
     "ExchangeStockReply",

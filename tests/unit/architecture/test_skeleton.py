@@ -83,7 +83,7 @@ def test_the_doc_lists_the_skeleton_and_lives_areas() -> None:
     assert set(ENTRIES) >= REQUIRED
     assert {"app.py", "settings.py", "migrations/"} == SERVICE_ONLY
     assert {"api/", "use_cases/", "domain/", "store/", "views.py", "consumers.py", "jobs.py", "rpc.py"} <= set(ENTRIES)
-    assert AREAS == {"live": ["rooms", "flash_sales", "coupons"]}
+    assert AREAS == {"live": ["rooms", "flash_sales", "coupons", "videos", "funnel"]}
 
 
 @pytest.mark.parametrize("service", _services(), ids=lambda p: p.name)
