@@ -1,4 +1,4 @@
-"""Live service: the one wiring place of its three areas (rooms, flash sales, coupon drops)."""
+"""Live service: the one wiring place of its five areas (rooms, flash sales, coupon drops, short videos, the funnel)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from services.live.flash_sales import consumers as flash_sale_consumers
 from services.live.flash_sales import jobs as flash_sale_jobs
 from services.live.flash_sales.use_cases.admissions import admissions_of
 from services.live.flash_sales.use_cases.sales import SalesInRoom
+from services.live.funnel import api as funnel_api
+from services.live.funnel import consumers as funnel_consumers
+from services.live.funnel import jobs as funnel_jobs
 from services.live.rooms import api as room_api
 from services.live.rooms import consumers as room_consumers
 from services.live.rooms import jobs as room_jobs
@@ -26,14 +29,19 @@ from services.live.rooms import rpc as room_rpc
 from services.live.rooms.adapters.feed_hub import feed_hub, start_feed_hub
 from services.live.rooms.use_cases.activities import register_activity
 from services.live.settings import LiveSettings
+from services.live.videos import api as video_api
 
 
 def _subscriptions(runtime: Runtime) -> list[Subscription]:
-    return [*room_consumers.subscriptions(runtime), *flash_sale_consumers.subscriptions(runtime)]
+    return [
+        *room_consumers.subscriptions(runtime),
+        *flash_sale_consumers.subscriptions(runtime),
+        *funnel_consumers.subscriptions(runtime),
+    ]
 
 
 def _jobs(runtime: Runtime) -> dict[str, JobHandler]:
-    return {**room_jobs.handlers(runtime), **flash_sale_jobs.handlers(runtime)}
+    return {**room_jobs.handlers(runtime), **flash_sale_jobs.handlers(runtime), **funnel_jobs.handlers(runtime)}
 
 
 async def _on_start(runtime: Runtime) -> None:
@@ -55,7 +63,7 @@ SPEC = ServiceSpec(
     schema="live",
     settings=LiveSettings,
     migrations=Path(__file__).with_name("migrations"),
-    routes=[*room_api.ROUTES, *flash_sale_api.ROUTES, *coupon_api.ROUTES],
+    routes=[*room_api.ROUTES, *flash_sale_api.ROUTES, *coupon_api.ROUTES, *video_api.ROUTES, *funnel_api.ROUTES],
     consumers=_subscriptions,
     jobs=_jobs,
     rpc=room_rpc.responders,

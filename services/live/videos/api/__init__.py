@@ -1,0 +1,3 @@
+"""HTTP API of short videos (being written)."""
+
+ROUTES: list = []
