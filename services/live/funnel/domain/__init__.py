@@ -1,0 +1,1 @@
+"""The funnel's rules, pure: facts from events, attribution, figures, tiers."""
