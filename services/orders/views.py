@@ -19,6 +19,8 @@ class LineView(msgspec.Struct, kw_only=True):
     # unit_price_minor * quantity - discount_minor: what the buyer pays for the line.
     amount_minor: int
     room_id: str | None = None
+    # The short video the line was bought from (the checkout item's, else the cart line's video source).
+    video_id: str | None = None
     discount_minor: int = 0
     flash_sale_id: str | None = None
     admission_id: str | None = None

@@ -189,12 +189,14 @@ class RoomPage(msgspec.Struct, kw_only=True):
 
 
 class HostPage(msgspec.Struct, kw_only=True):
-    """A host as buyers see them: fans, rooms (live, then scheduled, then recently ended), and whether I follow."""
+    """A host as buyers see them: fans, rooms (live, then scheduled, then recently ended), their newest short videos
+    (each as `GET /videos` lists it), and whether I follow."""
 
     host_id: str
     fans: int
     following: bool
     rooms: list[RoomListing]
+    videos: list[dict[str, Any]] = []
 
 
 class FollowedHost(msgspec.Struct, kw_only=True):

@@ -1,1 +1,1 @@
-"""Short videos: a host's or merchant's published clips with product and deal anchors (小黄车), a host's shelf."""
+"""Short videos: a host's or merchant's clips with product and deal anchors (docs/ARCHITECTURE.md, "Short videos")."""

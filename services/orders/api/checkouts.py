@@ -32,6 +32,8 @@ class CheckoutItem(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     room_id: Id | None = None
     deal_id: uuid.UUID | msgspec.UnsetType = msgspec.UNSET
     team_id: Id | msgspec.UnsetType = msgspec.UNSET
+    # The short video the item was bought from (goods only). Unset when absent, so older requests hash as before.
+    video_id: Id | msgspec.UnsetType = msgspec.UNSET
 
     def cart_item(self) -> CartItem:
         return CartItem(
@@ -40,6 +42,7 @@ class CheckoutItem(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             deal_id=None if self.deal_id is msgspec.UNSET else str(self.deal_id),
             room_id=self.room_id,
             team_id=None if self.team_id is msgspec.UNSET else self.team_id,
+            video_id=None if self.video_id is msgspec.UNSET else self.video_id,
         )
 
 

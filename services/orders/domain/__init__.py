@@ -187,6 +187,7 @@ def order_line(reserved: ReservedLine | ReservedDeal) -> OrderLine:
         unit_price_minor=reserved.unit_price_minor,
         amount_minor=reserved.unit_price_minor * reserved.quantity,
         room_id=reserved.room_id,
+        video_id=reserved.video_id,
     )
 
 

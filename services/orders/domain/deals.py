@@ -39,6 +39,7 @@ class CartItem:
     deal_id: str | None = None
     room_id: str | None = None
     team_id: str | None = None
+    video_id: str | None = None
 
 
 class SkuOrDeal(Invalid):
@@ -69,11 +70,16 @@ def split_cart(items: Sequence[CartItem]) -> SplitCart:
         if item.sku_id is not None:
             if item.team_id is not None:
                 raise SkuOrDeal("only a deal item may name a team_id", field=f"items[{index}].team_id")
-            cart.skus.append(ReserveItem(sku_id=item.sku_id, quantity=item.quantity, room_id=item.room_id))
+            cart.skus.append(
+                ReserveItem(sku_id=item.sku_id, quantity=item.quantity, room_id=item.room_id, video_id=item.video_id)
+            )
             cart.sku_index.append(index)
             key = item.sku_id
         else:
             assert item.deal_id is not None
+            if item.video_id is not None:
+                # local_life's holds carry no video yet: refused rather than silently dropped.
+                raise SkuOrDeal("only a goods item may name a video_id", field=f"items[{index}].video_id")
             cart.deals.append(
                 ReserveDealItem(
                     deal_id=item.deal_id, quantity=item.quantity, room_id=item.room_id, team_id=item.team_id
@@ -81,7 +87,7 @@ def split_cart(items: Sequence[CartItem]) -> SplitCart:
             )
             cart.deal_index.append(index)
             key = item.deal_id
-        cart.keyed.append(ReserveItem(sku_id=key, quantity=item.quantity, room_id=item.room_id))
+        cart.keyed.append(ReserveItem(sku_id=key, quantity=item.quantity, room_id=item.room_id, video_id=item.video_id))
     return cart
 
 

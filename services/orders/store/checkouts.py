@@ -51,7 +51,7 @@ LEFT JOIN LATERAL (
                'quantity', quantity, 'unit_price_minor', unit_price_minor, 'amount_minor', amount_minor,
                'room_id', room_id, 'discount_minor', discount_minor, 'flash_sale_id', flash_sale_id::text,
                'admission_id', admission_id::text, 'room_verified', room_verified,
-               'deal_id', deal_id::text, 'team_id', team_id,
+               'deal_id', deal_id::text, 'team_id', team_id, 'video_id', video_id,
                'shipped', shipped_qty, 'delivered', delivered_qty, 'cancelled', cancelled_qty,
                'refund_requested', refund_requested_qty, 'refunded', refunded_qty, 'returned', returned_qty,
                'restocked', restocked_qty) ORDER BY line_no) AS lines
@@ -180,10 +180,10 @@ async def insert_checkouts(conn: asyncpg.Connection, checkouts: Sequence[NewChec
     await conn.execute(
         """INSERT INTO order_lines (order_id, line_no, sku_id, product_id, title, sku_name, quantity, unit_price_minor,
                                     discount_minor, amount_minor, room_id, flash_sale_id, admission_id,
-                                    room_verified, deal_id, team_id)
+                                    room_verified, deal_id, team_id, video_id)
            SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::int[],
                                 $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::uuid[], $13::uuid[],
-                                $14::boolean[], $15::uuid[], $16::text[])""",
+                                $14::boolean[], $15::uuid[], $16::text[], $17::text[])""",
         *_columns(
             (
                 o.order_id,
@@ -202,6 +202,7 @@ async def insert_checkouts(conn: asyncpg.Connection, checkouts: Sequence[NewChec
                 line_room_verified(ln, c.rooms_verified),
                 ln.deal_id,
                 ln.team_id,
+                ln.video_id,
             )
             for c in new
             for o in c.plan.orders

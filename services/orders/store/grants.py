@@ -40,10 +40,12 @@ async def grants_of_orders(conn: Conn, order_ids: Sequence[str]) -> dict[str, li
 
 # --- accepting a grant (under the order's row lock) -------------------------------------------------
 
-# The order a grant is for, with the PaymentIntent that took its money.
+# The order a grant is for, with the PaymentIntent that took its money and the trace context its checkout was placed in
+# (a refund's spans link to it).
 _GRANT_ORDER = """
 SELECT o.order_id::text, o.checkout_id::text, o.buyer_id, o.merchant_id::text, o.status, o.amount_minor, o.currency,
-       o.paid_at, p.stripe_payment_intent_id
+       o.paid_at, p.stripe_payment_intent_id,
+       (SELECT c.trace_headers FROM checkouts c WHERE c.checkout_id = o.checkout_id) AS trace_headers
 FROM orders o JOIN payments p ON p.checkout_id = o.checkout_id
 WHERE o.order_id = $1
 """

@@ -54,6 +54,24 @@ class RoomNotSelling(Invalid):
         super().__init__(f"room {room_id} does not sell this product: it sells for another merchant", field="source.id")
 
 
+class UnknownVideo(Invalid):
+    """A cart line naming a short video that does not exist (or was taken down)."""
+
+    code = "unknown-video"
+
+    def __init__(self, video_id: str) -> None:
+        super().__init__(f"there is no video {video_id}", field="source.id")
+
+
+class VideoNotAnchoring(Invalid):
+    """A cart line naming a video that does not anchor the SKU's product."""
+
+    code = "video-not-anchoring"
+
+    def __init__(self, video_id: str) -> None:
+        super().__init__(f"video {video_id} does not show this product", field="source.id")
+
+
 class CurrencyMismatch(Invalid):
     """A SKU priced in another currency than its merchant sells in."""
 

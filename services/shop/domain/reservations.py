@@ -36,6 +36,7 @@ class WantedLine:
     quantity: int
     index: int
     room_id: str | None
+    video_id: str | None = None
 
 
 def merge_items(items: Sequence[ReserveItem]) -> list[WantedLine]:
@@ -53,24 +54,31 @@ def merge_items(items: Sequence[ReserveItem]) -> list[WantedLine]:
         key = str(uuid.UUID(item.sku_id))
         before = merged.get(key)
         if before is None:
-            merged[key] = WantedLine(key, item.quantity, i, item.room_id)
+            merged[key] = WantedLine(key, item.quantity, i, item.room_id, item.video_id)
             continue
         total = before.quantity + item.quantity
         if total > MAX_QUANTITY:
             raise ReservationRefused("invalid_quantity", f"SKU {key} is asked for {total} times in all", i)
-        merged[key] = WantedLine(key, total, before.index, before.room_id or item.room_id)
+        merged[key] = WantedLine(
+            key, total, before.index, before.room_id or item.room_id, before.video_id or item.video_id
+        )
     return list(merged.values())
 
 
 def price_lines(
-    wanted: Sequence[WantedLine], skus: dict[str, SkuFacts], cart_rooms: dict[str, str]
+    wanted: Sequence[WantedLine], skus: dict[str, SkuFacts], cart_sources: dict[str, tuple[str, str]]
 ) -> list[ReservedLine]:
-    """Priced lines from our own table (never the caller's prices); the room comes from the item, else the cart."""
+    """Priced lines from our own table (never the caller's prices); the room and video come from the item, else
+    (an item naming neither) from the cart line's source (`cart_sources`: SKU -> (type, id))."""
     lines: list[ReservedLine] = []
     for want in wanted:
         facts = skus.get(want.sku_id)
         if facts is None or not facts.published:
             raise ReservationRefused("unknown_sku", f"items[{want.index}]: no SKU {want.sku_id} for sale", want.index)
+        room_id, video_id = want.room_id, want.video_id
+        if room_id is None and video_id is None:
+            kind, source_id = cart_sources.get(want.sku_id, (None, None))
+            room_id, video_id = (source_id if kind == "room" else None), (source_id if kind == "video" else None)
         lines.append(
             ReservedLine(
                 sku_id=facts.sku_id,
@@ -81,7 +89,8 @@ def price_lines(
                 quantity=want.quantity,
                 unit_price_minor=facts.price_minor,
                 currency=facts.currency,
-                room_id=want.room_id or cart_rooms.get(want.sku_id),
+                room_id=room_id,
+                video_id=video_id,
             )
         )
     # One checkout is one payment in one currency: refuse before holding anything.

@@ -88,6 +88,13 @@ async def put(
     )
 
 
+async def quantity_of(conn: Conn, buyer_id: str, sku_id: str) -> int:
+    """How many of the SKU the buyer's cart holds (0 without a line)."""
+    return await conn.fetchval(
+        "SELECT coalesce(max(quantity), 0) FROM cart_items WHERE buyer_id = $1 AND sku_id = $2", buyer_id, sku_id
+    )
+
+
 # The two-key advisory lock space; this class names buyers whose cart is being added to.
 _CART_LOCK_CLASS = 0x0CA7
 

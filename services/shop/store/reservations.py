@@ -31,7 +31,7 @@ async def stored(conn: Conn, checkout_id: str) -> StoredReservation | None:
         return None
     rows = await conn.fetch(
         """SELECT sku_id, product_id, merchant_id, title, sku_name, quantity, unit_price_minor, currency, room_id,
-                  status
+                  video_id, status
              FROM reservation_lines WHERE checkout_id = $1 ORDER BY position""",
         checkout_id,
     )
@@ -46,6 +46,7 @@ async def stored(conn: Conn, checkout_id: str) -> StoredReservation | None:
             unit_price_minor=r["unit_price_minor"],
             currency=r["currency"],
             room_id=r["room_id"],
+            video_id=r["video_id"],
         )
         for r in rows
     ]
@@ -77,15 +78,15 @@ async def open_reservation(
     )
 
 
-async def cart_rooms(conn: Conn, buyer_id: str, sku_ids: Sequence[str]) -> dict[str, str]:
-    """The room each SKU in the buyer's cart was added from."""
+async def cart_sources(conn: Conn, buyer_id: str, sku_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """The room or video each SKU in the buyer's cart was added from: SKU -> (type, id)."""
     rows = await conn.fetch(
-        """SELECT sku_id, source_id FROM cart_items
-            WHERE buyer_id = $1 AND sku_id = ANY($2::uuid[]) AND source_type = 'room'""",
+        """SELECT sku_id, source_type, source_id FROM cart_items
+            WHERE buyer_id = $1 AND sku_id = ANY($2::uuid[]) AND source_type IN ('room', 'video')""",
         buyer_id,
         list(sku_ids),
     )
-    return {str(r["sku_id"]): r["source_id"] for r in rows}
+    return {str(r["sku_id"]): (r["source_type"], r["source_id"]) for r in rows}
 
 
 async def hold_units(conn: asyncpg.Connection, sku_id: str, quantity: int) -> StockLevel | None:
@@ -107,8 +108,8 @@ async def available(conn: Conn, sku_id: str) -> int:
 async def insert_lines(conn: asyncpg.Connection, checkout_id: str, lines: Sequence[ReservedLine]) -> None:
     await conn.executemany(
         """INSERT INTO reservation_lines (checkout_id, sku_id, position, quantity, merchant_id, product_id,
-                                          title, sku_name, unit_price_minor, currency, room_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+                                          title, sku_name, unit_price_minor, currency, room_id, video_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
         [
             (
                 checkout_id,
@@ -122,6 +123,7 @@ async def insert_lines(conn: asyncpg.Connection, checkout_id: str, lines: Sequen
                 line.unit_price_minor,
                 line.currency,
                 line.room_id,
+                line.video_id,
             )
             for i, line in enumerate(lines)
         ],

@@ -71,7 +71,7 @@ async def reserve(runtime: Runtime, request: ReserveStock) -> ReserveStockReply:
                 raise _TwinCommitted
             sku_ids = [w.sku_id for w in wanted]
             facts = await catalogue_store.sku_facts(conn, sku_ids)
-            lines = rules.price_lines(wanted, facts, await store.cart_rooms(conn, request.buyer_id, sku_ids))
+            lines = rules.price_lines(wanted, facts, await store.cart_sources(conn, request.buyer_id, sku_ids))
             levels: list[StockLevel] = []
             # A fixed order (by SKU id) for the row locks: two checkouts sharing SKUs never deadlock.
             for want in sorted(wanted, key=lambda w: w.sku_id):

@@ -7,6 +7,7 @@ from libs.runtime import Runtime
 from services.live.rooms import domain, store
 from services.live.rooms.domain import discovery
 from services.live.rooms.domain.discovery import LIVE, HostNotFound
+from services.live.rooms.use_cases.shelves import host_shelf_of
 from services.live.rooms.views import HostPage, RoomPage
 
 
@@ -37,12 +38,17 @@ async def list_rooms(
 
 
 async def host_page(runtime: Runtime, host_id: str, caller: Principal | None) -> HostPage:
-    """The host's fans, rooms, and whether the caller (a buyer) follows them; 404 for a host live has not seen."""
-    stale_before = domain.stale_before(runtime.clock.now())
+    """The host's fans, rooms, videos (through the registered `HostShelf`), and whether the caller (a buyer) follows
+    them; 404 for a host live has not seen (neither a room nor a video)."""
+    now = runtime.clock.now()
+    stale_before = domain.stale_before(now)
+    shelf = host_shelf_of(runtime)
     async with runtime.db.transaction() as conn:
         rooms = await store.discovery.host_rooms(conn, host_id, stale_before)
-        if not rooms:
+        videos = await shelf.host_videos(runtime, conn, host_id, now) if shelf is not None else []
+        if not rooms and not videos:
             raise HostNotFound()
         buyer = caller.sub if caller is not None and caller.role == "buyer" else None
         following = buyer is not None and await store.follows.follows(conn, host_id, buyer)
-        return HostPage(host_id=host_id, fans=await store.follows.fans(conn, host_id), following=following, rooms=rooms)
+        fans = await store.follows.fans(conn, host_id)
+        return HostPage(host_id=host_id, fans=fans, following=following, rooms=rooms, videos=videos)
