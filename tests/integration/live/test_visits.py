@@ -58,6 +58,7 @@ async def test_joins_count_views_and_unique_viewers(stack: Stack, infra: Infra) 
 
     assert (await join(stack, room, bob)).status_code == 200
     await act(stack, room, alice, "leave")
+    stack.clock.advance(11)  # past the re-join grace (10 s)
     assert (await join(stack, room, alice)).status_code == 200  # back again: a second view, still one viewer
 
     counted = await stats(stack, room)
@@ -83,7 +84,7 @@ async def test_simultaneous_joins_of_one_viewer_make_one_view(stack: Stack, infr
     room = await live_room(stack, infra)
     viewer = infra.token("buyer")
     async with stack.client("live", viewer) as client:
-        answers = await asyncio.gather(*(client.post(f"/rooms/{room.room_id}/join") for _ in range(20)))
+        answers = await asyncio.gather(*(client.post(f"/rooms/{room.room_id}/join") for _ in range(5)))
     assert {a.status_code for a in answers} == {200}
     assert len({a.json()["joined_at"] for a in answers}) == 1
     session = await current(stack, room)

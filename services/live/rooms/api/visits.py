@@ -10,15 +10,25 @@ from libs.runtime import Runtime
 from libs.telemetry import baggage_set, names, tag
 from libs.web.guards import principal_of, requires
 from libs.web.openapi import documented
+from libs.web.throttle import Limits, throttled
 from services.live.rooms.use_cases import visits
 from services.live.rooms.views import Visit
 
+# Per-caller throttle of joins: one token's burst of views sheds here (docs/ARCHITECTURE.md, "Traffic that is not
+# people"); the purchase limits, in a bucket of their own.
+JOINS = Limits("room_join", lambda settings: (settings.join_rate_per_s, settings.join_burst))
+
 
 @post(
-    "/rooms/{room_id:str}/join", guards=[requires("buyer")], tags=["viewers"], status_code=200, opt=documented(Conflict)
+    "/rooms/{room_id:str}/join",
+    guards=[requires("buyer"), throttled(JOINS)],
+    tags=["viewers"],
+    status_code=200,
+    opt=documented(Conflict),
 )
 async def join_room(room_id: str, request: Request, runtime: Runtime) -> Visit:
-    """Start watching the live room; joining again while watching returns the same visit."""
+    """Start watching the live room; joining again while watching (or within seconds of leaving) returns the same
+    visit."""
     tag({names.ROOM_ID: canonical_uuid(room_id)})
     with baggage_set(**{names.ROOM_ID: canonical_uuid(room_id)}):
         return await visits.join(runtime, principal_of(request), room_id)

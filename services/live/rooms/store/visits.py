@@ -6,12 +6,34 @@ from datetime import datetime
 
 import asyncpg
 
+from libs.bus import add_events
 from services.live.rooms.domain import expires_at
+from services.live.rooms.domain.visits import VISIT_ENDED, ClosedVisit, visit_ended
 from services.live.rooms.views import SessionStats, Visit
 
 _VISIT = "room_id, session_id, viewer_id, joined_at, last_seen_at"
+# What a closing UPDATE ... FROM rooms r returns (`v` is the visit).
+_CLOSED = """v.view_id, v.room_id, v.session_id, v.viewer_id, v.joined_at, v.last_seen_at, v.left_at,
+             r.host_id, r.merchant_id"""
 # A visit's end as the stats see it: when it left, else now while present, else its last heartbeat.
 _ENDED = "COALESCE(left_at, CASE WHEN last_seen_at >= $3 THEN $2 ELSE last_seen_at END)"
+
+
+def _closed(rows: list[asyncpg.Record]) -> list[ClosedVisit]:
+    return [
+        ClosedVisit(
+            visit_id=str(r["view_id"]),
+            room_id=str(r["room_id"]),
+            session_id=str(r["session_id"]),
+            host_id=r["host_id"],
+            merchant_id=str(r["merchant_id"]),
+            viewer_id=r["viewer_id"],
+            joined_at=r["joined_at"],
+            last_seen_at=r["last_seen_at"],
+            left_at=r["left_at"],
+        )
+        for r in rows
+    ]
 
 
 def _visit(row: asyncpg.Record) -> Visit:
@@ -40,34 +62,86 @@ async def _touch(
     return _visit(row) if row else None
 
 
-async def open_visit(
-    conn: asyncpg.Connection, room_id: str, session_id: str, viewer_id: str, now: datetime, stale_before: datetime
-) -> Visit:
-    """The viewer's present visit of the session: the open one (refreshed), or a new one."""
-    # A stale visit ended at its last heartbeat; the viewer is back, so that is a new visit.
-    await conn.execute(
-        """UPDATE room_views SET left_at = last_seen_at
-           WHERE session_id = $1 AND viewer_id = $2 AND left_at IS NULL AND last_seen_at < $3""",
+async def close_stale_visit_of(
+    conn: asyncpg.Connection, session_id: str, viewer_id: str, stale_before: datetime
+) -> list[ClosedVisit]:
+    """Write down as left, at its last heartbeat, the viewer's visit of the session that stopped beating."""
+    rows = await conn.fetch(
+        f"""UPDATE room_views v SET left_at = v.last_seen_at FROM rooms r
+            WHERE r.room_id = v.room_id AND v.session_id = $1 AND v.viewer_id = $2
+              AND v.left_at IS NULL AND v.last_seen_at < $3
+            RETURNING {_CLOSED}""",  # noqa: S608 - fixed columns
         session_id,
         viewer_id,
         stale_before,
     )
+    return _closed(rows)
+
+
+async def _continue(
+    conn: asyncpg.Connection, session_id: str, viewer_id: str, now: datetime, left_after: datetime
+) -> Visit | None:
+    """Reopen the viewer's visit of the session it left after `left_after`, if its watch time is not reported yet."""
+    # Its pending VisitEnded job is the mark of "not reported yet": deleting it first (it locks the job's row, as the
+    # job does before it reads the visit) means the visit is either continued here or reported there, never both.
+    try:
+        async with conn.transaction():  # a savepoint: a racing join's new visit may hold the one open slot
+            row = await conn.fetchrow(
+                f"""WITH left_last AS (
+                        SELECT view_id FROM room_views
+                        WHERE session_id = $1 AND viewer_id = $2 AND left_at > $4
+                        ORDER BY left_at DESC LIMIT 1
+                    ), pending AS (
+                        DELETE FROM due_jobs WHERE kind = $5 AND key = (SELECT view_id::text FROM left_last)
+                        RETURNING key
+                    )
+                    UPDATE room_views SET left_at = NULL, last_seen_at = GREATEST(last_seen_at, $3)
+                    WHERE view_id = (SELECT key::bigint FROM pending) AND left_at IS NOT NULL
+                    RETURNING {_VISIT}""",  # noqa: S608 - fixed columns
+                session_id,
+                viewer_id,
+                now,
+                left_after,
+                VISIT_ENDED,
+            )
+    except asyncpg.UniqueViolationError:
+        return None
+    return _visit(row) if row else None
+
+
+async def open_visit(
+    conn: asyncpg.Connection,
+    room_id: str,
+    session_id: str,
+    viewer_id: str,
+    now: datetime,
+    stale_before: datetime,
+    left_after: datetime,
+) -> tuple[Visit, str | None]:
+    """The viewer's present visit of the session: the open one (refreshed), the one it left after `left_after`
+    (continued: the same view), or a new one; with the new one's id (a counted view), else None.
+
+    Close the viewer's stale visit first (`close_stale_visit_of`): it ended at its last heartbeat.
+    """
     for _ in range(3):
         visit = await _touch(conn, session_id, viewer_id, now, stale_before)
         if visit is not None:
-            return visit
+            return visit, None
+        visit = await _continue(conn, session_id, viewer_id, now, left_after)
+        if visit is not None:
+            return visit, None
         row = await conn.fetchrow(
             f"""INSERT INTO room_views (room_id, session_id, viewer_id, joined_at, last_seen_at)
                 VALUES ($1, $2, $3, $4, $4)
                 ON CONFLICT (session_id, viewer_id) WHERE left_at IS NULL DO NOTHING
-                RETURNING {_VISIT}""",  # noqa: S608 - fixed columns
+                RETURNING view_id, {_VISIT}""",  # noqa: S608 - fixed columns
             room_id,
             session_id,
             viewer_id,
             now,
         )
         if row is not None:
-            return _visit(row)
+            return _visit(row), str(row["view_id"])
         # A simultaneous join of the same viewer committed its visit first: the next round finds it.
     raise RuntimeError(f"could not open a visit of session {session_id} for {viewer_id}")
 
@@ -82,42 +156,68 @@ async def heartbeat(
     return await _touch(conn, str(session_id), viewer_id, now, stale_before)
 
 
-async def leave(conn: asyncpg.Connection, room_id: str, viewer_id: str, now: datetime, stale_before: datetime) -> None:
+async def leave(
+    conn: asyncpg.Connection, room_id: str, viewer_id: str, now: datetime, stale_before: datetime
+) -> list[ClosedVisit]:
     """Close the viewer's open visit of the room (a stale one ended at its last heartbeat)."""
-    await conn.execute(
-        """UPDATE room_views
-           SET left_at = CASE WHEN last_seen_at >= $4 THEN GREATEST($3, last_seen_at) ELSE last_seen_at END
-           WHERE session_id = (SELECT current_session_id FROM rooms WHERE room_id = $1)
-             AND viewer_id = $2 AND left_at IS NULL""",
+    rows = await conn.fetch(
+        f"""UPDATE room_views v
+            SET left_at = CASE WHEN v.last_seen_at >= $4 THEN GREATEST($3, v.last_seen_at) ELSE v.last_seen_at END
+            FROM rooms r
+            WHERE r.room_id = v.room_id AND v.session_id = r.current_session_id AND r.room_id = $1
+              AND v.viewer_id = $2 AND v.left_at IS NULL
+            RETURNING {_CLOSED}""",  # noqa: S608 - fixed columns
         room_id,
         viewer_id,
         now,
         stale_before,
     )
+    return _closed(rows)
 
 
 async def close_session_visits(
     conn: asyncpg.Connection, session_id: str, now: datetime, stale_before: datetime
 ) -> None:
-    """The session ended: every open visit ends now (a stale one at its last heartbeat)."""
-    await conn.execute(
-        """UPDATE room_views
-           SET left_at = CASE WHEN last_seen_at >= $2 THEN GREATEST($3, last_seen_at) ELSE last_seen_at END
-           WHERE session_id = $1 AND left_at IS NULL""",
+    """The session ended: every open visit ends now (a stale one at its last heartbeat), and its VisitEnded is
+    recorded at once (no re-join continues a visit of an ended session)."""
+    rows = await conn.fetch(
+        f"""UPDATE room_views v
+            SET left_at = CASE WHEN v.last_seen_at >= $2 THEN GREATEST($3, v.last_seen_at) ELSE v.last_seen_at END
+            FROM rooms r
+            WHERE r.room_id = v.room_id AND v.session_id = $1 AND v.left_at IS NULL
+            RETURNING {_CLOSED}""",  # noqa: S608 - fixed columns
         session_id,
         stale_before,
         now,
     )
+    await add_events(conn, *(visit_ended(visit, now) for visit in _closed(rows)))
 
 
-async def close_stale_visits(conn: asyncpg.Connection, session_id: str, stale_before: datetime) -> int:
-    """Write down as left, at their last heartbeat, the session's visits that stopped beating; how many."""
-    status = await conn.execute(
-        "UPDATE room_views SET left_at = last_seen_at WHERE session_id = $1 AND left_at IS NULL AND last_seen_at < $2",
+async def close_stale_visits(conn: asyncpg.Connection, session_id: str, stale_before: datetime) -> list[ClosedVisit]:
+    """Write down as left, at their last heartbeat, the session's visits that stopped beating."""
+    rows = await conn.fetch(
+        f"""UPDATE room_views v SET left_at = v.last_seen_at FROM rooms r
+            WHERE r.room_id = v.room_id AND v.session_id = $1 AND v.left_at IS NULL AND v.last_seen_at < $2
+            RETURNING {_CLOSED}""",  # noqa: S608 - fixed columns
         session_id,
         stale_before,
     )
-    return int(status.split()[-1])
+    return _closed(rows)
+
+
+async def unreported_visit(conn: asyncpg.Connection, visit_id: str) -> ClosedVisit | None:
+    """The closed visit whose VisitEnded job is running, or None if a re-join continued it meanwhile."""
+    # The job's row first, then the visit's: the order a continuing join takes them in (`_continue`).
+    if not await conn.fetchval(
+        "SELECT true FROM due_jobs WHERE kind = $1 AND key = $2 FOR UPDATE", VISIT_ENDED, visit_id
+    ):
+        return None
+    rows = await conn.fetch(
+        f"""SELECT {_CLOSED} FROM room_views v JOIN rooms r ON r.room_id = v.room_id
+            WHERE v.view_id = $1 AND v.left_at IS NOT NULL FOR UPDATE OF v""",  # noqa: S608 - fixed columns
+        int(visit_id),
+    )
+    return _closed(rows)[0] if rows else None
 
 
 async def concurrent_viewers(conn: asyncpg.Connection, room_ids: list[str], stale_before: datetime) -> dict[str, int]:
