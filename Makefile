@@ -35,9 +35,13 @@ test: venv ## Lint, format check, import contracts, tests (without benchmarks)
 S ?= 1000
 B ?= 20000
 C ?= 256
+# Funnel ingest benchmark: events published, at this many per second (`make bench FUNNEL_RATE=5000`).
+FUNNEL_EVENTS ?= 200000
+FUNNEL_RATE ?= 10000
 bench: venv ## Load tests, then the flash-sale benchmark (S units, B buyers, C connections; needs wrk)
 	$(BIN)/pytest -m bench -s || [ $$? -eq 5 ]
 	$(BIN)/python -m bench.flash_sale --stock $(S) --buyers $(B) --concurrency $(C) $(BENCH_ARGS)
+	$(BIN)/python -m bench.funnel --events $(FUNNEL_EVENTS) --rate $(FUNNEL_RATE) $(FUNNEL_ARGS)
 
 lint: venv ## Lint, format check and import contracts
 	$(BIN)/ruff check .

@@ -28,6 +28,12 @@ CREATE TABLE funnel_facts (
     trace_id     text
 );
 CREATE INDEX funnel_facts_at ON funnel_facts (at);
+-- The figures count distinct orders per scope from the order and paid facts (facts are per line).
+CREATE INDEX funnel_facts_room_orders ON funnel_facts (room_id, step, order_id) WHERE step IN ('order', 'paid');
+CREATE INDEX funnel_facts_session_orders ON funnel_facts (session_id, step, order_id) WHERE step IN ('order', 'paid');
+CREATE INDEX funnel_facts_video_orders ON funnel_facts (video_id, step, order_id) WHERE step IN ('order', 'paid');
+CREATE INDEX funnel_facts_sale_orders ON funnel_facts (sale_id, step, order_id) WHERE step IN ('order', 'paid');
+CREATE INDEX funnel_facts_host_orders ON funnel_facts (host_id, step, order_id) WHERE step IN ('order', 'paid');
 -- Customer tiers (RFM) read a merchant's buyers' steps.
 CREATE INDEX funnel_facts_merchant_person ON funnel_facts (merchant_id, person_id, at);
 

@@ -1,0 +1,1 @@
+"""SQL of the funnel's tables (`funnel_*`)."""

@@ -1,0 +1,1 @@
+"""The funnel's application functions: ingest, figures and their feed, tiers."""
