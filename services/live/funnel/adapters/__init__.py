@@ -1,0 +1,1 @@
+"""Per-process parts of the funnel: the staff feeds' hub."""
