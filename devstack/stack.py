@@ -19,6 +19,7 @@ from devstack import embedded
 from devstack.embedded import Proc, StartupError
 from devstack.seed import DemoState, SeedError, demo_tokens, seed
 from libs.settings import DEV_CARRIER_SECRET, DEV_JWT_SECRET, DEV_WEBHOOK_SECRET
+from libs.telemetry.span_file import SPANS_DIR_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT / ".liveloop"
@@ -89,6 +90,7 @@ class Endpoints:
     nats_url: str
     stripe_api_base: str | None
     services: dict[str, str]
+    spans_dir: Path | None = None
 
 
 def _write_demo_env(
@@ -130,6 +132,8 @@ def _summary(
     out.append(f"  {'stripe':<12}{endpoints.stripe_api_base or '(real Stripe)'}")
     out.append(f"  {'nats':<12}{endpoints.nats_url}")
     out.append(f"  {'postgres':<12}{_redact(endpoints.database_url)}")
+    if endpoints.spans_dir is not None:
+        out.append(f"  {'spans':<12}{_display(endpoints.spans_dir):<28}liveloop trace <order_id>")
     if state is not None:
         out += ["", "Demo data:"]
         out.append(f"  merchant_id  {state.merchant_id}  (Demo Outfitters)")
@@ -235,6 +239,8 @@ def up(
             except StartupError as exc:
                 say(f"warning: {exc} (payments will not be confirmed by webhook)")
 
+            # Every service writes its spans to a file of its own there; `liveloop trace <order_id>` reads them.
+            spans_dir = Path(env.get(SPANS_DIR_ENV) or data_dir / "spans")
             env.update(
                 DATABASE_URL=database_url,
                 NATS_URL=nats_url,
@@ -242,6 +248,7 @@ def up(
                 PYTHONUNBUFFERED="1",
                 PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
             )
+            env[SPANS_DIR_ENV] = str(spans_dir)
             cleanup.callback(_stop_services, services)
             width = max(len(name) for name in SERVICES)
             for name, port in SERVICES.items():
@@ -264,6 +271,7 @@ def up(
                 nats_url=nats_url,
                 stripe_api_base=stripe_base,
                 services={p.name: p.url for p in services},
+                spans_dir=spans_dir,
             )
             state: DemoState | None = None
             if do_seed:

@@ -1,4 +1,4 @@
-"""`liveloop serve <service>` and `liveloop token ...` (dev tokens)."""
+"""`liveloop serve <service>`, `liveloop token ...` (dev tokens) and `liveloop trace <order_id>` (an order's spans)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,35 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 from libs.auth import ROLES, mint_token
 from libs.settings import Settings, load
+from libs.telemetry.span_file import SPANS_DIR_ENV
 
 SERVICES = ("live", "shop", "orders", "aftersales", "local_life")
+# Where `make up` has the services write their spans (`devstack`), from the repository's root.
+DEFAULT_SPANS_DIR = Path(".liveloop") / "spans"
 
 
 def log_format(service: str) -> str:
     """How `liveloop serve` writes a log record: time, service, level, request id and trace id (`-` outside requests
     and spans), logger."""
     return f"%(asctime)s {service} %(levelname)s [%(request_id)s trace=%(trace_id)s] %(name)s: %(message)s"
+
+
+def print_trace(order_id: str, directory: Path) -> int:
+    """`liveloop trace`: the order's waterfall on stdout; 1 if no span names it."""
+    from libs.telemetry.span_file import span_files
+    from libs.telemetry.waterfall import order_traces, read_spans, render
+
+    files = span_files(directory)
+    if not files:
+        print(f"no span files in {directory} (`make up` writes them there)", file=sys.stderr)
+        return 1
+    found = order_traces(read_spans(files), order_id.strip().lower())
+    sys.stdout.write(render(found))
+    return 0 if found.spans else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--merchant-id")
     token.add_argument("--store-id")
     token.add_argument("--ttl", type=int, default=86400)
+    trace = sub.add_parser("trace", help="print one order's spans as a waterfall (from the files `make up` writes)")
+    trace.add_argument("order_id")
+    trace.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help=f"the span files' directory (default: ${SPANS_DIR_ENV}, else {DEFAULT_SPANS_DIR})",
+    )
     args = parser.parse_args(argv)
+
+    if args.command == "trace":
+        return print_trace(args.order_id, args.dir or Path(os.environ.get(SPANS_DIR_ENV) or DEFAULT_SPANS_DIR))
 
     if args.command == "token":
         settings = load(Settings, "cli")

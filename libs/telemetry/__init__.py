@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 from opentelemetry import baggage, context, propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
@@ -26,6 +28,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from libs.telemetry import names
+from libs.telemetry.span_file import SPANS_DIR_ENV, SpanFileExporter
+from libs.telemetry.span_file import SUFFIX as SPANS_SUFFIX
 
 log = logging.getLogger(__name__)
 _BAGGAGE_VALUE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -35,6 +39,8 @@ METRICS_CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 PROBE_TIMEOUT_S = 2.0
 # What a stopping service waits for its last spans and metrics to leave (an unreachable collector costs this).
 SHUTDOWN_TIMEOUT_MS = 5_000
+# How often the span file (`make up`) is written to.
+SPANS_FILE_DELAY_MS = 1_000
 
 
 class AllowListBaggagePropagator(W3CBaggagePropagator):
@@ -67,6 +73,7 @@ class Telemetry:
         otlp_endpoint: str | None = None,
         span_processors: list[SpanProcessor] | None = None,
         metric_readers: list[MetricReader] | None = None,
+        spans_dir: str | None = None,
     ) -> None:
         resource = Resource.create({"service.name": f"liveloop-{service}", "service.namespace": "liveloop"})
         self.tracer_provider = TracerProvider(resource=resource)
@@ -83,6 +90,14 @@ class Telemetry:
             )
             readers.append(
                 PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/metrics"))
+            )
+        # `make up` sets LIVELOOP_SPANS_DIR: spans land in a file of this service there (`liveloop trace` reads them).
+        spans_dir = spans_dir or os.environ.get(SPANS_DIR_ENV)
+        if spans_dir:
+            path = Path(spans_dir) / f"{service}{SPANS_SUFFIX}"
+            # Written each second (not the default 5 s): a developer reads the trace right after the request.
+            self.tracer_provider.add_span_processor(
+                BatchSpanProcessor(SpanFileExporter(path), schedule_delay_millis=SPANS_FILE_DELAY_MS)
             )
         for processor in span_processors or []:
             self.tracer_provider.add_span_processor(processor)

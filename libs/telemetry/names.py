@@ -28,6 +28,11 @@ OUTBOX_PUBLISHED = "liveloop.outbox.published"
 EVENTS_PROCESSED = "liveloop.consumer.processed"
 EVENTS_DEAD_LETTERED = "liveloop.consumer.dead_lettered"
 EVENTS_REDELIVERED = "liveloop.consumer.redelivered"  # a message handed to a consumer again (nak, ack timeout)
+# One per new funnel fact, recorded in its producer's trace context (exemplars point at the trace); attributes
+# FUNNEL_STEP_NAME and FUNNEL_SOURCE_TYPE only (`room` | `video` | `none`): never a room, video or person id.
+FUNNEL_STEP = "liveloop.funnel.step"
+FUNNEL_STEP_NAME = "liveloop.funnel.step.name"
+FUNNEL_SOURCE_TYPE = "liveloop.funnel.source.type"
 # Gauges read when /metrics is scraped (`Telemetry.probe`), each from one cheap, bounded query.
 OUTBOX_BACKLOG = "liveloop.outbox.backlog"  # unpublished outbox rows (counted up to BACKLOG_CAP)
 OUTBOX_OLDEST_AGE = "liveloop.outbox.oldest_age"  # seconds since the oldest unpublished row was written

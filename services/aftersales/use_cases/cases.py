@@ -11,6 +11,7 @@ from libs.bus import add_events
 from libs.db import write_once
 from libs.ids import derived_id, is_uuid
 from libs.runtime import Runtime
+from libs.telemetry import names, tag
 from services.aftersales import domain
 from services.aftersales.adapters import shop
 from services.aftersales.domain import Case, CaseUnits, events
@@ -50,6 +51,7 @@ async def open_case(
     if not is_uuid(order_id):
         raise OrderNotFound()
     case_id = derived_id("case", buyer_id, key)
+    tag({names.ORDER_ID: order_id})
     settings = runtime.settings
 
     async def allowed(conn, *, lock: bool) -> tuple[OrderFacts, list[CaseUnits]]:

@@ -19,6 +19,7 @@ from libs.contracts import Event, RefundFailed, RefundSucceeded
 from libs.ids import is_uuid
 from libs.runtime import Runtime
 from libs.scheduler import cancel, reschedule, schedule
+from libs.telemetry import names, tag
 from services.aftersales import domain
 from services.aftersales.adapters import shop
 from services.aftersales.domain import DEADLINE_JOB, Case, CaseUnits, Plan, events
@@ -61,6 +62,8 @@ async def _apply(
     restockable: dict[int, int] | None = None,
 ) -> Case | None:
     """Write the move decided on `case` (None if the case moved meanwhile: nothing written) and what goes with it."""
+    # The order's id on the move's span: `liveloop trace <order_id>` shows the case's moves with the order's trace.
+    tag({names.ORDER_ID: case.order_id})
     now = runtime.clock.now()
     status = planned.status
     deadline = domain.deadline_of(status, runtime.settings, now)

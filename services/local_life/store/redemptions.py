@@ -106,7 +106,8 @@ async def redeem_voucher(conn: asyncpg.Connection, voucher_id: str, now: datetim
            FROM issued_lines l
            WHERE v.voucher_id = $1 AND v.status = 'unused' AND v.valid_from <= $2 AND v.valid_until > $2
              AND l.order_id = v.order_id AND l.line_no = v.line_no
-           RETURNING v.deal_id::text, v.merchant_id::text, v.order_id::text, v.line_no, l.room_id, l.flash_sale_id""",
+           RETURNING v.deal_id::text, v.merchant_id::text, v.order_id::text, v.line_no, l.room_id, l.flash_sale_id,
+                     l.trace_headers""",
         voucher_id,
         now,
     )

@@ -30,12 +30,13 @@ async def insert_issued_line(
     room_id: str | None,
     flash_sale_id: str | None,
     now: datetime,
+    trace_headers: dict[str, str],
 ) -> bool:
     """The line's issue, once: False when it was issued before."""
     row = await conn.fetchrow(
         """INSERT INTO issued_lines (order_id, line_no, deal_id, merchant_id, buyer_id, room_id, flash_sale_id,
-                                     issued_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id, line_no) DO NOTHING RETURNING 1""",
+                                     issued_at, trace_headers)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (order_id, line_no) DO NOTHING RETURNING 1""",
         order_id,
         line_no,
         deal_id,
@@ -44,6 +45,7 @@ async def insert_issued_line(
         room_id,
         flash_sale_id,
         now,
+        trace_headers,
     )
     return row is not None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import asyncpg
 import msgspec
 
 from libs.auth import Principal
@@ -13,6 +14,7 @@ from libs.bus import add_events
 from libs.contracts import RedemptionUndone, VoucherRedeemed, VoucherSource
 from libs.ids import canonical_uuid
 from libs.runtime import Runtime
+from libs.telemetry import baggage_set, link_current, names, tag
 from services.local_life.domain import redemptions as rules
 from services.local_life.domain import vouchers as codes
 from services.local_life.store import redemptions as store
@@ -106,12 +108,14 @@ async def verify(runtime: Runtime, caller: Principal, *, verify_token: str, vouc
         rules.check_per_visit(len(chosen), token["per_visit_limit"])
         outcomes: dict[str, VerifiedVoucher] = {}
         events = []
+        sources = []
         # One lock order for every verify: two tokens sharing vouchers never wait on each other in a cycle.
         for voucher_id in sorted(chosen):
             source = await store.redeem_voucher(conn, voucher_id, now)
             if source is None:
                 outcomes[voucher_id] = VerifiedVoucher(voucher_id=voucher_id, outcome="already-redeemed")
                 continue
+            sources.append(source)
             redemption_id = str(uuid.uuid4())
             await store.insert_redemption(
                 conn,
@@ -145,8 +149,23 @@ async def verify(runtime: Runtime, caller: Principal, *, verify_token: str, vouc
             vouchers=[outcomes[v] for v in chosen],
         )
         await store.store_token_result(conn, token_hash, msgspec.to_builtins(result), clerk.clerk_id, now)
-        await add_events(conn, *events)
+        with baggage_set(**{names.ROOM_ID: _link_to_paid_lines(sources)}):
+            await add_events(conn, *events)
     return result
+
+
+def _link_to_paid_lines(sources: list[asyncpg.Record]) -> str | None:
+    """Link the current span to the trace each redeemed line was paid (and its vouchers issued) in, and tag it with
+    the order and room; the room, for the events' baggage (a verify token's vouchers are of one order line)."""
+    linked: list[dict[str, str]] = []
+    for source in sources:
+        if source["trace_headers"] not in linked:
+            linked.append(source["trace_headers"])
+            link_current(source["trace_headers"])
+    if not sources:
+        return None
+    tag({names.ORDER_ID: sources[0]["order_id"], names.ROOM_ID: sources[0]["room_id"]})
+    return sources[0]["room_id"]
 
 
 async def undo(runtime: Runtime, caller: Principal, redemption_id: str) -> RedemptionView:

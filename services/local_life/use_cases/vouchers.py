@@ -13,6 +13,7 @@ from libs.bus import add_events
 from libs.contracts import Event, IssuedVoucher, OrderPaid, VouchersIssued, VoucherSource
 from libs.ids import canonical_uuid
 from libs.runtime import Runtime
+from libs.telemetry import capture_headers, names, tag
 from services.local_life.domain import teams as team_rules
 from services.local_life.domain import vouchers as domain
 from services.local_life.store import vouchers as store
@@ -48,6 +49,7 @@ async def issue_vouchers(runtime: Runtime, conn: asyncpg.Connection, event: Orde
     if order_id is None or merchant_id is None:
         log.warning("order %s: not a uuid order or merchant id; no vouchers issued", event.order_id)
         return
+    tag({names.ORDER_ID: order_id})
     paid = await teams.pay_seats(runtime, conn, event, order_id, issues)
     events: list[Event] = []
     for seat in paid.to_issue:
@@ -102,6 +104,8 @@ async def issue_line(
         room_id=issue.room_id,
         flash_sale_id=issue.flash_sale_id,
         now=now,
+        # The paid order's trace (a team's other members: the trace of the payment that filled the team).
+        trace_headers=capture_headers(),
     )
     if not first:
         return None

@@ -27,7 +27,7 @@ from libs.contracts import (
 from libs.ids import is_uuid
 from libs.runtime import Runtime
 from libs.scheduler import reschedule, schedule
-from libs.telemetry import baggage_set, names, tag
+from libs.telemetry import baggage_set, link_current, names, tag
 from services.orders.adapters import stripe
 from services.orders.domain import money, room_of_lines
 from services.orders.domain.money import GrantOrigin, GrantStatus, LedgerLine
@@ -73,6 +73,8 @@ async def accept_grant(
     order = await store.lock_order_for_grant(conn, order_id)
     if order is None:
         raise UnusableEvent(f"grant {grant_id} is for order {order_id}, which orders does not know")
+    # Another trace (a case's, a cancel's) continues the order's story: a link back to where the order was placed.
+    link_current(order["trace_headers"])
     decided = await store.stored_grant_outcome(conn, grant_id)
     if decided is not None:
         return GrantOutcome(*decided)
@@ -239,7 +241,13 @@ async def settle(
         log.error("grant %s of order %s failed: %s", grant_id, grant["order_id"], why)
     else:
         return False
-    await add_events(conn, event)
+    # Settled by the job (its trace links to the grant's) or by Stripe's webhook (a trace of Stripe's): either way the
+    # span links to the order's placing trace, and the room rides on the event, so the refund is followed to its tap.
+    room_id = room_of_lines(event.lines)
+    tag({names.ORDER_ID: grant["order_id"], names.ROOM_ID: room_id})
+    link_current(order["trace_headers"])
+    with baggage_set(**{names.ROOM_ID: room_id}):
+        await add_events(conn, event)
     return True
 
 
