@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 import msgspec
+from opentelemetry import baggage
 
 from libs.auth import Principal
 from libs.bus import RequestFailed, add_events
@@ -21,6 +22,7 @@ from libs.contracts import (
     RESERVE_STOCK,
     SOURCE_OK,
     VERIFY_ROOM_SOURCES,
+    VERIFY_VIDEO_SOURCES,
     CheckoutAbandoned,
     ReservedDeal,
     ReserveDeals,
@@ -31,6 +33,8 @@ from libs.contracts import (
     ReserveStockReply,
     VerifyRoomSources,
     VerifyRoomSourcesReply,
+    VerifyVideoSources,
+    VerifyVideoSourcesReply,
 )
 from libs.db import write_once
 from libs.errors import DomainError, IdempotencyConflict, IdempotencyKeyReused, NotFound
@@ -75,6 +79,8 @@ async def place_checkout(
     now = runtime.clock.now()
     pay_by = now + timedelta(seconds=runtime.settings.payment_window_s)
     hold_until = pay_by + HOLD_GRACE
+    # The room the request comes from (W3C baggage), read before this checkout puts its own first room there.
+    context_room = baggage.get_baggage(names.ROOM_ID)
     room_id = domain.room_of_lines(items)
     tag({names.CHECKOUT_ID: checkout_id, names.BUYER_ID: buyer_id, names.ROOM_ID: room_id})
     with baggage_set(**{names.ROOM_ID: room_id}):
@@ -123,7 +129,14 @@ async def place_checkout(
                 # Asked after shop: a refusal here abandons the checkout below, so shop releases what it held.
                 reserved += await _reserve_deals(runtime, checkout_id, buyer_id, cart, hold_until=hold_until)
             if reserved is not None:
-                rooms_verified = await _verify_sources(runtime, checkout_id, cart.keyed, reserved)
+                rooms_verified, reserved = await _verify_sources(
+                    runtime,
+                    checkout_id,
+                    cart.keyed,
+                    reserved,
+                    context_room=context_room if isinstance(context_room, str) else None,
+                )
+                reserved = await _verify_videos(runtime, checkout_id, cart.keyed, reserved)
             plan = (
                 _plan(checkout_id, deals.in_cart_order(cart.keyed, reserved), coupons) if reserved is not None else None
             )
@@ -267,17 +280,25 @@ async def _ensure_within_caps(
 
 
 async def _verify_sources(
-    runtime: Runtime, checkout_id: str, items: list[ReserveItem], reserved: list[ReservedLine | ReservedDeal]
-) -> bool:
+    runtime: Runtime,
+    checkout_id: str,
+    items: list[ReserveItem],
+    reserved: list[ReservedLine | ReservedDeal],
+    *,
+    context_room: str | None,
+) -> tuple[bool, list[ReservedLine | ReservedDeal]]:
     """Ask live, once for all lines, whether the rooms they name exist and sell their products; refuse if not.
 
-    True when live vouched for every room named (or none is). If live does not answer in time the lines keep their
-    rooms unverified (False, and their views say so): the checkout is not failed for it, and live's room sales
-    apply the same rule when the order is paid, so nothing is counted for a wrong room.
+    Lines naming no room or video take the room of the request's baggage (the client's room context: the buyer
+    came from it), dropped again if live says it does not sell the line's product. True when live vouched for every
+    room named (or none is). If live does not answer in time the lines keep their rooms unverified (False, and their
+    views say so): the checkout is not failed for it, and live's room sales apply the same rule when the order is
+    paid, so nothing is counted for a wrong room.
     """
+    reserved, from_context = attribution.fill_context_room(reserved, context_room)
     asked = attribution.sources_of(reserved)
     if not asked:
-        return True
+        return True, reserved
     try:
         reply = await runtime.bus.request(
             VERIFY_ROOM_SOURCES,
@@ -287,13 +308,43 @@ async def _verify_sources(
         )
     except (RequestFailed, msgspec.DecodeError) as exc:
         log.warning("checkout %s: rooms of its lines left unverified (%s)", checkout_id, exc)
-        return False
+        return False, reserved
     if len(reply.verdicts) != len(asked):
         log.warning("checkout %s: live answered %d verdicts for %d rooms", checkout_id, len(reply.verdicts), len(asked))
-        return False
-    attribution.ensure_true_sources(items, reserved, reply.verdicts)
+        return False, reserved
+    settled = attribution.ensure_true_sources(items, reserved, reply.verdicts, from_context=from_context)
     # A verdict this version does not know is neither a refusal nor a warrant.
-    return all(verdict == SOURCE_OK for verdict in reply.verdicts)
+    # A room the baggage gave and live refused is gone from its line: its verdict warrants nothing either way.
+    named = [position for position, line in enumerate(reserved) if line.room_id]
+    kept = [v for position, v in zip(named, reply.verdicts, strict=True) if settled[position].room_id]
+    return all(verdict == SOURCE_OK for verdict in kept), settled
+
+
+async def _verify_videos(
+    runtime: Runtime, checkout_id: str, items: list[ReserveItem], reserved: list[ReservedLine | ReservedDeal]
+) -> list[ReservedLine | ReservedDeal]:
+    """Ask live, once for all lines, whether the videos they name are there and anchor their products: refuse an
+    item's own video if not, drop a cart line's (`attribution.settle_video_sources`). If live does not answer in
+    time the lines keep their videos (the funnel attributes only to a video that anchors the item)."""
+    asked = attribution.video_sources_of(reserved)
+    if not asked:
+        return reserved
+    try:
+        reply = await runtime.bus.request(
+            VERIFY_VIDEO_SOURCES,
+            VerifyVideoSources(sources=asked),
+            VerifyVideoSourcesReply,
+            timeout=VERIFY_SOURCES_TIMEOUT_S,
+        )
+    except (RequestFailed, msgspec.DecodeError) as exc:
+        log.warning("checkout %s: videos of its lines left unverified (%s)", checkout_id, exc)
+        return reserved
+    if len(reply.verdicts) != len(asked):
+        log.warning(
+            "checkout %s: live answered %d verdicts for %d videos", checkout_id, len(reply.verdicts), len(asked)
+        )
+        return reserved
+    return attribution.settle_video_sources(items, reserved, reply.verdicts)
 
 
 def _plan(checkout_id: str, reserved: list[ReservedLine | ReservedDeal], coupons: list[Coupon]) -> CheckoutPlan:

@@ -111,5 +111,43 @@ async def test_a_room_live_cannot_vouch_for_is_kept_and_the_answers_say_it_is_un
         assert verified_of(order) == [None, False]
 
 
+async def test_the_room_the_request_comes_from_reaches_lines_naming_no_source_and_a_room_not_selling_is_dropped(
+    stack: Stack, infra: Infra
+) -> None:
+    # The client says where the buyer is only in W3C baggage (as on every request from a room), not in the items.
+    seller = await seller_with_skus(stack, (1000, 5), (500, 5))
+    room = await create_room(stack, infra, merchant_id=seller.merchant_id)
+    elsewhere = await create_room(stack, infra)  # sells for some other merchant
+    _, client = buyer(stack)
+
+    async def placed_from(room_id: str) -> dict:
+        response = await client.post(
+            "/checkout",
+            json={"items": [{"sku_id": seller.sku_ids[0], "quantity": 1}]},
+            headers={"Idempotency-Key": str(uuid.uuid4()), "baggage": f"liveloop.room.id={room_id}"},
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async with client:
+        here = await placed_from(room.room_id)
+        assert here["orders"][0]["lines"][0]["room_id"] == room.room_id
+        assert verified_of(here["orders"][0]) == [True]
+        # The context is not the buyer's claim: a room that does not sell the product leaves the line without one.
+        there = await placed_from(elsewhere.room_id)
+        assert there["orders"][0]["lines"][0]["room_id"] is None
+        assert verified_of(there["orders"][0]) == [None]
+        confirmed = await client.post(
+            f"/payments/{here['payment']['payment_id']}/confirm", json={"payment_method": "pm_card_visa"}
+        )
+        assert confirmed.status_code in (200, 202), confirmed.text
+
+    async def counted() -> dict | None:
+        current = await stats(stack, room)
+        return current if current["paid_orders"] == 1 else None
+
+    assert (await eventually(counted, timeout=20))["paid_amount_minor"] == 1000
+
+
 async def _stock_is(stack: Stack, seller, sku: str, expected: tuple[int, int]) -> bool:
     return await stock(stack, seller, sku) == expected
