@@ -188,7 +188,40 @@ class VerifyRoomSourcesReply(msgspec.Struct, frozen=True, kw_only=True):
     verdicts: list[str]
 
 
+VERIFY_VIDEO_SOURCES = "rpc.live.video.verify_sources.v1"
+# The verdicts on a video source beside `ok` (a deleted video is unknown).
+SOURCE_UNKNOWN_VIDEO = "unknown_video"
+SOURCE_NOT_ANCHORED = "not_anchored"
+
+
+class VideoSource(msgspec.Struct, frozen=True, kw_only=True):
+    """A line said to come from a short video: the video, and the product or deal (of `merchant_id`) it sells."""
+
+    video_id: str
+    merchant_id: str
+    product_id: str
+
+
+class VerifyVideoSources(msgspec.Struct, frozen=True, kw_only=True):
+    """Are these videos there (not deleted) and do they anchor these items? Asked by shop at cart add and orders
+    at checkout."""
+
+    sources: list[VideoSource]
+
+
+class VerifyVideoSourcesReply(msgspec.Struct, frozen=True, kw_only=True):
+    """One verdict per source, in the request's order: `ok`, `unknown_video` or `not_anchored`."""
+
+    verdicts: list[str]
+
+
 __all__ = [
+    "SOURCE_NOT_ANCHORED",
+    "SOURCE_UNKNOWN_VIDEO",
+    "VERIFY_VIDEO_SOURCES",
+    "VerifyVideoSources",
+    "VerifyVideoSourcesReply",
+    "VideoSource",
     "SOURCE_NOT_SELLING",
     "SOURCE_OK",
     "SOURCE_UNKNOWN_ROOM",

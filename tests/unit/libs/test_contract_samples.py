@@ -22,7 +22,14 @@ REQUESTS = (
     "ExchangeStock",
     "ExchangeStockReply",
 )
-LIVE_REQUESTS = ("RoomSource", "VerifyRoomSources", "VerifyRoomSourcesReply")
+LIVE_REQUESTS = (
+    "RoomSource",
+    "VerifyRoomSources",
+    "VerifyRoomSourcesReply",
+    "VideoSource",
+    "VerifyVideoSources",
+    "VerifyVideoSourcesReply",
+)
 LOCAL_REQUESTS = ("ReserveDealItem", "ReserveDeals", "ReservedDeal", "ReserveDealsReply")
 TYPES: dict[str, type] = {
     **EVENT_TYPES,
