@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from contextlib import aclosing
+from datetime import UTC, datetime
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
@@ -20,7 +21,7 @@ from tests.integration.aftersales.support import call, case_as, open_case
 from tests.integration.live.support import room_selling, seller_with_stock
 
 SERVICES = ("live", "shop", "orders", "aftersales")
-TAP = "POST /rooms/{room_id}/join"  # the tap until the funnel's POST /funnel/events takes it over
+TAP = "POST /funnel/events"  # the viewer's tap on the product in the room's bag
 PAID = "stripe payment_intent.succeeded process"
 
 Key = tuple[int, int]
@@ -68,8 +69,17 @@ async def test_a_refunded_orders_trace_runs_from_the_tap_in_the_room_to_the_refu
     # The viewer taps in the room, adds to the cart from it and checks out, all in the app's one trace; the checkout
     # names no room: the cart line's source says it.
     async with aclosing(stack.client("live", buyer)) as live:
-        tapped = await live.post(f"/rooms/{room.room_id}/join", headers=headers)
-        assert tapped.status_code == 200, tapped.text
+        joined = await live.post(f"/rooms/{room.room_id}/join", headers=headers)
+        assert joined.status_code == 200, joined.text
+        click = {
+            "kind": "click",
+            "at": datetime.now(UTC).isoformat(),
+            "room_id": room.room_id,
+            "product_id": seller.product_id,
+            "surface": "bag",
+        }
+        tapped = await live.post("/funnel/events", json={"events": [click]}, headers=headers)
+        assert tapped.status_code == 202, tapped.text
     async with aclosing(stack.client("shop", buyer)) as shop:
         added = await shop.post(
             "/cart/items",
