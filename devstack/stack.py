@@ -30,6 +30,8 @@ SERVICES: dict[str, int] = {
     "aftersales": 8104,
     "local_life": 8105,
 }
+# The web app (services/web): the pages, made from the services' APIs; what a person opens first.
+WEB_PORT = 8100
 NATS_PORT = 4222
 LOCALSTRIPE_PORT = 8420
 HOST = "127.0.0.1"
@@ -91,6 +93,7 @@ class Endpoints:
     stripe_api_base: str | None
     services: dict[str, str]
     spans_dir: Path | None = None
+    web_url: str | None = None
 
 
 def _write_demo_env(
@@ -98,6 +101,8 @@ def _write_demo_env(
 ) -> None:
     """Write shell exports for the README tour (`source .liveloop/demo.env`)."""
     values: dict[str, str] = {f"{name.upper()}_URL": url for name, url in endpoints.services.items()}
+    if endpoints.web_url:
+        values["WEB_URL"] = endpoints.web_url
     # What the tour signs a carrier's delivery callback with (dev-only, like the tokens).
     values["CARRIER_WEBHOOK_SECRET"] = carrier_secret
     # Deliberately no DATABASE_URL / NATS_URL / STRIPE_API_BASE: once sourced, they would
@@ -126,6 +131,8 @@ def _summary(
 ) -> str:
     """The banner printed once the stack is ready."""
     out = ["", "Liveloop is up. Ctrl-C stops everything.", ""]
+    if endpoints.web_url:
+        out += [f"  Open {endpoints.web_url} and sign in (a demo user of each role).", ""]
     out.append(f"  {'service':<12}{'url':<28}OpenAPI")
     for name, url in endpoints.services.items():
         out.append(f"  {name:<12}{url:<28}{url}/schema")
@@ -196,7 +203,7 @@ def up(
     # Signal handling wraps the ExitStack so it is still ours while things are stopped.
     with _signals_stop_us(), contextlib.ExitStack() as cleanup:
         try:
-            _ensure_ports_free(SERVICES)
+            _ensure_ports_free({"web": WEB_PORT, **SERVICES})
 
             database_url = os.environ.get("DATABASE_URL")
             if database_url:
@@ -264,14 +271,32 @@ def up(
                         echo_prefix=f"{name:<{width}} | ",
                     )
                 )
+            # The web app: the services' URLs, and the demo ids file the dev sign-in reads (written by the seed below,
+            # read at each visit of /sign-in).
+            web_env = {
+                **env,
+                **{f"LIVELOOP_{name.upper()}_URL": f"http://{HOST}:{port}" for name, port in SERVICES.items()},
+                "LIVELOOP_DEMO_FILE": str(data_dir / "demo.json"),
+            }
+            web = embedded.spawn(
+                "web",
+                [*embedded.liveloop_argv(), "serve", "web", "--host", HOST, "--port", str(WEB_PORT)],
+                logs / "web.log",
+                url=f"http://{HOST}:{WEB_PORT}",
+                env=web_env,
+                cwd=REPO_ROOT,
+                echo_prefix=f"{'web':<{width}} | ",
+            )
+            services.append(web)
             embedded.wait_ready(services, ready_timeout, lambda proc: say(f"{proc.name} is ready at {proc.url}"))
 
             endpoints = Endpoints(
                 database_url=database_url,
                 nats_url=nats_url,
                 stripe_api_base=stripe_base,
-                services={p.name: p.url for p in services},
+                services={p.name: p.url for p in services if p is not web},
                 spans_dir=spans_dir,
+                web_url=web.url,
             )
             state: DemoState | None = None
             if do_seed:

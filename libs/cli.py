@@ -13,6 +13,8 @@ from libs.settings import Settings, load
 from libs.telemetry.span_file import SPANS_DIR_ENV
 
 SERVICES = ("live", "shop", "orders", "aftersales", "local_life")
+# What `liveloop serve` runs: the services, and the web app (pages made from their APIs; no schema of its own).
+SERVABLE = (*SERVICES, "web")
 # Where `make up` has the services write their spans (`devstack`), from the repository's root.
 DEFAULT_SPANS_DIR = Path(".liveloop") / "spans"
 
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="liveloop")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run one service")
-    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument("service", choices=SERVABLE)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)

@@ -45,8 +45,22 @@ def _areas() -> dict[str, list[str]]:
     return areas
 
 
+def _web_exception() -> tuple[set[str], set[str]]:
+    """(entries the web app has not, entries only it has), from the "Its skeleton" item of "The web app": it owns
+    no data (no migrations, store, consumers, jobs, rpc) and has its templates, static files and catalogues."""
+    text = _section("The web app (services/web; issue 12)")
+    item = re.search(r"\*\*Its skeleton\*\*(.*?)\n- \*\*", text, re.S)
+    assert item, "docs/ARCHITECTURE.md's web app section has no 'Its skeleton' item"
+    without = re.search(r"\(no (`[^)]*)\)", item.group(1))
+    plus = re.search(r"plus (.*)$", item.group(1), re.S)
+    assert without, "the web app's skeleton item does not say what it has not: (no `migrations/`, ...)"
+    assert plus, "the web app's skeleton item does not say what it adds: plus `templates/`, ..."
+    return set(re.findall(r"`([\w.]+/?)`", without.group(1))), set(re.findall(r"`([\w.]+/)`", plus.group(1)))
+
+
 ENTRIES, SERVICE_ONLY = _skeleton()
 AREAS = _areas()
+WEB_WITHOUT, WEB_EXTRA = _web_exception()
 REQUIRED = {"__init__.py", "app.py", "settings.py", "migrations/"}
 # Layers that are always packages; the others may be a module or, grown, a package of the same name.
 PACKAGES_ONLY = {"api/", "adapters/", "migrations/"}
@@ -84,20 +98,27 @@ def test_the_doc_lists_the_skeleton_and_lives_areas() -> None:
     assert {"app.py", "settings.py", "migrations/"} == SERVICE_ONLY
     assert {"api/", "use_cases/", "domain/", "store/", "views.py", "consumers.py", "jobs.py", "rpc.py"} <= set(ENTRIES)
     assert AREAS == {"live": ["rooms", "flash_sales", "coupons", "videos", "funnel"]}
+    assert {"migrations/", "store/", "consumers.py", "jobs.py", "rpc.py"} == WEB_WITHOUT
+    assert {"templates/", "static/", "locale/"} == WEB_EXTRA
 
 
 @pytest.mark.parametrize("service", _services(), ids=lambda p: p.name)
 def test_each_service_holds_the_skeleton_and_nothing_else(service: Path) -> None:
     present = _on_disk(service)
     areas = AREAS.get(service.name, [])
+    required = REQUIRED
     if areas:
         # A service of areas keeps only its wiring at the root; everything else is inside an area.
         allowed = _allowed(SERVICE_ONLY | {"__init__.py"}) | {f"{area}/": "an area" for area in areas}
+    elif service.name == "web":
+        # The web app owns no data: the skeleton less what only data owners have, plus its pages' files.
+        allowed = _allowed(set(ENTRIES) - WEB_WITHOUT) | {entry: "the web app's" for entry in WEB_EXTRA}
+        required = REQUIRED - WEB_WITHOUT
     else:
         allowed = _allowed(set(ENTRIES))
     outside = present - set(allowed)
     assert not outside, f"services/{service.name} holds {sorted(outside)}, outside the skeleton in docs/ARCHITECTURE.md"
-    missing = {entry for entry in REQUIRED if not _names(entry) & present}
+    missing = {entry for entry in required if not _names(entry) & present}
     assert not missing, f"services/{service.name} lacks {sorted(missing)}"
     for area in areas:
         assert (service / area).is_dir(), f"services/{service.name}/{area}/, an area the doc names, is missing"

@@ -1,0 +1,1 @@
+"""The web app's outside systems: the services' public HTTP APIs."""
