@@ -7,10 +7,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv up test bench lint fmt lock clean
+.PHONY: help venv up test chromium bench lint fmt lock clean
 
 help: ## List the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 venv: $(STAMP) ## Create .venv and install the locked dependencies (only when they changed)
 
@@ -22,14 +22,30 @@ $(STAMP): pyproject.toml requirements.lock | $(BIN)/python
 	$(BIN)/pip install --no-deps -e .
 	@touch $@
 
-up: venv ## Start Postgres, NATS, localstripe and the five services; seed the demo (Ctrl-C stops)
+up: venv ## Start Postgres, NATS, localstripe, the five services and the web app; seed the demo (Ctrl-C stops)
 	$(BIN)/python -m devstack up
 
-test: venv ## Lint, format check, import contracts, tests (without benchmarks)
+test: venv chromium ## Lint, format check, import contracts, tests (without benchmarks)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/pytest -m "not bench"
+
+# The browser tests (tests/browser) drive Debian's chromium: Playwright's own browser download is not reachable.
+CHROMIUM := /usr/bin/chromium
+chromium: ## Make sure Debian's chromium is installed for the browser tests (apt-get as root; else say how)
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" -eq 0 ]; then \
+			echo "$(CHROMIUM) is missing: installing Debian's chromium for the browser tests"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
+				|| { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; \
+		else \
+			echo "The browser tests need Debian's chromium at $(CHROMIUM). Install it, then run make test again:" >&2; \
+			echo "    sudo apt-get install -y chromium" >&2; \
+			exit 1; \
+		fi; \
+	fi
+	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) is still missing after apt-get install chromium" >&2; exit 1; }
 
 # Flash-sale benchmark sizes: `make bench S=5000 B=50000 C=512`.
 S ?= 1000

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -30,6 +32,8 @@ from libs.settings import Settings
 from libs.telemetry import Telemetry, add_exporter
 
 SERVICES = ("shop", "live", "orders", "aftersales", "local_life")
+# The web app: no schema, no NATS; it calls the other services' HTTP APIs, so a Stack starts it after them.
+WEB = "web"
 
 
 @dataclass
@@ -74,6 +78,8 @@ class Infra:
 
 def settings_class(service: str) -> type[Settings]:
     """The settings class a service reads (its ServiceSpec says); the platform's for an app a test builds itself."""
+    if service == WEB:
+        return importlib.import_module("services.web.settings").WebSettings
     if service not in SERVICES:
         return Settings
     return importlib.import_module(f"services.{service}.app").SPEC.settings
@@ -164,10 +170,14 @@ class Stack:
     apps: dict[str, ServedApp] = field(default_factory=dict)
     metrics: dict[str, InMemoryMetricReader] = field(default_factory=dict)
     overrides: dict[str, dict[str, object]] = field(default_factory=dict)
+    # What the web app's dev sign-in offers (see `web_demo`), made when "web" first starts.
+    demo: WebDemo | None = None
 
     async def start(self, *services: str, **overrides: object) -> Stack:
-        """Start `services` (all five by default); orders gets Stripe's webhook pointed at it."""
+        """Start `services` (all five by default); orders gets Stripe's webhook pointed at it; "web", when named,
+        starts last, pointed at the others."""
         names = services or SERVICES
+        names = (*(name for name in names if name != WEB), *(name for name in names if name == WEB))
         unknown = set(overrides) - set().union(*(settings_fields(name) for name in names))
         if unknown:
             raise TypeError(f"no service of {names} has the settings {sorted(unknown)}")
@@ -205,6 +215,8 @@ class Stack:
             await self._serve(old.name, old.port, key=name)
 
     async def _serve(self, name: str, port: int, *, key: str | None = None) -> ServedApp:
+        if name == WEB:
+            return await self._serve_web(port, key=key)
         reader = InMemoryMetricReader()
         telemetry = Telemetry(name, metric_readers=[reader])
         add_exporter(telemetry, self.spans)
@@ -214,6 +226,26 @@ class Stack:
         served = ServedApp(name, module.create_app(settings, telemetry=telemetry, clock=self.clock), port)
         await served.start()
         self.apps[key or name] = served
+        return served
+
+    async def _serve_web(self, port: int, *, key: str | None = None) -> ServedApp:
+        """The web app in dev mode, calling this stack's services, its sign-in offering this stack's demo users."""
+        reader = InMemoryMetricReader()
+        telemetry = Telemetry(WEB, metric_readers=[reader])
+        add_exporter(telemetry, self.spans)
+        self.metrics[key or WEB] = reader
+        self.demo = self.demo or await web_demo(self)
+        urls = {f"{name}_url": served.url for name, served in self.apps.items() if name in SERVICES}
+        overrides = {
+            "environment": "dev",
+            "demo_file": str(self.demo.file),
+            **urls,
+            **self.overrides.get(key or WEB, {}),
+        }
+        module = importlib.import_module(f"services.{WEB}.app")
+        served = ServedApp(WEB, module.create_app(self.infra.settings(WEB, **overrides), telemetry=telemetry), port)
+        await served.start()
+        self.apps[key or WEB] = served
         return served
 
     def url(self, service: str) -> str:
@@ -229,6 +261,48 @@ class Stack:
         for served in reversed(list(self.apps.values())):
             await served.stop()
         self.apps.clear()
+
+
+@dataclass
+class WebDemo:
+    """The demo merchant (and store) the web app's dev sign-in mints tokens for, as `make up` seeds them."""
+
+    file: Path
+    merchant_id: str | None = None
+    store_id: str | None = None
+
+    def token(self, infra: Infra, role: str) -> str:
+        """A token of the demo user of `role`, as the web app mints it when they sign in (for API checks)."""
+        scope = {"merchant": ("merchant_id",), "host": ("merchant_id",), "clerk": ("merchant_id", "store_id")}
+        claims = {name: getattr(self, name) for name in scope.get(role, ())}
+        return infra.token(role, sub=f"{role}-demo", **claims)
+
+
+async def web_demo(stack: Stack) -> WebDemo:
+    """Seed what the dev sign-in needs from the services served so far: a merchant in shop, and a store with the
+    demo clerk in local_life; written where the web app reads it (`demo_file`, like `make up`'s demo.json)."""
+    path = Path(tempfile.mkdtemp(prefix="liveloop-web-")) / "demo.json"
+    demo = WebDemo(path)
+    if "shop" in stack.apps:
+        demo.merchant_id, merchant_token = await onboard_merchant(stack, name="Demo Outfitters")
+        if "local_life" in stack.apps:
+            store = {
+                "name": "Demo Outfitters Studio",
+                "address": "1 Market St, San Francisco",
+                "lat": 37.7936,
+                "lng": -122.3958,
+                "timezone": "America/Los_Angeles",
+                "opening_hours": {str(day): [["00:00", "24:00"]] for day in range(7)},
+            }
+            async with stack.client("local_life", merchant_token) as seller:
+                created = await seller.post("/seller/stores", json=store)
+                assert created.status_code == 201, created.text
+                demo.store_id = created.json()["store_id"]
+                clerk = {"clerk_id": "clerk-demo", "name": "Demo Clerk"}
+                added = await seller.post(f"/seller/stores/{demo.store_id}/clerks", json=clerk)
+                assert added.status_code in (200, 201), added.text
+    path.write_text(json.dumps({"merchant_id": demo.merchant_id, "store_id": demo.store_id}))
+    return demo
 
 
 async def register_webhook(infra: Infra, url: str, *, webhook_id: str) -> None:
