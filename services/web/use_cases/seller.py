@@ -55,6 +55,7 @@ async def today(apis: Apis, user: SignedIn, now: datetime) -> TodayPage:
                 deadline=datetime.fromisoformat(c["deadline"]) if c.get("deadline") else None,
             )
             for c in cases["items"]
+            if c.get("next_action")  # open: someone has a move to make (closed cases have none, and no deadline)
         ],
         now=now,
     )

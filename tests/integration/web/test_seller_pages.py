@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from tests.harness import Stack, eventually, onboard_merchant
+from tests.integration.aftersales.support import call, open_case
 from tests.integration.orders.support import pay_checkout
 from tests.integration.web.support import SESSION_COOKIE, browser, csrf, hidden, signed_in_as
 
@@ -116,6 +117,41 @@ async def test_todays_page_shows_an_order_to_ship_made_by_a_real_checkout(stack:
 
         # live's funnel counts the payment once its consumer has the event.
         assert "$50.00" in await eventually(paid_today_shown, timeout=20)
+
+
+async def test_todays_cases_are_the_open_ones_and_a_withdrawn_case_leaves(stack: Stack) -> None:
+    product = await _demo_product(stack, ("M", 2500, 10))
+    buyer_token = stack.infra.token("buyer")
+    async with stack.client("orders", buyer_token) as buyer:
+        paid = await pay_checkout(stack, buyer, [{"sku_id": product["skus"][0]["sku_id"], "quantity": 2}])
+    order_id = paid["orders"][0]["order_id"]
+    async with stack.client("orders", stack.demo.token(stack.infra, "merchant")) as seller:
+        shipped = await seller.post(
+            f"/seller/orders/{order_id}/shipments", json={"carrier": "ups", "tracking_number": uuid.uuid4().hex}
+        )
+        assert shipped.status_code == 201, shipped.text
+    body = {
+        "order_id": order_id,
+        "kind": "refund_only",
+        "reason_code": "not_received",
+        "description": "never came",
+        "lines": [{"line_no": 0, "quantity": 1}],
+    }
+
+    async def case_opened() -> str | None:  # aftersales learns of the paid order from its event
+        opened = await open_case(stack, buyer_token, body)
+        return opened.json()["case_id"] if opened.status_code == 201 else None
+
+    case_id = await eventually(case_opened, timeout=20)
+    async with signed_in_as(stack) as client:
+        today = await client.get("/seller")
+        row = re.search(rf'<tr data-testid="case-{case_id}".*?</tr>', today.text, re.S)
+        assert row, today.text
+        assert "UTC" in row.group(0)  # the merchant's deadline to answer
+        withdrawn = await call(stack, buyer_token, f"/cases/{case_id}/cancel")
+        assert withdrawn.status_code == 200, withdrawn.text
+        today = await client.get("/seller")
+        assert f'data-testid="case-{case_id}"' not in today.text
 
 
 async def test_creating_a_product_with_two_skus_through_the_form_makes_it_in_shop(stack: Stack) -> None:
