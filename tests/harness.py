@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -261,6 +262,8 @@ class Stack:
         for served in reversed(list(self.apps.values())):
             await served.stop()
         self.apps.clear()
+        if self.demo is not None:  # the demo file's own temporary directory
+            shutil.rmtree(self.demo.file.parent, ignore_errors=True)
 
 
 @dataclass
