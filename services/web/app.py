@@ -30,7 +30,7 @@ from libs.telemetry.http import AnsweredRequests, HttpMetrics, RouteSpanName, ke
 from libs.web.access_log import QUIET_PATHS, log_access
 from services.web.adapters.apis import ApiRefused, Apis
 from services.web.adapters.catalogues import load_catalogues
-from services.web.api import NotSignedIn, WrongRole, account, is_dev, page, redirect, seller
+from services.web.api import NotSignedIn, WrongRole, account, counter, is_dev, page, redirect, seller
 from services.web.domain import due_in, money, when
 from services.web.settings import WebSettings
 
@@ -119,6 +119,7 @@ def create_app(
         route_handlers=[
             *account.ROUTES,
             *seller.ROUTES,
+            *counter.ROUTES,
             create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
         ],
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment)),

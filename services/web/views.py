@@ -73,3 +73,35 @@ class ProductPage:
     """One product of the merchant's with its SKUs' stock, as shop answered it."""
 
     product: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An API's refusal a page shows as the API worded it (`detail`), with the status the page answers."""
+
+    status: int
+    detail: str
+    code: str
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    """One chosen voucher's outcome at the counter: `redeemed` (with its redemption, to undo) or `already-redeemed`."""
+
+    voucher_id: str
+    outcome: str
+    redemption_id: str | None
+
+
+@dataclass
+class CounterPage:
+    """The clerk counter: the store, and the step the clerk is at (offered vouchers, outcomes, an undo, a refusal)."""
+
+    store: str
+    code: str = ""
+    verify_token: str | None = None
+    per_visit_limit: int | None = None
+    offered: list[dict[str, Any]] = field(default_factory=list)
+    redeemed: list[Redeemed] = field(default_factory=list)
+    undone: str | None = None
+    refusal: Refusal | None = None

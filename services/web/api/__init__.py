@@ -1,5 +1,6 @@
-"""The pages, one module per audience (`account`: signing in and out; `seller`: the seller back office), and what
-they share: the session cookie, the signed-in user, rendering a template in the reader's language."""
+"""The pages, one module per audience (`account`: signing in and out; `seller`: the seller back office;
+`counter`: the clerk counter), and what they share: the session cookie, the signed-in user, rendering a template
+in the reader's language."""
 
 from __future__ import annotations
 

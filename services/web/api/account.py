@@ -21,7 +21,7 @@ from services.web.domain import LANGUAGES
 from services.web.use_cases.sign_in import demo_users, sign_in_demo, signed_in
 
 # Where each role lands after signing in: only the roles whose pages exist have one.
-HOME_OF_ROLE = {"merchant": "/seller"}
+HOME_OF_ROLE = {"merchant": "/seller", "clerk": "/counter"}
 
 
 @get("/health", sync_to_thread=False, include_in_schema=False)

@@ -1,0 +1,88 @@
+"""The clerk counter: the clerk's store, prepare (what a shown code makes redeemable here), verify, undo.
+
+Every step is local_life's API, called with the clerk's token. Its refusals a clerk can act on (an unknown code, a
+voucher already used, a verify token expired, an undo too late) come back as `Refusal`, worded as the API worded
+them, for the page to show; anything else (a service down) is the app's error page.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import quote
+
+from services.web.adapters.apis import ApiRefused, Apis
+from services.web.views import CounterPage, Redeemed, Refusal, SignedIn
+
+# What a clerk can act on at the counter; 401/403 (not a clerk of this store) and 5xx are the app's error page.
+SHOWN = (404, 409, 422, 429)
+
+
+def _refusal(refused: ApiRefused) -> Refusal:
+    if refused.status not in SHOWN or refused.unreachable:
+        raise refused
+    return Refusal(status=refused.status, detail=refused.detail, code=refused.code)
+
+
+async def store_name(apis: Apis, user: SignedIn) -> str:
+    """The clerk's store (403 from local_life, and the page, unless an active clerk of the store the token names)."""
+    me = await apis.call("local_life", "GET", "/clerk/me", user.token)
+    return str(me["store"]["name"])
+
+
+async def counter(apis: Apis, user: SignedIn) -> CounterPage:
+    """The empty counter: the code form."""
+    return CounterPage(store=await store_name(apis, user))
+
+
+async def prepare(apis: Apis, user: SignedIn, code: str) -> CounterPage:
+    """The usable vouchers (masked) of the shown code's order line and the token to redeem them, or the refusal."""
+    page = await counter(apis, user)
+    page.code = code
+    if not code.strip():
+        page.refusal = Refusal(status=422, detail="Enter the voucher code", code="")
+        return page
+    try:
+        prepared = await apis.call("local_life", "POST", "/redemptions/prepare", user.token, json={"code": code})
+    except ApiRefused as refused:
+        page.refusal = _refusal(refused)
+        return page
+    page.verify_token = prepared["verify_token"]
+    page.per_visit_limit = prepared.get("per_visit_limit")
+    page.offered = [v | {"valid_until": datetime.fromisoformat(v["valid_until"])} for v in prepared["vouchers"]]
+    return page
+
+
+async def redeem(apis: Apis, user: SignedIn, verify_token: str, voucher_ids: list[str]) -> CounterPage:
+    """Redeem the chosen vouchers: each one's outcome (`redeemed`, `already-redeemed`), or the refusal."""
+    page = await counter(apis, user)
+    if not voucher_ids:
+        page.refusal = Refusal(status=422, detail="Choose at least one voucher to redeem", code="")
+        return page
+    try:
+        verified = await apis.call(
+            "local_life",
+            "POST",
+            "/redemptions/verify",
+            user.token,
+            json={"verify_token": verify_token, "voucher_ids": voucher_ids},
+        )
+    except ApiRefused as refused:
+        page.refusal = _refusal(refused)
+        return page
+    page.redeemed = [
+        Redeemed(voucher_id=v["voucher_id"], outcome=v["outcome"], redemption_id=v.get("redemption_id"))
+        for v in verified["vouchers"]
+    ]
+    return page
+
+
+async def undo(apis: Apis, user: SignedIn, redemption_id: str) -> CounterPage:
+    """Take a redemption back within local_life's undo window (the voucher is usable again), or the refusal."""
+    page = await counter(apis, user)
+    try:
+        undone = await apis.call("local_life", "POST", f"/redemptions/{quote(redemption_id, safe='')}/undo", user.token)
+    except ApiRefused as refused:
+        page.refusal = _refusal(refused)
+        return page
+    page.undone = str(undone["voucher_id"])
+    return page
