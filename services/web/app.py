@@ -30,8 +30,25 @@ from libs.telemetry.http import AnsweredRequests, HttpMetrics, RouteSpanName, ke
 from libs.web.access_log import QUIET_PATHS, log_access
 from services.web.adapters.apis import ApiRefused, Apis
 from services.web.adapters.catalogues import load_catalogues
-from services.web.api import NotSignedIn, WrongRole, account, counter, is_dev, page, redirect, seller
-from services.web.domain import due_in, money, when
+from services.web.api import (
+    NotSignedIn,
+    WrongRole,
+    account,
+    buyer,
+    counter,
+    host,
+    is_dev,
+    operator,
+    orders,
+    page,
+    redirect,
+    room,
+    seller,
+    seller_live,
+    seller_local,
+    seller_orders,
+)
+from services.web.domain import due_in, money, nav_links, when
 from services.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -95,7 +112,7 @@ def create_app(
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.globals.update(money=money, when=when, due_in=due_in)
+    environment.globals.update(money=money, when=when, due_in=due_in, nav_links=nav_links)
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
@@ -120,6 +137,14 @@ def create_app(
             *account.ROUTES,
             *seller.ROUTES,
             *counter.ROUTES,
+            *seller_orders.ROUTES,
+            *seller_live.ROUTES,
+            *seller_local.ROUTES,
+            *host.ROUTES,
+            *room.ROUTES,
+            *buyer.ROUTES,
+            *orders.ROUTES,
+            *operator.ROUTES,
             create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
         ],
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment)),

@@ -8,18 +8,12 @@ from datetime import UTC, datetime
 
 from playwright.async_api import Page, expect
 
+from tests.browser.support import sign_in
 from tests.harness import Stack, eventually
 from tests.integration.orders.support import pay_checkout
 
 # Today calls live (takings), orders (to ship) and aftersales (cases); products are shop's.
 SERVICES = ("shop", "live", "orders", "aftersales", "web")
-
-
-async def sign_in(page: Page, role: str) -> None:
-    """Through the dev sign-in page, as a person would: the demo user of `role`."""
-    await page.goto("/sign-in")
-    await page.get_by_test_id(f"sign-in-{role}").click()
-    await expect(page.get_by_test_id("signed-in-as")).to_have_text(f"{role}-demo ({role})")
 
 
 async def test_merchant_adds_a_product_with_two_skus_and_sees_its_stock(stack: Stack, merchant: Page) -> None:

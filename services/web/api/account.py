@@ -17,11 +17,11 @@ from services.web.api import (
     session_cookie,
     settings_of,
 )
-from services.web.domain import LANGUAGES
+from services.web.domain import LANGUAGES, NAV
 from services.web.use_cases.sign_in import demo_users, sign_in_demo, signed_in
 
 # Where each role lands after signing in: only the roles whose pages exist have one.
-HOME_OF_ROLE = {"merchant": "/seller", "clerk": "/counter"}
+HOME_OF_ROLE = {role: links[0][0] for role, links in NAV.items()}
 
 
 @get("/health", sync_to_thread=False, include_in_schema=False)

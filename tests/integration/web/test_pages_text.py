@@ -10,7 +10,7 @@ import pytest
 from services.web import domain
 from services.web.adapters.catalogues import load_catalogues
 
-WEB = Path(domain.__file__).resolve().parent
+WEB = Path(domain.__file__).resolve().parent.parent
 
 
 def _msgids() -> set[str]:
@@ -19,8 +19,10 @@ def _msgids() -> set[str]:
         text = template.read_text()
         found |= set(re.findall(r'_\("((?:[^"\\]|\\.)*)"\)', text)) | set(re.findall(r"_\('((?:[^'\\]|\\.)*)'\)", text))
     # The refusals only the page makes (a form's amounts), shown through _() by the templates.
-    source = (WEB / "domain.py").read_text()
-    found |= set(re.findall(r'NotAnAmount\("([^"]+)"\)', source)) | set(re.findall(r'\] = "([^"]+)"', source))
+    for module in (WEB / "domain").rglob("*.py"):
+        source = module.read_text()
+        found |= set(re.findall(r'NotAnAmount\("([^"]+)"\)', source)) | set(re.findall(r'\] = "([^"]+)"', source))
+    found |= {label for links in domain.NAV.values() for _path, label in links}  # the menus
     return found
 
 
@@ -29,7 +31,7 @@ def test_every_text_of_the_pages_reads_in_simplified_chinese() -> None:
     ids = _msgids()
     assert len(ids) > 50
     missing = sorted(i for i in ids if chinese.gettext(i) == i)
-    assert not missing, f"no 简体中文 for {missing} in services/web/locale/zh_Hans/LC_MESSAGES/messages.po"
+    assert not missing, f"no 简体中文 for {missing} in services/web/locale/zh_Hans/LC_MESSAGES/*.po"
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,39 @@ DEMO_USERS: dict[str, str] = {
 }
 
 
+# Each role's menu: (path, label msgid); the first is the role's home, where signing in lands.
+NAV: dict[str, tuple[tuple[str, str], ...]] = {
+    "merchant": (
+        ("/seller", "Today"),
+        ("/seller/products", "Products"),
+        ("/seller/orders", "Orders"),
+        ("/seller/cases", "After-sales"),
+        ("/seller/rooms", "Live rooms"),
+        ("/seller/videos", "Videos"),
+        ("/seller/stores", "Stores"),
+        ("/seller/deals", "Deals"),
+        ("/seller/customers", "Customers"),
+    ),
+    "host": (("/host", "Console"),),
+    "buyer": (
+        ("/live", "Live now"),
+        ("/search", "Search"),
+        ("/deals", "Deals nearby"),
+        ("/cart", "Cart"),
+        ("/orders", "My orders"),
+        ("/cases", "After-sales"),
+        ("/vouchers", "My vouchers"),
+    ),
+    "clerk": (("/counter", "Counter"),),
+    "operator": (("/operator/cases", "Disputes"),),
+}
+
+
+def nav_links(role: str) -> tuple[tuple[str, str], ...]:
+    """The menu of `role` (none for a role without pages)."""
+    return NAV.get(role, ())
+
+
 def language_of(value: str | None) -> str:
     """A known language code, or the default."""
     return value if value in LANGUAGES else DEFAULT_LANGUAGE
