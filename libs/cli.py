@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from libs.web.app import install_request_id_logging
+    from libs.web.request_ids import install_request_id_logging
 
     install_request_id_logging()
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format=log_format(args.service))

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +15,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from opentelemetry import trace
+from litestar.types import Scope, Send
 from opentelemetry.metrics import NoOpMeterProvider
 
 from libs.bus import Bus, ConsumerRunner, Relay, Responder, Subscription
@@ -34,36 +30,12 @@ from libs.web.access_log import QUIET_PATHS, log_access
 from libs.web.guards import BearerAuthMiddleware
 from libs.web.openapi import documented, openapi_config
 from libs.web.problems import EXCEPTION_HANDLERS, Problem, send_problem
+from libs.web.request_ids import RequestIds, install_request_id_logging
 
 log = logging.getLogger(__name__)
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 # Path plus query string. No URL of ours comes near it (a cursor is at most 200 characters); uvicorn's HTTP parser
 # refuses past 65,535 bytes by itself, with a text/plain 400 we cannot change (docs/ARCHITECTURE.md).
 MAX_URL_BYTES = 8192
-# The current request's id, stamped on every log record written while serving it.
-REQUEST_ID: ContextVar[str] = ContextVar("liveloop_request_id", default="-")
-
-
-def install_request_id_logging() -> None:
-    """Give every log record a `request_id` attribute (`-` outside requests) and the current span's `trace_id` and
-    `span_id` (hex, `-` when no span is current), so a log line leads to its trace; idempotent."""
-    previous = logging.getLogRecordFactory()
-    if getattr(previous, "liveloop_request_id", False):
-        return
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        record.request_id = REQUEST_ID.get()
-        span = trace.get_current_span().get_span_context()
-        if span.is_valid:
-            record.trace_id = format(span.trace_id, "032x")
-            record.span_id = format(span.span_id, "016x")
-        else:
-            record.trace_id = record.span_id = "-"
-        return record
-
-    factory.liveloop_request_id = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(factory)
 
 
 @dataclass
@@ -87,34 +59,15 @@ class ServiceSpec:
     description: str = ""
 
 
-class RequestIdMiddleware:
-    """Gives every request an id (the caller's X-Request-ID if sane), echoed in the response and logs."""
+class RequestIdMiddleware(RequestIds):
+    """Request ids (`libs.web.request_ids`), and a problem+json 414 for a URL past `MAX_URL_BYTES`."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        scope["request_id"] = request_id  # type: ignore[typeddict-unknown-key]
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-            await send(message)
-
-        token = REQUEST_ID.set(request_id)
-        try:
-            if len(scope.get("raw_path") or scope["path"].encode()) + len(scope["query_string"]) > MAX_URL_BYTES:
-                too_long = Problem(414, "uri-too-long", f"the URL is longer than {MAX_URL_BYTES} bytes")
-                await send_problem(scope, send_with_id, too_long)
-                return
-            await self.app(scope, receive, send_with_id)
-        finally:
-            REQUEST_ID.reset(token)
+    async def refuse(self, scope: Scope, send: Send) -> bool:
+        if len(scope.get("raw_path") or scope["path"].encode()) + len(scope["query_string"]) > MAX_URL_BYTES:
+            too_long = Problem(414, "uri-too-long", f"the URL is longer than {MAX_URL_BYTES} bytes")
+            await send_problem(scope, send, too_long)
+            return True
+        return False
 
 
 class JsonRequest(Request):

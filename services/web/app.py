@@ -2,7 +2,7 @@
 
 Not built through `libs.web.build_app`: that is a service's factory (its schema's migrations, a database pool, NATS,
 the relay), and the web app has none of them. What it does share: the telemetry providers and the server span per
-request (so the API calls a page makes join its trace), and the access log line per request.
+request (so the API calls a page makes join its trace), the request id, and the access log line per request.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from libs.settings import check_secrets, load
 from libs.telemetry import Telemetry
 from libs.telemetry.http import AnsweredRequests, HttpMetrics, RouteSpanName, keep_server_span, span_details
 from libs.web.access_log import QUIET_PATHS, log_access
+from libs.web.request_ids import RequestIds, install_request_id_logging
 from services.web.adapters.apis import ApiRefused, Apis
 from services.web.adapters.catalogues import load_catalogues
 from services.web.api import (
@@ -101,6 +102,7 @@ def create_app(
     """The web app (settings from the environment if none; `transports` lets a test route an API in-process)."""
     settings = settings if settings is not None else load(WebSettings, "web")
     check_secrets(settings)
+    install_request_id_logging()
     telemetry = telemetry or Telemetry("web", otlp_endpoint=settings.otlp_endpoint)
     apis = Apis(settings, transports)
     dev = settings.environment == "dev"
@@ -174,5 +176,9 @@ def create_app(
     app.state.settings = settings
     app.state.apis = apis
     app.state.catalogues = load_catalogues()
-    app.asgi_handler = AnsweredRequests(app.asgi_handler, [HttpMetrics(telemetry.meter), log_access], quiet=QUIET_PATHS)
+    # As the services do: every answer carries a request id (X-Request-ID), stamped on the access line and every log
+    # record written while serving it.
+    app.asgi_handler = RequestIds(
+        AnsweredRequests(app.asgi_handler, [HttpMetrics(telemetry.meter), log_access], quiet=QUIET_PATHS)
+    )
     return app
