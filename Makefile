@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv up test chromium bench lint fmt lock clean
+.PHONY: help venv up test chromium bench lint fmt lock clean screenshots
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ C ?= 256
 # Funnel ingest benchmark: events published, at this many per second (`make bench FUNNEL_RATE=5000`).
 FUNNEL_EVENTS ?= 200000
 FUNNEL_RATE ?= 10000
+screenshots: venv chromium ## One screenshot per audience from a running `make up` (after the README tour) into docs/screenshots/
+	$(BIN)/python -m devstack.screenshots
+
 bench: venv ## Load tests, then the flash-sale benchmark (S units, B buyers, C connections; needs wrk)
 	$(BIN)/pytest -m bench -s || [ $$? -eq 5 ]
 	$(BIN)/python -m bench.flash_sale --stock $(S) --buyers $(B) --concurrency $(C) $(BENCH_ARGS)
