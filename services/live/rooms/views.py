@@ -212,3 +212,29 @@ class FollowingPage(msgspec.Struct, kw_only=True):
 
     items: list[FollowedHost]
     next_cursor: str | None = None
+
+
+class MerchantRoom(msgspec.Struct, kw_only=True):
+    """A room in its merchant's listing (`GET /merchants/{id}/rooms`): announced or not, and its last session."""
+
+    room_id: str
+    title: str
+    cover_url: str | None
+    host_id: str
+    merchant_id: str
+    status: str
+    scheduled_start_at: datetime | None
+    created_at: datetime
+    # Times the room has been live, and the last of them (null before the first; `ended_at` null while live).
+    sessions: int
+    last_started_at: datetime | None
+    last_ended_at: datetime | None
+    # Present viewers now (0 unless live).
+    concurrent_viewers: int
+
+
+class MerchantRoomPage(msgspec.Struct, kw_only=True):
+    """One page of a merchant's rooms of one status; pass `next_cursor` back as `cursor` for the next."""
+
+    items: list[MerchantRoom]
+    next_cursor: str | None = None

@@ -1,5 +1,5 @@
 """HTTP API of live rooms: rooms and their lifecycle, the bag and pin, visits, stats, the room feed, discovery
-(listings, host pages, follows), the echo."""
+(listings, host pages, follows, a merchant's rooms), the echo."""
 
 from services.live.rooms.api.bag import (
     add_to_bag,
@@ -9,7 +9,14 @@ from services.live.rooms.api.bag import (
     remove_from_bag,
     reorder_bag,
 )
-from services.live.rooms.api.discovery import follow_host, get_host, list_rooms, my_following, unfollow_host
+from services.live.rooms.api.discovery import (
+    follow_host,
+    get_host,
+    list_rooms,
+    merchant_rooms,
+    my_following,
+    unfollow_host,
+)
 from services.live.rooms.api.echo import echo
 from services.live.rooms.api.feed import room_feed
 from services.live.rooms.api.rooms import create_room, edit_room, end_room, get_room, get_state, start_room
@@ -39,5 +46,6 @@ ROUTES = [
     follow_host,
     unfollow_host,
     my_following,
+    merchant_rooms,
     echo,
 ]

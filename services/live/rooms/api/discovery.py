@@ -1,4 +1,5 @@
-"""HTTP API of discovery: rooms live now and scheduled, rooms of hosts I follow; host pages; follows."""
+"""HTTP API of discovery: rooms live now and scheduled, rooms of hosts I follow; host pages; follows; a merchant's
+own rooms."""
 
 from __future__ import annotations
 
@@ -11,15 +12,28 @@ from libs.auth import Principal
 from libs.runtime import Runtime
 from libs.web.guards import principal_of, requires
 from libs.web.openapi import documented
-from services.live.rooms.domain.discovery import CannotFollowSelf, FollowingNeedsBuyer, InvalidCursor
+from services.live.rooms.domain.discovery import (
+    CannotFollowSelf,
+    FollowingNeedsBuyer,
+    InvalidCursor,
+    MerchantNotFound,
+    NotYourMerchantsRooms,
+)
 from services.live.rooms.use_cases import discovery, follows
-from services.live.rooms.views import FollowingPage, HostPage, RoomPage
+from services.live.rooms.views import FollowingPage, HostPage, MerchantRoomPage, RoomPage
 
 BUYER = requires("buyer")
 Limit = Annotated[int, Parameter(ge=1, le=100, description="page size")]
 Cursor = Annotated[str | None, Parameter(max_length=200, description="`next_cursor` of the previous page")]
 Status = Annotated[Literal["live", "scheduled"], Parameter(description="live now (by viewers) or scheduled (by start)")]
 Following = Annotated[bool, Parameter(description="only rooms of hosts the caller follows (needs a buyer token)")]
+MerchantStatus = Annotated[
+    Literal["live", "scheduled", "ended"],
+    Parameter(
+        description="live (newest session first), scheduled (soonest first, unannounced last) or ended (newest end "
+        "first)"
+    ),
+]
 HostId = Annotated[str, Parameter(min_length=1, max_length=200, description="the `sub` of the host's token")]
 
 
@@ -68,3 +82,22 @@ async def unfollow_host(host_id: HostId, request: Request, runtime: Runtime) -> 
 async def my_following(request: Request, runtime: Runtime, limit: Limit = 20, cursor: Cursor = None) -> FollowingPage:
     """The hosts the buyer follows, newest follow first."""
     return await follows.my_following(runtime, principal_of(request), limit=limit, cursor=cursor)
+
+
+@get(
+    "/merchants/{merchant_id:str}/rooms",
+    guards=[requires("merchant", "host")],
+    tags=["discovery"],
+    opt=documented(InvalidCursor, MerchantNotFound, NotYourMerchantsRooms),
+)
+async def merchant_rooms(
+    merchant_id: str,
+    request: Request,
+    runtime: Runtime,
+    status: MerchantStatus = "live",
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> MerchantRoomPage:
+    """The merchant's rooms of one status, with their last session and viewers now; the merchant and its hosts."""
+    caller = principal_of(request)
+    return await discovery.merchant_rooms(runtime, caller, merchant_id, status=status, limit=limit, cursor=cursor)

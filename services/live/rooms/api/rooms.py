@@ -9,7 +9,7 @@ from typing import Annotated
 import msgspec
 from litestar import Request, Response, get, patch, post
 
-from libs.errors import Conflict
+from libs.errors import Conflict, Invalid
 from libs.ids import canonical_uuid
 from libs.runtime import Runtime
 from libs.telemetry import names, tag
@@ -29,8 +29,10 @@ UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 class NewRoom(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     title: Title
-    # Taken from the host's token; if given it must be that merchant.
+    # Taken from the token; if given it must be that merchant.
     merchant_id: uuid.UUID | None = None
+    # A merchant names the host of the room it schedules (one who has hosted its rooms); a host opens its own.
+    host_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     cover_url: CoverUrl | None = None
     scheduled_start_at: UtcTime | None = None
 
@@ -43,15 +45,17 @@ class RoomChanges(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     scheduled_start_at: UtcTime | msgspec.UnsetType | None = msgspec.UNSET
 
 
-@post("/rooms", guards=[requires("host")], tags=["rooms"], status_code=201, opt=documented(idempotency_key="optional"))
+@post("/rooms", guards=[STAFF], tags=["rooms"], status_code=201, opt=documented(Invalid, idempotency_key="optional"))
 async def create_room(data: NewRoom, request: Request, runtime: Runtime) -> Response[Room]:
-    """Create a scheduled room hosted by the caller, for the merchant its token names (Idempotency-Key honoured)."""
+    """Create a scheduled room for the merchant the token names: hosted by the calling host, or by the host a merchant
+    names in `host_id` (one who has hosted its rooms); Idempotency-Key honoured."""
     room = await rooms.create_room(
         runtime,
         principal_of(request),
         key=idempotency_key(request, required=False),
         title=data.title,
         merchant_id=str(data.merchant_id) if data.merchant_id else None,
+        host_id=data.host_id,
         cover_url=data.cover_url,
         scheduled_start_at=data.scheduled_start_at,
     )

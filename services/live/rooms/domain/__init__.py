@@ -87,7 +87,30 @@ class NotYourMerchant(Forbidden):
     code = "not-your-merchant"
 
     def __init__(self) -> None:
-        super().__init__("a host opens rooms only for the merchant its token names", field="merchant_id")
+        super().__init__("a room is opened only for the merchant the token names", field="merchant_id")
+
+
+class NotYourHostId(Invalid):
+    code = "not-your-host-id"
+
+    def __init__(self) -> None:
+        super().__init__("a host opens rooms as themselves: leave host_id out", field="host_id")
+
+
+class HostIdRequired(Invalid):
+    code = "host-id-required"
+
+    def __init__(self) -> None:
+        super().__init__("a merchant names the host of the room it schedules (host_id)", field="host_id")
+
+
+class UnknownHost(Invalid):
+    """A merchant names the host of a new room: one who has hosted its rooms (live knows hosts by their rooms)."""
+
+    code = "unknown-host"
+
+    def __init__(self) -> None:
+        super().__init__("the merchant has no room hosted by this host", field="host_id")
 
 
 class NotYourRoom(Forbidden):
@@ -241,14 +264,22 @@ def expires_at(last_seen_at: datetime) -> datetime:
     return last_seen_at + timedelta(seconds=PRESENCE_TIMEOUT_S)
 
 
-def room_merchant(host: Principal, asked: str | None) -> str:
-    """The merchant a host's new room sells for: the one its token names; naming another is refused."""
-    own = canonical_uuid(host.merchant_id) if host.merchant_id else None
+def room_owners(caller: Principal, asked_merchant: str | None, asked_host: str | None) -> tuple[str, str]:
+    """(merchant, host) of a new room. A host opens rooms as themselves for the merchant its token names; a merchant
+    schedules one for itself, naming the host (`host_id`; the use case checks the host has hosted its rooms, as a
+    merchant's video does). Naming another merchant is refused either way."""
+    own = canonical_uuid(caller.merchant_id) if caller.merchant_id else None
     if own is None:
         raise HostNotLinkedToMerchant()
-    if asked is not None and canonical_uuid(asked) != own:
+    if asked_merchant is not None and canonical_uuid(asked_merchant) != own:
         raise NotYourMerchant()
-    return own
+    if caller.role == "host":
+        if asked_host is not None and asked_host != caller.sub:
+            raise NotYourHostId()
+        return own, caller.sub
+    if asked_host is None:
+        raise HostIdRequired()
+    return own, asked_host
 
 
 def is_room_staff(room: Room, principal: Principal) -> bool:

@@ -1,4 +1,4 @@
-"""Pure rules of discovery: the listings' cursors, and who may follow whom."""
+"""Pure rules of discovery: the listings' cursors, who may follow whom, and who may list a merchant's rooms."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from typing import Annotated, TypeVar
 import msgspec
 
 from libs.auth import Principal
-from libs.errors import BadRequest, Invalid, NotFound
-from libs.ids import is_uuid
+from libs.errors import BadRequest, Forbidden, Invalid, NotFound
+from libs.ids import canonical_uuid, is_uuid
 
 LIVE = "live"
 SCHEDULED = "scheduled"
+ENDED = "ended"
 # Ended rooms a host's page shows, most recently ended first.
 HOST_PAGE_ENDED = 20
 
@@ -49,6 +50,24 @@ class FollowingNeedsBuyer(BadRequest):
         super().__init__("following=true lists rooms of hosts a buyer follows: send a buyer token", field="following")
 
 
+class MerchantNotFound(NotFound):
+    """A merchant id that is no UUID: no merchant has it."""
+
+    code = "not-found"
+
+    def __init__(self) -> None:
+        super().__init__("no such merchant")
+
+
+class NotYourMerchantsRooms(Forbidden):
+    """A merchant's rooms, all of them (unannounced and ended too), are listed to it and to its hosts only."""
+
+    code = "not-your-merchant"
+
+    def __init__(self) -> None:
+        super().__init__("only the merchant and the hosts linked to it list its rooms")
+
+
 class InvalidCursor(BadRequest):
     code = "invalid-cursor"
 
@@ -65,6 +84,17 @@ def follower(caller: Principal | None, following: bool) -> str | None:
     return caller.sub
 
 
+def merchant_of_listing(caller: Principal, merchant_id: str) -> str:
+    """The merchant whose rooms `caller` lists: the one its token names (a merchant, or a host linked to it)."""
+    merchant = canonical_uuid(merchant_id)
+    if merchant is None:
+        raise MerchantNotFound()
+    own = canonical_uuid(caller.merchant_id) if caller.merchant_id else None
+    if caller.role not in ("merchant", "host") or own != merchant:
+        raise NotYourMerchantsRooms()
+    return merchant
+
+
 def ensure_not_self(buyer_id: str, host_id: str) -> None:
     """A buyer token with the host's own `sub` is the host: following oneself would count a fan who is not one."""
     if buyer_id == host_id:
@@ -75,6 +105,14 @@ class _RoomCursor(msgspec.Struct, array_like=True):
     status: str
     # Live rooms page by (concurrent viewers desc, room id); scheduled ones by (scheduled start, room id).
     viewers: int | None
+    at: Annotated[datetime, msgspec.Meta(tz=True)] | None
+    room_id: str
+
+
+class _MerchantRoomCursor(msgspec.Struct, array_like=True):
+    status: str
+    # Live rooms page by their session's start, ended ones by their last session's end (newest first), scheduled ones
+    # by their scheduled start (soonest first; null: unannounced, after every announced one); then by room id.
     at: Annotated[datetime, msgspec.Meta(tz=True)] | None
     room_id: str
 
@@ -108,6 +146,19 @@ def decode_room_cursor(cursor: str, status: str) -> tuple[int | None, datetime |
     if decoded.status != status or key_missing or not is_uuid(decoded.room_id):
         raise InvalidCursor()
     return decoded.viewers, decoded.at, decoded.room_id
+
+
+def encode_merchant_room_cursor(status: str, at: datetime | None, room_id: str) -> str:
+    """Where the next page of a merchant's rooms of `status` starts: after this room."""
+    return _encode(_MerchantRoomCursor(status, at, room_id))
+
+
+def decode_merchant_room_cursor(cursor: str, status: str) -> tuple[datetime | None, str]:
+    """(sort time, room id) of the cursor; 400 for one not handed out for this status."""
+    decoded = _decode(cursor, _MerchantRoomCursor)
+    if decoded.status != status or (decoded.at is None and status != SCHEDULED) or not is_uuid(decoded.room_id):
+        raise InvalidCursor()
+    return decoded.at, decoded.room_id
 
 
 def encode_follow_cursor(followed_at: datetime, host_id: str) -> str:

@@ -1,4 +1,5 @@
-"""SQL for listings of rooms: live now by viewers, scheduled by start, a host's rooms; each with its pinned entry."""
+"""SQL for listings of rooms: live now by viewers, scheduled by start, a host's rooms, each with its pinned entry; a
+merchant's rooms by status."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from datetime import datetime
 
 import asyncpg
 
-from services.live.rooms.domain.discovery import HOST_PAGE_ENDED
-from services.live.rooms.views import PinnedSummary, RoomListing
+from services.live.rooms.domain.discovery import ENDED, HOST_PAGE_ENDED, LIVE
+from services.live.rooms.views import MerchantRoom, PinnedSummary, RoomListing
 
 # $1 is the presence cutoff (stale_before): a visit counts while its heartbeat is fresh, as everywhere else.
 _LISTING = """
@@ -130,3 +131,71 @@ async def host_rooms(conn: asyncpg.Connection, host_id: str, stale_before: datet
         HOST_PAGE_ENDED,
     )
     return [_listing(r) for r in rows]
+
+
+# A merchant's rooms of one status ($2), with the last session and the present viewers ($1: the presence cutoff).
+# `sort_at` is the listing's order: live by their session's start and ended by their last end (newest first, then
+# room id descending); scheduled by scheduled start (soonest first, unannounced last as 'infinity', then room id).
+_MERCHANT_ROOMS = """
+    SELECT r.room_id, r.title, r.cover_url, r.host_id, r.merchant_id, r.status, r.scheduled_start_at, r.created_at,
+           last.number AS sessions, last.started_at AS last_started_at, last.ended_at AS last_ended_at,
+           COALESCE(w.viewers, 0) AS viewers,
+           CASE r.status WHEN 'live' THEN last.started_at WHEN 'ended' THEN last.ended_at
+                ELSE COALESCE(r.scheduled_start_at, 'infinity') END AS sort_at
+    FROM rooms r
+    LEFT JOIN LATERAL (
+        SELECT s.number, s.started_at, s.ended_at FROM room_sessions s
+        WHERE s.room_id = r.room_id ORDER BY s.number DESC LIMIT 1
+    ) last ON true
+    LEFT JOIN LATERAL (
+        SELECT count(*) AS viewers FROM room_views v
+        WHERE r.status = 'live' AND v.session_id = r.current_session_id AND v.left_at IS NULL
+          AND v.last_seen_at >= $1
+    ) w ON true
+    WHERE r.merchant_id = $3 AND r.status = $2"""
+
+
+async def merchant_rooms(
+    conn: asyncpg.Connection,
+    merchant_id: str,
+    status: str,
+    stale_before: datetime,
+    *,
+    after: tuple[datetime | None, str] | None,
+    limit: int,
+) -> list[MerchantRoom]:
+    """The merchant's rooms of `status` in the listing's order, after the cursor's (sort time, room id); a scheduled
+    room's null time is 'unannounced' (after every announced one)."""
+    at, room_id = after if after else (None, None)
+    if status in (LIVE, ENDED):
+        keyset = "$4::timestamptz IS NULL OR (l.sort_at, l.room_id) < ($4, $5::uuid)"
+        order = "l.sort_at DESC, l.room_id DESC"
+    else:
+        keyset = "$5::uuid IS NULL OR (l.sort_at, l.room_id) > (COALESCE($4::timestamptz, 'infinity'), $5::uuid)"
+        order = "l.sort_at, l.room_id"
+    rows = await conn.fetch(
+        f"SELECT * FROM ({_MERCHANT_ROOMS}) l WHERE {keyset} ORDER BY {order} LIMIT $6",  # noqa: S608 - fixed fragments
+        stale_before,
+        status,
+        merchant_id,
+        at,
+        room_id,
+        limit,
+    )
+    return [
+        MerchantRoom(
+            room_id=str(r["room_id"]),
+            title=r["title"],
+            cover_url=r["cover_url"],
+            host_id=r["host_id"],
+            merchant_id=str(r["merchant_id"]),
+            status=r["status"],
+            scheduled_start_at=r["scheduled_start_at"],
+            created_at=r["created_at"],
+            sessions=r["sessions"] or 0,
+            last_started_at=r["last_started_at"],
+            last_ended_at=r["last_ended_at"],
+            concurrent_viewers=r["viewers"],
+        )
+        for r in rows
+    ]

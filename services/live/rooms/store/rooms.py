@@ -45,6 +45,15 @@ async def insert_room(conn: asyncpg.Connection, room: Room) -> None:
     await conn.execute("INSERT INTO room_stats (room_id, updated_at) VALUES ($1, $2)", room.room_id, room.created_at)
 
 
+async def hosted_for(conn: asyncpg.Connection, host_id: str, merchant_id: str) -> bool:
+    """Whether `host_id` has hosted a room for the merchant (live knows hosts by their rooms)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM rooms WHERE host_id = $1 AND merchant_id = $2)", host_id, merchant_id
+        )
+    )
+
+
 async def fetch_room(conn: asyncpg.Connection, room_id: str, *, lock: bool = False) -> Room | None:
     """The room, optionally row-locked so changes of one room happen one at a time."""
     # NO KEY UPDATE, not UPDATE: rows that reference the room (visits, sessions, sales) check their

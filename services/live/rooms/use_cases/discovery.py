@@ -1,4 +1,5 @@
-"""Discovery: rooms live now (by viewers), scheduled rooms, rooms of hosts a buyer follows, and a host's page."""
+"""Discovery: rooms live now (by viewers), scheduled rooms, rooms of hosts a buyer follows, a host's page; and a
+merchant's own rooms by status, for the merchant and its hosts."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from libs.auth import Principal
 from libs.runtime import Runtime
 from services.live.rooms import domain, store
 from services.live.rooms.domain import discovery
-from services.live.rooms.domain.discovery import LIVE, HostNotFound
+from services.live.rooms.domain.discovery import ENDED, LIVE, HostNotFound
 from services.live.rooms.use_cases.shelves import host_shelf_of
-from services.live.rooms.views import HostPage, RoomPage
+from services.live.rooms.views import HostPage, MerchantRoomPage, RoomPage
 
 
 async def list_rooms(
@@ -52,3 +53,21 @@ async def host_page(runtime: Runtime, host_id: str, caller: Principal | None) ->
         following = buyer is not None and await store.follows.follows(conn, host_id, buyer)
         fans = await store.follows.fans(conn, host_id)
         return HostPage(host_id=host_id, fans=fans, following=following, rooms=rooms, videos=videos)
+
+
+async def merchant_rooms(
+    runtime: Runtime, caller: Principal, merchant_id: str, *, status: str, limit: int, cursor: str | None
+) -> MerchantRoomPage:
+    """A page of the merchant's rooms of `status` (live, scheduled with unannounced ones last, ended), for the
+    merchant and the hosts linked to it."""
+    merchant = discovery.merchant_of_listing(caller, merchant_id)
+    after = discovery.decode_merchant_room_cursor(cursor, status) if cursor else None
+    stale_before = domain.stale_before(runtime.clock.now())
+    async with runtime.db.transaction() as conn:
+        found = await store.discovery.merchant_rooms(conn, merchant, status, stale_before, after=after, limit=limit + 1)
+    items = found[:limit]
+    if len(found) <= limit:
+        return MerchantRoomPage(items=items)
+    last = items[-1]
+    at = {LIVE: last.last_started_at, ENDED: last.last_ended_at}.get(status, last.scheduled_start_at)
+    return MerchantRoomPage(items=items, next_cursor=discovery.encode_merchant_room_cursor(status, at, last.room_id))

@@ -14,7 +14,7 @@ from libs.ids import canonical_uuid
 from libs.runtime import Runtime
 from libs.scheduler import cancel, schedule
 from services.live.rooms import domain, store
-from services.live.rooms.domain import RoomAlreadyLive, RoomNotFound, RoomNotLive
+from services.live.rooms.domain import RoomAlreadyLive, RoomNotFound, RoomNotLive, UnknownHost
 from services.live.rooms.use_cases.activities import activities_of
 from services.live.rooms.views import Room
 
@@ -30,27 +30,32 @@ async def room_of(conn: asyncpg.Connection, room_id: str, *, lock: bool = False)
 
 async def create_room(
     runtime: Runtime,
-    host: Principal,
+    caller: Principal,
     *,
     key: str | None,
     title: str,
     merchant_id: str | None,
+    host_id: str | None,
     cover_url: str | None,
     scheduled_start_at: datetime | None,
 ) -> object:
-    """A new scheduled room hosted by the caller, for the merchant its token names; a retried key gets the first."""
-    merchant_id = domain.room_merchant(host, merchant_id)
+    """A new scheduled room: a host's own, for the merchant its token names, or one a merchant schedules for a host
+    who has hosted its rooms; a retried key gets the first."""
+    merchant_id, host_id = domain.room_owners(caller, merchant_id, host_id)
     fields = {
         "title": title,
         "merchant_id": merchant_id,
+        "host_id": host_id,
         "cover_url": cover_url,
         "scheduled_start_at": scheduled_start_at,
     }
 
     async def effect(conn: asyncpg.Connection) -> Room:
+        if host_id != caller.sub and not await store.rooms.hosted_for(conn, host_id, merchant_id):
+            raise UnknownHost()
         room = Room(
             room_id=str(uuid.uuid4()),
-            host_id=host.sub,
+            host_id=host_id,
             merchant_id=merchant_id,
             title=title,
             cover_url=cover_url,
@@ -61,7 +66,7 @@ async def create_room(
         await store.rooms.insert_room(conn, room)
         return room
 
-    return await write_once(runtime.db, caller=host, scope="live.create_room", key=key, request=fields, effect=effect)
+    return await write_once(runtime.db, caller=caller, scope="live.create_room", key=key, request=fields, effect=effect)
 
 
 async def get_room(runtime: Runtime, room_id: str) -> Room:
