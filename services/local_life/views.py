@@ -312,6 +312,30 @@ class RedemptionView(msgspec.Struct, kw_only=True):
     undone_at: datetime | None
 
 
+class ClerkRedemption(msgspec.Struct, kw_only=True):
+    """A redemption at the clerk's store, as the counter lists it: the voucher masked, undone ones too."""
+
+    redemption_id: str
+    voucher_id: str
+    masked_code: str
+    deal_title: str
+    redeemed_at: datetime
+    clerk_id: str
+    undone_at: datetime | None
+    # Until when the store may still undo it; None once it cannot (undone, settled, or the undo window is over).
+    undoable_until: datetime | None
+
+
+class ClerkRedemptionPage(msgspec.Struct, kw_only=True):
+    """A store's redemptions on one of its days (its own time zone), newest first."""
+
+    store_id: str
+    day: date
+    timezone: str
+    items: list[ClerkRedemption]
+    next_cursor: str | None = None
+
+
 class TeamView(msgspec.Struct, kw_only=True):
     """A team buy as anyone with its id sees it (to decide to join): seats paid, held and left; no buyer ids."""
 

@@ -2,7 +2,12 @@
 
 from services.local_life.api.clerks import clerk_me
 from services.local_life.api.deals import deals_nearby, get_deal, search_deals
-from services.local_life.api.redemptions import prepare_redemption, undo_redemption, verify_redemption
+from services.local_life.api.redemptions import (
+    list_store_redemptions,
+    prepare_redemption,
+    undo_redemption,
+    verify_redemption,
+)
 from services.local_life.api.refunds import get_refund, refund_vouchers
 from services.local_life.api.reports import (
     list_settlements,
@@ -46,6 +51,7 @@ ROUTES = [
     prepare_redemption,
     verify_redemption,
     undo_redemption,
+    list_store_redemptions,
     list_vouchers,
     get_voucher,
     refund_vouchers,

@@ -5,19 +5,28 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar import Request, post
+from litestar import Request, get, post
+from litestar.params import Parameter
 
-from libs.errors import Conflict, Forbidden, Invalid, NotFound
+from libs.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
 from libs.runtime import Runtime
 from libs.web import documented, principal_of, requires
 from libs.web.throttle import Limits, take, too_many
 from services.local_life.domain.vouchers import VoucherCodeTypo, VoucherNotFound
 from services.local_life.use_cases import redemptions
-from services.local_life.views import PreparedRedemption, RedemptionView, VerifyResult
+from services.local_life.views import ClerkRedemptionPage, PreparedRedemption, RedemptionView, VerifyResult
 
 # Failed lookups (an unknown or mistyped code, a QR we did not sign) take a token from the clerk's bucket; past the
 # burst they answer 429. Guessing 100-bit codes is hopeless anyway: this keeps the logs and the database quiet.
 LOOKUPS = Limits("voucher_lookup", lambda settings: (settings.voucher_lookup_rate_per_s, settings.voucher_lookup_burst))
+
+
+Day = Annotated[
+    str | None,
+    Parameter(max_length=10, description="YYYY-MM-DD, a day of the store's time zone (default: its today)"),
+]
+Limit = Annotated[int, Parameter(ge=1, le=100, description="page size")]
+Cursor = Annotated[str | None, Parameter(max_length=200, description="`next_cursor` of the previous page")]
 
 
 class Prepare(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -77,3 +86,17 @@ async def verify_redemption(data: Verify, request: Request, runtime: Runtime) ->
 async def undo_redemption(redemption_id: str, request: Request, runtime: Runtime) -> RedemptionView:
     """Take back a redemption of this store within the undo window (1 h): the voucher is usable again."""
     return await redemptions.undo(runtime, principal_of(request), redemption_id)
+
+
+@get(
+    "/clerk/redemptions",
+    guards=[requires("clerk")],
+    tags=["redemption"],
+    opt=documented(BadRequest, Forbidden, Invalid),
+)
+async def list_store_redemptions(
+    request: Request, runtime: Runtime, day: Day = None, limit: Limit = 50, cursor: Cursor = None
+) -> ClerkRedemptionPage:
+    """The clerk's store's redemptions on one of its days, newest first (undone ones too), each with until when it
+    may still be undone; 422 `invalid-day`. Only this store's: a clerk of another store sees none of them."""
+    return await redemptions.store_day(runtime, principal_of(request), day=day, limit=limit, cursor=cursor)

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -93,6 +94,13 @@ class UndoWindowClosed(Conflict):
         super().__init__(f"a redemption can be undone within {window_s} s only", undo_window_s=window_s)
 
 
+class InvalidDay(Invalid):
+    code = "invalid-day"
+
+    def __init__(self) -> None:
+        super().__init__("a day is YYYY-MM-DD", field="day")
+
+
 class AlreadyUndone(Conflict):
     code = "already-undone"
 
@@ -136,12 +144,16 @@ def _within(ranges: list[list[str]], minute: int) -> bool:
     return False
 
 
-def local_time(store: StoreClock, now: datetime) -> datetime:
+def zone_of(store: StoreClock) -> ZoneInfo:
+    """The store's time zone (UTC if its name is unknown to this machine)."""
     try:
-        zone = ZoneInfo(store.timezone)
+        return ZoneInfo(store.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return now.astimezone(zone)
+        return ZoneInfo("UTC")
+
+
+def local_time(store: StoreClock, now: datetime) -> datetime:
+    return now.astimezone(zone_of(store))
 
 
 def unusable_reason(voucher: VoucherAtStore, store: StoreClock, now: datetime) -> str | None:
@@ -197,3 +209,41 @@ def ensure_undoable(redeemed_at: datetime, undone_at: datetime | None, now: date
         raise AlreadyUndone()
     if now > redeemed_at + timedelta(seconds=window_s):
         raise UndoWindowClosed(window_s)
+
+
+# --- a store's day of redemptions -------------------------------------------------------------------
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(9998, 12, 31)
+
+
+def parse_day(text: str) -> date:
+    """`YYYY-MM-DD` as a date (422 `invalid-day` naming `day` otherwise)."""
+    if not _DAY.match(text):
+        raise InvalidDay()
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise InvalidDay() from None
+    if not FIRST_DAY <= day <= LAST_DAY:  # and its instants stay within what a timestamptz holds either side
+        raise InvalidDay()
+    return day
+
+
+def store_day(store: StoreClock, day: date) -> tuple[datetime, datetime]:
+    """The instants a day of the store's time zone starts and ends (23 or 25 hours across a clock change)."""
+    zone = zone_of(store)
+    start = datetime.combine(day, time(), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone)
+    return start, end
+
+
+def undoable_until(
+    redeemed_at: datetime, undone_at: datetime | None, settled: bool, now: datetime, window_s: int
+) -> datetime | None:
+    """Until when the store may still undo a redemption, or None once it cannot (undone, settled, window over)."""
+    until = redeemed_at + timedelta(seconds=window_s)
+    if undone_at is not None or settled or now > until:
+        return None
+    return until

@@ -171,3 +171,30 @@ async def undo_redemption(
             row["voucher_id"],
         )
     return row
+
+
+async def store_redemptions(
+    conn: asyncpg.Connection,
+    store_id: str,
+    since: datetime,
+    until: datetime,
+    *,
+    limit: int,
+    after: tuple[datetime, str] | None,
+) -> list[asyncpg.Record]:
+    """The store's redemptions made in [since, until), undone ones too, newest first, with what a clerk is shown of
+    each voucher (masked code, deal title) and whether it was settled."""
+    return await conn.fetch(
+        """SELECT r.redemption_id::text, r.voucher_id::text, v.code_last4, d.title AS deal_title, r.redeemed_at,
+                  r.clerk_id, r.undone_at, r.settlement_id IS NOT NULL AS settled
+           FROM redemptions r JOIN vouchers v ON v.voucher_id = r.voucher_id JOIN deals d ON d.deal_id = r.deal_id
+           WHERE r.store_id = $1 AND r.redeemed_at >= $2 AND r.redeemed_at < $3
+             AND ($4::timestamptz IS NULL OR (r.redeemed_at, r.redemption_id) < ($4, $5::uuid))
+           ORDER BY r.redeemed_at DESC, r.redemption_id DESC LIMIT $6""",
+        store_id,
+        since,
+        until,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )

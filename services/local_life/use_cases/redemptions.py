@@ -15,6 +15,7 @@ from libs.contracts import RedemptionUndone, VoucherRedeemed, VoucherSource
 from libs.ids import canonical_uuid
 from libs.runtime import Runtime
 from libs.telemetry import baggage_set, link_current, names, tag
+from services.local_life.domain import after_list, list_cursor
 from services.local_life.domain import redemptions as rules
 from services.local_life.domain import vouchers as codes
 from services.local_life.store import redemptions as store
@@ -23,6 +24,8 @@ from services.local_life.use_cases.expiry import schedule_token_sweep
 from services.local_life.use_cases.reports import ensure_not_settled
 from services.local_life.use_cases.stores import clerk_at
 from services.local_life.views import (
+    ClerkRedemption,
+    ClerkRedemptionPage,
     OfferedVoucher,
     PreparedRedemption,
     RedemptionView,
@@ -211,4 +214,43 @@ async def undo(runtime: Runtime, caller: Principal, redemption_id: str) -> Redem
 def _source(row) -> VoucherSource:
     return VoucherSource(
         order_id=row["order_id"], line_no=row["line_no"], room_id=row["room_id"], flash_sale_id=row["flash_sale_id"]
+    )
+
+
+async def store_day(
+    runtime: Runtime, caller: Principal, *, day: str | None, limit: int, cursor: str | None
+) -> ClerkRedemptionPage:
+    """The clerk's store's redemptions on one of its days (today in its time zone unless `day` names another),
+    newest first, undone ones too, each with until when it may still be undone."""
+    clerk = await clerk_at(runtime, caller)
+    chosen = rules.parse_day(day) if day is not None else None
+    after = after_list(cursor) if cursor else None
+    now = runtime.clock.now()
+    window_s = runtime.settings.undo_window_s
+    async with runtime.db.transaction() as conn:
+        place = await store.store_clock(conn, clerk.store_id)
+        assert place is not None  # clerk_at found it
+        chosen = chosen or rules.local_time(place, now).date()
+        since, until = rules.store_day(place, chosen)
+        rows = await store.store_redemptions(conn, clerk.store_id, since, until, limit=limit + 1, after=after)
+    items = [
+        ClerkRedemption(
+            redemption_id=row["redemption_id"],
+            voucher_id=row["voucher_id"],
+            masked_code=codes.masked_code(row["code_last4"]),
+            deal_title=row["deal_title"],
+            redeemed_at=row["redeemed_at"],
+            clerk_id=row["clerk_id"],
+            undone_at=row["undone_at"],
+            undoable_until=rules.undoable_until(row["redeemed_at"], row["undone_at"], row["settled"], now, window_s),
+        )
+        for row in rows[:limit]
+    ]
+    more = len(rows) > limit
+    return ClerkRedemptionPage(
+        store_id=clerk.store_id,
+        day=chosen,
+        timezone=place.timezone,
+        items=items,
+        next_cursor=list_cursor(items[-1].redeemed_at, items[-1].redemption_id) if more else None,
     )
