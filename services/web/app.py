@@ -60,7 +60,8 @@ CSRF_COOKIE = "liveloop_csrf"
 # Everything a page loads is ours (vendored HTMX, our CSS); no inline script or style, no framing by other sites.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        # Images also over https: room and video covers are the hosts' URLs (live takes only http(s) ones).
+        "default-src 'self'; img-src 'self' data: https:; object-src 'none'; base-uri 'none'; form-action 'self'; "
         "frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -80,7 +81,9 @@ def _wrong_role(request: Request, _exc: Exception) -> Response:
 
 def _refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiRefused)
-    status = 503 if exc.unreachable else exc.status if exc.status in (401, 403, 404, 409, 422) else 502
+    # What the API said, where a page can say the same (a refusal, its throttle, it being unavailable); anything else
+    # it answered is a bad gateway for us.
+    status = 503 if exc.unreachable else exc.status if exc.status in (400, 401, 403, 404, 409, 422, 429, 503) else 502
     if exc.status >= 500 or exc.unreachable:
         log.warning("%s answered %s on %s: %s", exc.service, exc.status, request.url.path, exc.detail)
     return page(request, "error.html", status=status, status_code=status, detail=exc.detail if status != 404 else None)

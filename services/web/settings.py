@@ -25,6 +25,9 @@ class WebSettings(Settings, kw_only=True):
     demo_file: str = ""
     # What the services' APIs may take to answer one call.
     api_timeout_s: float = 10.0
+    # Where "Deals nearby" looks when the buyer has not said where they are: "lat,lng" in degrees (the demo store's
+    # city, San Francisco, by default).
+    default_location: str = "37.7936,-122.3958"
 
     def insecure(self) -> list[str]:
         problems = super().insecure()

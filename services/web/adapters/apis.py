@@ -77,7 +77,8 @@ class Apis:
         key: str | None = None,
     ) -> Any:
         """The API's JSON answer (None for 204), or `ApiRefused`; `key` is sent as the `Idempotency-Key`."""
-        headers = {"Authorization": f"Bearer {token}"}
+        # No token (an anonymous viewer of a public page): no Authorization header, as a visitor's browser would.
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         if key:
             headers["Idempotency-Key"] = key
         propagate.inject(headers)

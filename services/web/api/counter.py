@@ -1,4 +1,5 @@
-"""The clerk counter (clerk): enter a voucher code, redeem the usable vouchers it shows, undo within the window."""
+"""The clerk counter (clerk): enter a voucher code, redeem the usable vouchers it shows, undo within the window; the
+store's redemptions of today, each undoable while local_life allows."""
 
 from __future__ import annotations
 
@@ -20,6 +21,13 @@ async def counter(request: Request) -> Template:
     """The code form (403 unless a clerk, and an active clerk of the store their token names)."""
     user = user_in_role(request, "clerk")
     return _counter(request, await use_case.counter(apis_of(request), user))
+
+
+@get("/counter/today")
+async def today(request: Request) -> Template:
+    """Today's redemptions at the clerk's store, the list alone (the counter polls it: other clerks redeem too)."""
+    user = user_in_role(request, "clerk")
+    return page(request, "counter/_today.html", today=await use_case.today(apis_of(request), user))
 
 
 @post("/counter/prepare")
@@ -50,4 +58,4 @@ async def undo(request: Request, redemption_id: str) -> Template:
     return _counter(request, await use_case.undo(apis_of(request), user, redemption_id))
 
 
-ROUTES = [counter, prepare, redeem, undo]
+ROUTES = [counter, today, prepare, redeem, undo]

@@ -41,6 +41,7 @@ NAV: dict[str, tuple[tuple[str, str], ...]] = {
         ("/seller/videos", "Videos"),
         ("/seller/stores", "Stores"),
         ("/seller/deals", "Deals"),
+        ("/seller/redemptions", "Redemptions"),
         ("/seller/customers", "Customers"),
     ),
     "host": (("/host", "Console"),),

@@ -1,4 +1,5 @@
-"""The seller back office's pages: Today, the products list, a product, a new product, a stock adjustment."""
+"""The seller back office's pages: Today (with the live rooms of today), the products list, a product, a new product,
+a stock adjustment."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from urllib.parse import quote
 
 from services.web.adapters.apis import ApiRefused, Apis
 from services.web.domain import NotAnAmount, ProductForm, parse_count, read_product_form, start_of_day, sum_by_currency
+from services.web.use_cases.seller_live import rooms_today
 from services.web.views import CaseDue, ProductPage, ProductRow, SignedIn, TodayPage, ToShip
 
 TODAY_ROWS = 10
 
 
 async def today(apis: Apis, user: SignedIn, now: datetime) -> TodayPage:
-    """Takings since midnight UTC (live's merchant funnel), the orders to ship first, the cases due soonest."""
+    """Takings since midnight UTC (live's merchant funnel), the orders to ship first, the cases due soonest, and the
+    rooms live now or ended today with their viewers and paid orders."""
     since = start_of_day(now)
     try:
         funnel = await apis.call(
@@ -58,6 +61,7 @@ async def today(apis: Apis, user: SignedIn, now: datetime) -> TodayPage:
             if c.get("next_action")  # open: someone has a move to make (closed cases have none, and no deadline)
         ],
         now=now,
+        live_rooms=await rooms_today(apis, user, now),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 
@@ -48,14 +48,32 @@ class CaseDue:
 
 
 @dataclass
+class RoomToday:
+    """A room live now or ended today, with its viewers and paid orders (live's room stats)."""
+
+    room_id: str
+    title: str
+    status: str
+    host_id: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    concurrent_viewers: int
+    unique_viewers: int
+    paid_orders: int
+    paid_amount_minor: int
+    currency: str | None
+
+
+@dataclass
 class TodayPage:
-    """The seller's Today: takings since midnight UTC, orders to ship, cases due soonest."""
+    """The seller's Today: takings since midnight UTC, orders to ship, cases due soonest, the live rooms of today."""
 
     gmv_today: dict[str, int]
     to_ship: list[ToShip]
     more_to_ship: bool
     cases: list[CaseDue]
     now: datetime
+    live_rooms: list[RoomToday] = field(default_factory=list)
 
 
 @dataclass
@@ -91,11 +109,38 @@ class Redeemed:
     voucher_id: str
     outcome: str
     redemption_id: str | None
+    masked_code: str | None = None  # as today's list shows it (the verify answer names the voucher only)
+
+
+@dataclass(frozen=True)
+class CounterRedemption:
+    """One redemption at the clerk's store today, its times on the store's clock; `undoable_until` is local_life's
+    (None once it can no longer be undone)."""
+
+    redemption_id: str
+    voucher_id: str
+    masked_code: str
+    deal_title: str
+    clerk_id: str
+    redeemed_at: datetime
+    undone_at: datetime | None
+    undoable_until: datetime | None
+
+
+@dataclass
+class CounterDay:
+    """The store's redemptions of one of its days (today), newest first."""
+
+    day: date
+    timezone: str
+    items: list[CounterRedemption]
+    more: bool = False
 
 
 @dataclass
 class CounterPage:
-    """The clerk counter: the store, and the step the clerk is at (offered vouchers, outcomes, an undo, a refusal)."""
+    """The clerk counter: the store, and the step the clerk is at (offered vouchers, outcomes, an undo, a refusal),
+    with the store's redemptions of today."""
 
     store: str
     code: str = ""
@@ -105,3 +150,4 @@ class CounterPage:
     redeemed: list[Redeemed] = field(default_factory=list)
     undone: str | None = None
     refusal: Refusal | None = None
+    today: CounterDay | None = None

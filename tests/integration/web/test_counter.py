@@ -1,5 +1,6 @@
 """The clerk counter over HTTP, against real services: a voucher bought with a paid checkout is looked up by its code,
-redeemed through the page, refused on the page the second time in local_life's words, and undone; only a clerk gets
+redeemed through the page, refused on the page the second time in local_life's words, and undone; the store's
+redemptions of today listed after each redeem and undo, each with an undo while local_life allows it; only a clerk gets
 the counter."""
 
 from __future__ import annotations
@@ -113,3 +114,87 @@ async def test_only_a_clerk_gets_the_counter(stack: Stack, role: str) -> None:
         assert (await client.get("/counter")).status_code == 403
         answer = await client.post("/counter/prepare", data={"code": "ABCD", "_csrf_token": csrf(client)})
         assert answer.status_code == 403
+
+
+def _today_row(html: str, voucher_id: str) -> str | None:
+    """The row of today's list for this voucher (its newest redemption), or None."""
+    found = re.search(rf'<tr data-testid="today-[^"]+" data-voucher-id="{voucher_id}".*?</tr>', html, re.S)
+    return found.group(0) if found else None
+
+
+async def test_todays_redemptions_list_each_redeem_and_undo_at_once(stack: Stack) -> None:
+    voucher = await _voucher(stack)
+    async with signed_in_as(stack, "clerk") as client:
+        counter = await client.get("/counter")
+        assert _today_row(counter.text, voucher["voucher_id"]) is None
+        prepared = await client.post("/counter/prepare", data={"code": voucher["code"], "_csrf_token": csrf(client)})
+        redeemed = await client.post(
+            "/counter/redeem",
+            data={
+                "verify_token": hidden(prepared.text, "verify_token"),
+                "voucher_id": voucher["voucher_id"],
+                "_csrf_token": csrf(client),
+            },
+        )
+        # The redeem's own page lists it: masked, the deal, the clerk ("you"), undoable until an hour later.
+        row = _today_row(redeemed.text, voucher["voucher_id"])
+        assert row, redeemed.text
+        assert voucher["code"] not in row
+        assert voucher["code"][-6:-2] in row
+        assert ">you<" in row
+        assert 'data-testid="today-state">redeemed<' in row
+        assert "until " in row
+        redemption_id = re.search(r'data-testid="today-undo-([^"]+)"', row).group(1)
+
+        # local_life lists it the same: the page shows its answer, in the store's day.
+        clerk_token = stack.demo.token(stack.infra, "clerk")
+        async with stack.client("local_life", clerk_token) as local_life:
+            listed = (await local_life.get("/clerk/redemptions")).json()
+        assert listed["items"][0]["redemption_id"] == redemption_id
+        assert f"{listed['day']} · America/Los_Angeles" in redeemed.text
+
+        # Undone from the list: the row stays, marked undone, without an undo.
+        undone = await client.post(f"/counter/redemptions/{redemption_id}/undo", data={"_csrf_token": csrf(client)})
+        assert undone.status_code == 200, undone.text
+        assert 'data-testid="counter-undone"' in undone.text
+        row = _today_row(undone.text, voucher["voucher_id"])
+        assert row
+        assert "undone at " in row
+        assert 'data-testid="today-undo-' not in row
+        # The list alone, as the counter polls it.
+        fragment = await client.get("/counter/today")
+        assert fragment.status_code == 200
+        assert 'id="today"' in fragment.text
+        assert "<html" not in fragment.text
+        assert _today_row(fragment.text, voucher["voucher_id"])
+
+
+async def test_past_its_undo_window_a_redemption_has_no_undo_in_the_list(stack: Stack) -> None:
+    voucher = await _voucher(stack)
+    async with signed_in_as(stack, "clerk") as client:
+        prepared = await client.post("/counter/prepare", data={"code": voucher["code"], "_csrf_token": csrf(client)})
+        redeemed = await client.post(
+            "/counter/redeem",
+            data={
+                "verify_token": hidden(prepared.text, "verify_token"),
+                "voucher_id": voucher["voucher_id"],
+                "_csrf_token": csrf(client),
+            },
+        )
+        assert 'data-testid="today-undo-' in (_today_row(redeemed.text, voucher["voucher_id"]) or "")
+        day = re.search(r'data-testid="today-day">([0-9-]+) ', redeemed.text).group(1)
+        stack.clock.advance(3601)  # local_life's clock: the hour to undo it is over (it decides, the page follows)
+        counter = await client.get("/counter")
+        row = _today_row(counter.text, voucher["voucher_id"])
+        if row is None:  # the store's day turned meanwhile: yesterday's list no longer shows on the counter
+            async with stack.client("local_life", stack.demo.token(stack.infra, "clerk")) as local_life:
+                listed = (await local_life.get("/clerk/redemptions", params={"day": day})).json()
+            assert [r["undoable_until"] for r in listed["items"] if r["voucher_id"] == voucher["voucher_id"]] == [None]
+            return
+        assert 'data-testid="today-state">redeemed<' in row
+        assert 'data-testid="today-undo-' not in row
+
+
+async def test_only_a_clerk_gets_todays_list(stack: Stack) -> None:
+    async with signed_in_as(stack, "merchant") as client:
+        assert (await client.get("/counter/today")).status_code == 403

@@ -1,0 +1,13 @@
+/* A refusal (400, 409, 422, 429) answers an HTMX form of the live pages with the part to show it in, in the API's
+   words; HTMX swaps only 2xx answers unless told, so forms marked data-swap-refusals are told here. */
+(function () {
+  "use strict";
+  var SHOWN = { 400: true, 409: true, 422: true, 429: true };
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var detail = event.detail;
+    if (SHOWN[detail.xhr.status] && detail.elt && detail.elt.closest && detail.elt.closest("[data-swap-refusals]")) {
+      detail.shouldSwap = true;
+      detail.isError = false;
+    }
+  });
+})();
