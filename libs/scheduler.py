@@ -18,6 +18,11 @@ log = logging.getLogger(__name__)
 
 JobHandler = Callable[[asyncpg.Connection, str, dict], Awaitable[None]]
 
+# How long a claim holds a job before another runner may take it, unless the runner renews it (every third of it)
+# while the job waits for its turn or runs: a job of a killed process runs again within about this long, and a long
+# job of a live process is never run twice.
+LEASE_S = 10.0
+
 
 async def schedule(
     conn: asyncpg.Connection, kind: str, key: str, due_at: datetime, payload: dict | None = None
@@ -76,7 +81,7 @@ class Scheduler:
         *,
         interval_s: float = 0.5,
         batch: int = 50,
-        lease_s: float = 120.0,
+        lease_s: float = LEASE_S,
         concurrency: int = 4,
     ) -> None:
         self.db = db
@@ -144,14 +149,56 @@ class Scheduler:
             self.batch,
             self.lease,
         )
+        if not jobs:
+            return 0
         gate = asyncio.Semaphore(self.concurrency)
+        # Claimed and not finished (waiting for the gate or running): the leases the heartbeat renews.
+        held = {job["id"]: job["due_at"] for job in jobs}
 
         async def one(job: asyncpg.Record) -> None:
-            async with gate:
-                await self._run_one(job)
+            try:
+                async with gate:
+                    await self._run_one(job)
+            finally:
+                held.pop(job["id"], None)
 
-        await asyncio.gather(*(one(job) for job in sorted(jobs, key=lambda j: j["due_at"])))
+        heartbeat = asyncio.create_task(self._renew_leases(held))
+        try:
+            await asyncio.gather(*(one(job) for job in sorted(jobs, key=lambda j: j["due_at"])))
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
         return len(jobs)
+
+    async def _renew_leases(self, held: dict[int, datetime]) -> None:
+        """Every third of the lease, push the lease of each job still held; never fails the batch.
+
+        Only a row still as claimed (same `due_at`, still leased) is renewed: a job its handler rescheduled, or one
+        that failed and was pushed back, is not held again. Rows a job's own transaction has locked are skipped, not
+        waited for (that transaction decides them, and no other runner can claim a locked row meanwhile).
+        """
+        every = self.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            if not held:
+                continue
+            ids, due = list(held), list(held.values())
+            try:
+                await self.db.execute(
+                    """UPDATE due_jobs SET locked_until = $3::timestamptz + $4::interval
+                       WHERE id IN (
+                           SELECT d.id FROM due_jobs d
+                           JOIN unnest($1::bigint[], $2::timestamptz[]) AS h(id, due_at)
+                             ON d.id = h.id AND d.due_at = h.due_at
+                           WHERE d.locked_until IS NOT NULL
+                           FOR UPDATE OF d SKIP LOCKED)""",
+                    ids,
+                    due,
+                    self.clock.now(),
+                    self.lease,
+                )
+            except Exception:  # a missed renewal risks a second run, which every handler tolerates; keep trying
+                log.warning("scheduler: could not renew the leases of %d jobs", len(ids), exc_info=True)
 
     async def _run_one(self, job: asyncpg.Record) -> None:
         # The job runs in a fresh trace linked to the one that scheduled it; baggage carries over.

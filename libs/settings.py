@@ -50,6 +50,8 @@ class Settings(msgspec.Struct, kw_only=True, rename=env_name):
     run_scheduler: bool = True
     relay_interval_s: float = 0.2
     scheduler_interval_s: float = 0.5
+    # A claimed due job's lease, renewed by its runner every third of it: a dead process's job runs again this soon.
+    job_lease_s: float = 10.0
     consumer_max_deliver: int = 5
 
     def insecure(self) -> list[str]:

@@ -146,7 +146,12 @@ def build_app(
             runtime.db, runtime.bus, spec.consumers(runtime), max_deliver=settings.consumer_max_deliver
         )
         runtime.scheduler = Scheduler(
-            runtime.db, telemetry, runtime.clock, spec.jobs(runtime), interval_s=settings.scheduler_interval_s
+            runtime.db,
+            telemetry,
+            runtime.clock,
+            spec.jobs(runtime),
+            interval_s=settings.scheduler_interval_s,
+            lease_s=settings.job_lease_s,
         )
         if spec.on_start:
             await spec.on_start(runtime)

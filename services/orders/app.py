@@ -14,12 +14,14 @@ from services.orders import consumers, jobs
 from services.orders.adapters import counters, stripe
 from services.orders.api import ROUTES
 from services.orders.settings import OrdersSettings
+from services.orders.use_cases.recovery import ensure_orphan_sweep
 
 
 async def _start(runtime: Runtime) -> None:
-    """Open the Stripe gateway and create the counters."""
+    """Open the Stripe gateway, create the counters and make sure the orphan-intent sweep is scheduled."""
     stripe.open_gateway(runtime)
     counters.create_counters(runtime)
+    await ensure_orphan_sweep(runtime)
 
 
 async def _stop(runtime: Runtime) -> None:

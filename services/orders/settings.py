@@ -37,6 +37,17 @@ class OrdersSettings(Settings, kw_only=True):
     # A refund Stripe refuses (not a network failure: those retry for ever) is tried this many times, then failed
     # and handed to an operator.
     refund_max_attempts: int = 5
+    # Recovery (docs/RELIABILITY.md): a confirmed payment whose outcome has not arrived this long after the confirm
+    # (a webhook lost, or orders down when Stripe sent it) is looked up at Stripe, then again every interval while
+    # Stripe is still deciding, and applied exactly as the webhook would.
+    reconcile_after_s: float = 5.0
+    reconcile_interval_s: float = 10.0
+    # PaymentIntents Stripe made but orders never recorded (a crash between Stripe's answer and the commit): every
+    # interval, intent requests older than the grace are looked for at Stripe (at most this many pages of 100) and
+    # each intent found is attached to its still-waiting payment or cancelled.
+    orphan_sweep_interval_s: float = 30.0
+    orphan_grace_s: float = 30.0
+    orphan_sweep_max_pages: int = 20
 
     def insecure(self) -> list[str]:
         problems = super().insecure()

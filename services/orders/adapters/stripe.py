@@ -84,9 +84,17 @@ async def create_payment_intent(
 ATTEMPT = "attempt"
 
 
-def attempt_of(metadata: dict[str, Any] | None) -> int:
-    """The attempt an intent was created for, from its metadata."""
-    value = (metadata or {}).get(ATTEMPT)
+def metadata_of(metadata: Any) -> dict[str, Any]:
+    """An object's metadata as a dict: a webhook's is one already, the stripe library's is a StripeObject (which has
+    no `.get`)."""
+    if metadata is None:
+        return {}
+    return metadata if isinstance(metadata, dict) else metadata.to_dict()
+
+
+def attempt_of(metadata: Any) -> int:
+    """The attempt an intent was created for, from its metadata (a dict or the stripe library's object)."""
+    value = metadata_of(metadata).get(ATTEMPT)
     return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else 0
 
 
@@ -97,6 +105,32 @@ def is_unknown(exc: stripe.StripeError) -> bool:
 
 async def retrieve_payment_intent(gateway: StripeGateway, intent_id: str) -> stripe.PaymentIntent:
     return await gateway.client.v1.payment_intents.retrieve_async(intent_id)
+
+
+async def recent_payment_intents(
+    gateway: StripeGateway, *, created_from: int, created_to: int, max_pages: int
+) -> tuple[list[stripe.PaymentIntent], bool]:
+    """The intents Stripe created between two Unix times (inclusive), and whether all were seen within `max_pages`
+    pages of 100.
+
+    Stripe filters by `created` and lists newest first; localstripe knows no filter (400 `Unexpected created`) and
+    lists oldest first, so there the whole list is read and filtered here.
+    """
+    params: dict[str, Any] = {"limit": 100, "created": {"gte": created_from, "lte": created_to}}
+    found: list[stripe.PaymentIntent] = []
+    for _ in range(max_pages):
+        try:
+            page = await gateway.client.v1.payment_intents.list_async(params=params)  # type: ignore[arg-type]
+        except stripe.InvalidRequestError as exc:
+            if "created" not in params or exc.http_status != 400 or "created" not in str(exc.user_message or exc):
+                raise
+            params = {"limit": 100}
+            continue
+        found.extend(i for i in page.data if created_from <= i.created <= created_to)
+        if not page.has_more or not page.data:
+            return found, True
+        params = {**params, "starting_after": page.data[-1].id}
+    return found, False
 
 
 async def set_payment_method(gateway: StripeGateway, intent_id: str, payment_method: str) -> stripe.PaymentIntent:

@@ -180,3 +180,47 @@ async def mark_refunded(conn: asyncpg.Connection, intent_id: str, refund_id: str
             now,
         )
     )
+
+
+# --- recovery -----------------------------------------------------------------------------------
+
+
+async def payments_by_ids(db: Conn, payment_ids: list[str]) -> list[asyncpg.Record]:
+    """The payments of these ids that exist here (ids that are not UUIDs are left out)."""
+    ids = [i for i in payment_ids if is_uuid(i)]
+    if not ids:
+        return []
+    return await db.fetch(f"{_PAYMENT_SELECT} WHERE p.payment_id = ANY($1::uuid[])", ids)
+
+
+async def mark_intent_requested(db: Conn, payment_id: str, now: datetime) -> None:
+    """Say, before asking Stripe for an intent, that one may exist: the orphan sweep looks for it unless recorded."""
+    await db.execute(
+        "UPDATE payments SET intent_requested_at = $2 WHERE payment_id = $1 AND stripe_payment_intent_id IS NULL",
+        payment_id,
+        now,
+    )
+
+
+async def unswept_intent_requests(db: Conn, before: datetime, limit: int) -> list[asyncpg.Record]:
+    """Intent requests made before `before` that no sweep has looked for yet, oldest first."""
+    return await db.fetch(
+        """SELECT payment_id::text, intent_requested_at FROM payments
+           WHERE intent_requested_at IS NOT NULL AND (intent_swept_at IS NULL OR intent_swept_at < intent_requested_at)
+             AND intent_requested_at <= $1
+           ORDER BY intent_requested_at LIMIT $2""",
+        before,
+        limit,
+    )
+
+
+async def mark_swept(db: Conn, requests: list[tuple[str, datetime]], now: datetime) -> None:
+    """Record that these requests were looked for (a request made again since is looked for again)."""
+    await db.execute(
+        """UPDATE payments p SET intent_swept_at = $3
+           FROM unnest($1::uuid[], $2::timestamptz[]) AS r(payment_id, requested_at)
+           WHERE p.payment_id = r.payment_id AND p.intent_requested_at = r.requested_at""",
+        [payment_id for payment_id, _ in requests],
+        [requested_at for _, requested_at in requests],
+        now,
+    )

@@ -18,6 +18,7 @@ from services.orders import domain, store
 from services.orders.adapters import stripe
 from services.orders.adapters.counters import counters
 from services.orders.domain import CheckoutStatus, PaymentStatus, RefundReason, StoredOrder, SucceededOutcome
+from services.orders.domain.recovery import RECONCILE_JOB
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ async def payment_succeeded(
             await announce(runtime, conn, order, domain.paid_event(order, payment_id, now))
         await store.close_checkout(conn, checkout_id, CheckoutStatus.PAID, now)
         await cancel(conn, domain.PAYMENT_TIMEOUT_JOB, checkout_id)
+        await cancel(conn, RECONCILE_JOB, payment_id)
         return PaymentResult(outcome, paid)
     if outcome == SucceededOutcome.REFUND:
         await store.move_payment(conn, payment_id, PaymentStatus.SUCCEEDED_AFTER_CANCEL, now, intent_id=intent_id)

@@ -13,6 +13,8 @@ from libs.telemetry import baggage_set, link_current, names, tag
 from services.orders import domain, store
 from services.orders.adapters import stripe
 from services.orders.domain.refusals import InvalidPaymentMethod, PaymentProviderUnavailable, PaymentWindowClosed
+from services.orders.store import payments as payment_store
+from services.orders.use_cases.recovery import expect_outcome
 from services.orders.views import ConfirmView
 
 log = logging.getLogger(__name__)
@@ -38,9 +40,14 @@ async def confirm_payment(runtime: Runtime, *, buyer_id: str, payment_id: str, p
     if row["status"] == domain.PaymentStatus.SUCCEEDED:
         return ConfirmView(payment_id=payment_id, status=domain.PaymentStatus.SUCCEEDED)
     domain.ensure_payable(row["checkout_status"], row["status"], row["pay_by"], runtime.clock.now())
+    # Stripe is asked about this payment a little later unless its webhook comes first: written before the confirm
+    # reaches Stripe, so a process that dies after it, or a webhook that is lost, still leads to the outcome.
+    await expect_outcome(runtime, None, payment_id)
     try:
         with baggage_set(**{names.ROOM_ID: row["room_id"]}):
             intent = await _pay(runtime, row, payment_method)
+        # Again now that Stripe has answered, in case the look above ran (and stopped) before the confirm landed.
+        await expect_outcome(runtime, None, payment_id)
         if intent.status == "canceled":
             raise PaymentWindowClosed("the payment window of this checkout has closed")
     except stripe.CardError as exc:
@@ -154,6 +161,9 @@ async def _new_intent(
 ) -> stripe.PaymentIntent:
     """Create the intent of this attempt and store it, unless a concurrent twin stored one first."""
     gateway = stripe.gateway(runtime)
+    # Committed before Stripe is asked: if this process dies between Stripe's answer and `attach_intent`, the orphan
+    # sweep knows to look for the intent (use_cases/recovery.py).
+    await payment_store.mark_intent_requested(runtime.db, payment_id, runtime.clock.now())
     intent = await stripe.create_payment_intent(
         gateway,
         amount_minor=amount_minor,

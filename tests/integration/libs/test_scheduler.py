@@ -11,7 +11,7 @@ import asyncpg
 
 from libs.clock import OffsetClock
 from libs.db import Database, connect
-from libs.scheduler import JobHandler, Scheduler, cancel, reschedule, schedule
+from libs.scheduler import LEASE_S, JobHandler, Scheduler, cancel, reschedule, schedule
 from libs.telemetry import Telemetry
 from tests.harness import Infra, eventually
 
@@ -237,3 +237,61 @@ async def test_claimed_job_of_a_crashed_instance_runs_elsewhere_after_its_lease(
     clock.advance(121)
     assert await other.run_due() == 1
     assert await effects(scratch_db, k) == ["orphan"]
+
+
+async def test_job_of_a_runner_that_vanished_runs_again_on_another_within_the_short_lease(
+    scratch_db: Database, infra: Infra
+) -> None:
+    clock, k, calls = OffsetClock(), kind(), []
+    await add_job(scratch_db, k, "held", 0, clock)
+    dying_db = await connect(infra.database_url, scratch_db.schema)
+    started = asyncio.Event()
+
+    async def hangs(conn: asyncpg.Connection, key: str, payload: dict) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    dying = Scheduler(dying_db, Telemetry("test"), clock, {k: hangs})
+    running = asyncio.create_task(dying.run_due())
+    await asyncio.wait_for(started.wait(), 5)
+    # The process dies mid-job: its connections drop (Postgres rolls the job's transaction back), nothing of it
+    # runs again, and its claim is all that is left.
+    dying_db.pool.terminate()
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+
+    other = Scheduler(scratch_db, Telemetry("test"), clock, {k: effect(calls)})
+    assert await other.run_due() == 0  # still claimed
+    clock.advance(LEASE_S - 1)
+    assert await other.run_due() == 0
+    clock.advance(1.1)  # the claim lapses one lease after it was made, not 120 s
+    assert await other.run_due() == 1
+    assert await effects(scratch_db, k) == ["held"]
+    assert await jobs(scratch_db, k) == []
+
+
+async def test_jobs_running_or_waiting_longer_than_the_lease_are_not_taken_by_another_runner(
+    scratch_db: Database, infra: Infra
+) -> None:
+    """A live runner renews its claims: two jobs of 1.8 s, one at a time, under a 1 s lease, run once each."""
+    clock, k, calls = OffsetClock(), kind(), []
+    for key in ("first", "second"):
+        await add_job(scratch_db, k, key, 0, clock)
+    other_db = await connect(infra.database_url, scratch_db.schema)
+    slow = Scheduler(scratch_db, Telemetry("test"), clock, {k: effect(calls, delay_s=1.8)}, lease_s=1.0, concurrency=1)
+    rival = Scheduler(other_db, Telemetry("test"), clock, {k: effect(calls)}, lease_s=1.0)
+    running = asyncio.create_task(slow.run_due())
+    taken = 0
+    try:
+        await eventually(lambda: calls, timeout=5, interval=0.01)  # the slow runner holds both claims now
+        while not running.done():
+            taken += await rival.run_due()
+            await asyncio.sleep(0.05)
+        assert await running == 2
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await other_db.close()
+    assert taken == 0
+    assert sorted(calls) == ["first", "second"]
+    assert await effects(scratch_db, k) == ["first", "second"]
