@@ -20,6 +20,9 @@ Price = Annotated[int | None, Parameter(ge=0, le=1_000_000_000_000, description=
 InStock = Annotated[
     bool | None, Parameter(description="true: only products some SKU of which can be bought; false: only sold out")
 ]
+MerchantId = Annotated[
+    str | None, Parameter(max_length=100, description="only this merchant's products (one that is no id: none)")
+]
 Limit = Annotated[int, Parameter(ge=1, le=50, description="page size")]
 Cursor = Annotated[str | None, Parameter(max_length=400, description="`next_cursor` of the previous page")]
 
@@ -31,17 +34,20 @@ async def search_products(
     min_price_minor: Price = None,
     max_price_minor: Price = None,
     in_stock: InStock = None,
+    merchant_id: MerchantId = None,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> ProductSearchPage:
     """Published products whose title matches q (trigram similarity, typos tolerated; a substring for one or two
-    letters), best match first; without q, newest first. A price range keeps products with a SKU priced in it."""
+    letters), best match first; without q, newest first. A price range keeps products with a SKU priced in it;
+    `merchant_id` keeps one merchant's."""
     return await search.search_products(
         runtime,
         q=q,
         min_price_minor=min_price_minor,
         max_price_minor=max_price_minor,
         in_stock=in_stock,
+        merchant_id=merchant_id,
         limit=limit,
         cursor=cursor,
     )

@@ -9,11 +9,13 @@ from datetime import datetime
 
 import msgspec
 
-from libs.ids import is_uuid
+from libs.ids import canonical_uuid, is_uuid
 from services.shop.domain.refusals import InvalidCursor, InvalidPriceRange, InvalidQuery
 
 # Shorter queries have too few trigrams to rank by; they match as a substring (as local_life's deal search).
 FUZZY_FROM = 3
+# What a `merchant_id` filter that is no UUID becomes: a merchant nobody is, so the search finds nothing.
+NOBODY = "00000000-0000-0000-0000-000000000000"
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class ProductQuery:
     min_price_minor: int | None
     max_price_minor: int | None
     in_stock: bool | None
+    # One merchant's products only (a host picking what to sell in a room); None: every merchant's.
+    merchant_id: str | None = None
 
     @property
     def fuzzy(self) -> bool:
@@ -39,16 +43,25 @@ class ProductQuery:
 
 
 def product_query(
-    q: str | None, min_price_minor: int | None, max_price_minor: int | None, in_stock: bool | None
+    q: str | None,
+    min_price_minor: int | None,
+    max_price_minor: int | None,
+    in_stock: bool | None,
+    merchant_id: str | None = None,
 ) -> ProductQuery:
-    """The query checked: q has a character that is not a space; the price range is not upside down (422)."""
+    """The query checked: q has a character that is not a space; the price range is not upside down (422).
+
+    A `merchant_id` that is no UUID names no merchant: the query stands, and finds nothing.
+    """
     if q is not None:
         q = q.strip()
         if not q:
             raise InvalidQuery()
     if min_price_minor is not None and max_price_minor is not None and min_price_minor > max_price_minor:
         raise InvalidPriceRange()
-    return ProductQuery(q, min_price_minor, max_price_minor, in_stock)
+    if merchant_id is not None:
+        merchant_id = canonical_uuid(merchant_id) or NOBODY
+    return ProductQuery(q, min_price_minor, max_price_minor, in_stock, merchant_id)
 
 
 class _Cursor(msgspec.Struct, array_like=True):
@@ -60,10 +73,12 @@ class _Cursor(msgspec.Struct, array_like=True):
     score: float | None
     created_at: datetime | None
     product_id: str
+    # Last, with a default: cursors given out before the filter existed still decode (as every merchant's).
+    merchant_id: str | None = None
 
 
 def _query_of(cursor: _Cursor) -> ProductQuery:
-    return ProductQuery(cursor.q, cursor.min_price_minor, cursor.max_price_minor, cursor.in_stock)
+    return ProductQuery(cursor.q, cursor.min_price_minor, cursor.max_price_minor, cursor.in_stock, cursor.merchant_id)
 
 
 def next_cursor(query: ProductQuery, *, score: float | None, created_at: datetime, product_id: str) -> str:
@@ -76,6 +91,7 @@ def next_cursor(query: ProductQuery, *, score: float | None, created_at: datetim
         score,
         None if query.q is not None else created_at,
         product_id,
+        query.merchant_id,
     )
     return base64.urlsafe_b64encode(msgspec.json.encode(cursor)).decode().rstrip("=")
 

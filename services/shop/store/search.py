@@ -22,6 +22,12 @@ _SKUS = """CROSS JOIN LATERAL (
 
 _FILTERS = "k.priced_in AND ($5::bool IS NULL OR k.in_stock = $5::bool)"
 
+
+def _of_merchant(param: str) -> str:
+    """Only the products of the merchant in query parameter `param` (a uuid; null: every merchant's)."""
+    return f"({param}::uuid IS NULL OR p.merchant_id = {param}::uuid)"
+
+
 _COLUMNS = """p.product_id, p.title, p.merchant_id, m.name AS merchant_name, m.currency, p.created_at,
     k.min_price_minor, k.max_price_minor, k.in_stock"""
 
@@ -54,7 +60,7 @@ async def search(
         rows = await conn.fetch(
             f"""SELECT {_COLUMNS}, NULL::float8 AS score
                 FROM products p {_SKUS}
-                WHERE p.status = 'published' AND {_FILTERS}
+                WHERE p.status = 'published' AND {_FILTERS} AND {_of_merchant("$7")}
                   AND ($1::timestamptz IS NULL OR (p.created_at, p.product_id) < ($1::timestamptz, $2::uuid))
                 ORDER BY p.created_at DESC, p.product_id DESC
                 LIMIT $6""",  # noqa: S608
@@ -64,6 +70,7 @@ async def search(
             query.max_price_minor,
             query.in_stock,
             limit,
+            query.merchant_id,
         )
         return [_found(row) for row in rows]
     if query.fuzzy:
@@ -73,7 +80,7 @@ async def search(
     rows = await conn.fetch(
         f"""WITH found AS (
                 SELECT p.product_id, (word_similarity($7, p.title) + similarity($7, p.title))::float8 AS score
-                FROM products p WHERE p.status = 'published' AND {match}
+                FROM products p WHERE p.status = 'published' AND {match} AND {_of_merchant("$9")}
             )
             SELECT {_COLUMNS}, found.score
             FROM found JOIN products p ON p.product_id = found.product_id {_SKUS}
@@ -90,5 +97,6 @@ async def search(
         limit,
         query.q,
         query.pattern,
+        query.merchant_id,
     )
     return [_found(row) for row in rows]

@@ -15,11 +15,12 @@ async def search_products(
     min_price_minor: int | None,
     max_price_minor: int | None,
     in_stock: bool | None,
+    merchant_id: str | None = None,
     limit: int,
     cursor: str | None,
 ) -> ProductSearchPage:
     """Published products whose title matches q (best match first) or, without q, newest first; a page of them."""
-    query = rules.product_query(q, min_price_minor, max_price_minor, in_stock)
+    query = rules.product_query(q, min_price_minor, max_price_minor, in_stock, merchant_id)
     after = rules.after(cursor, query) if cursor else None
     async with runtime.db.transaction() as conn:
         items = await store.search(conn, query, limit=limit + 1, after=after)

@@ -5,7 +5,9 @@
   var SHOWN = { 400: true, 409: true, 422: true, 429: true };
   document.addEventListener("htmx:beforeSwap", function (event) {
     var detail = event.detail;
-    if (SHOWN[detail.xhr.status] && detail.elt && detail.elt.closest && detail.elt.closest("[data-swap-refusals]")) {
+    // The form that asked (the event's own element is the target it swaps into).
+    var asker = detail.requestConfig && detail.requestConfig.elt;
+    if (SHOWN[detail.xhr.status] && asker && asker.closest && asker.closest("[data-swap-refusals]")) {
       detail.shouldSwap = true;
       detail.isError = false;
     }

@@ -147,6 +147,32 @@ async def test_pages_follow_one_another_without_gaps_or_repeats(stack: Stack) ->
         assert_problem(refused, 400, "invalid-cursor", field="cursor")
 
 
+async def test_a_merchant_filter_keeps_that_merchants_products_only(stack: Stack) -> None:
+    mine_id, mine = await onboard_merchant(stack)
+    _, theirs = await onboard_merchant(stack)
+    made = [await publish(stack, mine, f"Bamboo Steamer {size}", (1200 + size, 2)) for size in (1, 2, 3)]
+    sold_out = await publish(stack, mine, "Bamboo Steamer Lid", (300, 0))
+    other = await publish(stack, theirs, "Bamboo Steamer 4", (1500, 2))
+
+    # Browsing (newest first) and searching, page by page: the merchant's products, with the other filters.
+    browsed = await every_page(stack, merchant_id=mine_id, limit=2)
+    assert [h["product_id"] for h in browsed] == [p["product_id"] for p in reversed([*made, sold_out])]
+    assert {h["merchant_id"] for h in browsed} == {mine_id}
+    searched = await every_page(stack, q="bamboo steamer", merchant_id=mine_id, in_stock="true", limit=2)
+    assert sorted(h["product_id"] for h in searched) == sorted(p["product_id"] for p in made)
+    assert other["product_id"] in [h["product_id"] for h in await every_page(stack, q="bamboo steamer")]
+    # One or two letters (a substring) too; an id that is no merchant's, or no id at all, finds nothing.
+    assert {h["merchant_id"] for h in await every_page(stack, q="Ba", merchant_id=mine_id)} == {mine_id}
+    assert (await find(stack, merchant_id="00000000-0000-4000-8000-000000000000"))["items"] == []
+    assert (await find(stack, q="bamboo", merchant_id="not-a-merchant"))["items"] == []
+
+    # A cursor belongs to its merchant's query.
+    first = await find(stack, merchant_id=mine_id, limit=1)
+    async with stack.client("shop") as anonymous:
+        everyone = await anonymous.get("/products", params={"limit": 1, "cursor": first["next_cursor"]})
+    assert_problem(everyone, 400, "invalid-cursor", field="cursor")
+
+
 async def test_unpublished_products_never_show(stack: Stack, db: asyncpg.Connection) -> None:
     _, token = await onboard_merchant(stack)
     hidden = await publish(stack, token, "Velvet Armchair Prototype", (90000, 1))
