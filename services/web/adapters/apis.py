@@ -90,10 +90,11 @@ class Apis:
             ) from exc
         if response.is_success:
             return None if response.status_code == 204 or not response.content else response.json()
-        raise _refusal(service, response)
+        raise refusal_of(service, response)
 
 
-def _refusal(service: str, response: httpx.Response) -> ApiRefused:
+def refusal_of(service: str, response: httpx.Response) -> ApiRefused:
+    """What a service's answer outside 2xx said (its problem+json's detail, field and code), as `ApiRefused`."""
     body: Any = None
     if response.headers.get("content-type", "").startswith(("application/problem+json", "application/json")):
         try:

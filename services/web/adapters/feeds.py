@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import httpx
 from opentelemetry import propagate
 
-from services.web.adapters.apis import ApiRefused, Apis, _refusal
+from services.web.adapters.apis import ApiRefused, Apis, refusal_of
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ async def live_feed(apis: Apis, path: str, token: str | None = None) -> AsyncIte
             async with client.stream("GET", path, headers=headers) as response:
                 if not response.is_success:
                     await response.aread()
-                    raise _refusal("live", response)
+                    raise refusal_of("live", response)
                 yield _events(response)
         except (httpx.HTTPError, FeedBroken) as exc:
             raise ApiRefused(

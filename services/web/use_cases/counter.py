@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from services.web.adapters.apis import ApiRefused, Apis
 from services.web.domain.seller_local import on_clock
+from services.web.use_cases import refusal
 from services.web.views import CounterDay, CounterPage, CounterRedemption, Redeemed, Refusal, SignedIn
 
 # What a clerk can act on at the counter; 401/403 (not a clerk of this store) and 5xx are the app's error page.
@@ -23,9 +24,7 @@ TODAY_ROWS = 50
 
 
 def _refusal(refused: ApiRefused) -> Refusal:
-    if refused.status not in SHOWN or refused.unreachable:
-        raise refused
-    return Refusal(status=refused.status, detail=refused.detail, code=refused.code)
+    return refusal(refused, SHOWN)
 
 
 async def store_name(apis: Apis, user: SignedIn) -> str:

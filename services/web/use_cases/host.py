@@ -41,6 +41,7 @@ from services.web.domain.live import (
     sale_of,
     screen_of,
 )
+from services.web.use_cases import refusal
 from services.web.use_cases.room import SHOWN, bag_at, room_path, screen
 from services.web.views import Refusal, SignedIn
 from services.web.views.live import (
@@ -62,9 +63,7 @@ OFFERS = 50
 
 
 def _refusal(refused: ApiRefused) -> Refusal:
-    if refused.status not in SHOWN or refused.unreachable:
-        raise refused
-    return Refusal(status=refused.status, detail=refused.detail, code=refused.code)
+    return refusal(refused, SHOWN)
 
 
 # --- the host's rooms -------------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from services.web.domain.orders import (
     timeline,
     with_times,
 )
+from services.web.use_cases import refusal
 from services.web.views import Refusal, SignedIn
 from services.web.views.orders import (
     CaseForm,
@@ -57,9 +58,7 @@ CASES_SCANNED = 100
 
 def shown(refused: ApiRefused) -> Refusal:
     """`refused` as a page shows it, or raised again when it is not one to show (404, 5xx, unreachable)."""
-    if refused.status not in SHOWN or refused.unreachable:
-        raise refused
-    return Refusal(status=page_status(refused.status), detail=refused.detail, code=refused.code)
+    return refusal(refused, SHOWN)
 
 
 def q(value: str) -> str:

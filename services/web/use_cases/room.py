@@ -16,6 +16,7 @@ from services.web.adapters.apis import ApiRefused, Apis
 from services.web.adapters.feeds import SHARED, live_feed
 from services.web.domain import NotAnAmount, parse_count
 from services.web.domain.live import VIEWERS, WHOLE_ROOM, apply, at, coupon_of, replace_bag, screen_of
+from services.web.use_cases import refusal
 from services.web.views import Refusal, SignedIn
 from services.web.views.live import Claim, MyCoupon, Part, Purchase, RoomPage, RoomScreen, Update
 
@@ -32,9 +33,7 @@ def _token(user: SignedIn | None) -> str:
 
 
 def _refusal(refused: ApiRefused) -> Refusal:
-    if refused.status not in SHOWN or refused.unreachable:
-        raise refused
-    return Refusal(status=refused.status, detail=refused.detail, code=refused.code)
+    return refusal(refused, SHOWN)
 
 
 async def bag_at(apis: Apis, room_id: str, seq: int) -> dict[str, Any]:

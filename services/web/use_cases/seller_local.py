@@ -15,6 +15,7 @@ from urllib.parse import quote
 from services.web.adapters.apis import ApiRefused, Apis
 from services.web.domain import seller_local as forms
 from services.web.domain.seller_local import Posted
+from services.web.use_cases import showable
 from services.web.use_cases.seller import currency_of
 from services.web.views import Refusal, SignedIn
 from services.web.views.seller_local import (
@@ -42,9 +43,7 @@ def _path(*parts: str) -> str:
 
 
 def _shown(refused: ApiRefused) -> ApiRefused:
-    if refused.status not in SHOWN or refused.unreachable:
-        raise refused
-    return refused
+    return showable(refused, SHOWN)
 
 
 def _refusal(refused: ApiRefused) -> Refusal:

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from services.web.adapters.apis import ApiRefused, Apis
+from services.web.use_cases import showable
 
 SHOWN = (400, 409, 422, 429)
 
@@ -24,9 +25,7 @@ def moment(text: str | None) -> datetime | None:
 
 def shown(refused: ApiRefused) -> ApiRefused:
     """`refused` if a page shows it; otherwise raised (the app's error page)."""
-    if refused.status not in SHOWN or refused.unreachable:
-        raise refused
-    return refused
+    return showable(refused, SHOWN)
 
 
 async def listing(call: Callable[[str | None], Awaitable[Any]], cursor: str | None) -> Any:
