@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import asyncpg
 from opentelemetry import baggage, context, trace
 
+from libs import faults
 from libs.clock import Clock
 from libs.db import Database
 from libs.telemetry import Telemetry, capture_headers, context_from, link_to, names
@@ -214,6 +215,8 @@ class Scheduler:
                 try:
                     async with self.db.transaction() as conn:
                         await self.handlers[job["kind"]](conn, job["key"], job["payload"])
+                        if faults.ARMED:
+                            faults.hit("job.applied")
                         # Unless the handler moved it (reschedule) or someone cancelled it meanwhile.
                         await conn.execute(
                             "DELETE FROM due_jobs WHERE id = $1 AND due_at = $2", job["id"], job["due_at"]

@@ -53,6 +53,9 @@ class Settings(msgspec.Struct, kw_only=True, rename=env_name):
     # A claimed due job's lease, renewed by its runner every third of it: a dead process's job runs again this soon.
     job_lease_s: float = 10.0
     consumer_max_deliver: int = 5
+    # How long JetStream waits for a consumer's ack before it hands the message out again: what a message held by a
+    # process that died waits before another instance (or the restarted one) applies it.
+    consumer_ack_wait_s: float = 30.0
 
     def insecure(self) -> list[str]:
         """What makes these settings unfit outside dev (a subclass adds its own secrets)."""

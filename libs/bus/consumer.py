@@ -31,6 +31,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 from opentelemetry import context, trace
 from opentelemetry.trace import Link, SpanKind, StatusCode
 
+from libs import faults
 from libs.bus.nats import DLQ_PREFIX, Bus, raise_if_cancelled
 from libs.contracts import EVENT_TYPES, Event, stream_for
 from libs.db import Database
@@ -326,6 +327,8 @@ class ConsumerRunner:
         except Exception as exc:
             await self._failed(sub, msg, exc)
             return
+        if faults.ARMED:
+            faults.hit("consumer.applied")
         await msg.ack()
 
     async def _failed(self, sub: Subscription, msg: Msg, exc: Exception) -> None:
@@ -418,6 +421,8 @@ class ConsumerRunner:
             for item in ours:
                 await self._alone(sub, item.msg)
             return
+        if faults.ARMED:
+            faults.hit("consumer.applied")
         for item in ours:
             await item.msg.ack()
 
@@ -427,6 +432,8 @@ class ConsumerRunner:
         except Exception as exc:
             await self._failed(sub, msg, exc)
             return
+        if faults.ARMED:
+            faults.hit("consumer.applied")
         await msg.ack()
 
     async def apply_batch(self, sub: Subscription, msgs: list[Msg]) -> int:

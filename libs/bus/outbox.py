@@ -11,6 +11,7 @@ import msgspec
 from opentelemetry import context
 from opentelemetry.trace import SpanKind, StatusCode
 
+from libs import faults
 from libs.bus.nats import Bus, raise_if_cancelled
 from libs.contracts import Event
 from libs.db import Database
@@ -32,6 +33,8 @@ async def add_events(conn: asyncpg.Connection, *events: Event) -> None:
     )
     # Delivered only if the transaction commits: wakes the relay without polling delay.
     await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+    if faults.ARMED:
+        faults.note_events(conn)
 
 
 class Relay:
@@ -120,6 +123,8 @@ class Relay:
                 await conn.executemany(
                     "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE seq = $1", failures
                 )
+            if faults.ARMED and done:
+                faults.hit("relay.published")
             if done:
                 await conn.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])", done)
                 self._published.add(len(done))

@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 import asyncpg
 import msgspec
 
+from libs import faults
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # jsonb in and out through msgspec: fast, and Structs encode without a detour.
@@ -29,8 +31,13 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """A connection inside one READ COMMITTED transaction, committed on clean exit."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield conn
+        async with self.pool.acquire() as conn:
+            if faults.ARMED:
+                faults.forget_events(conn)
+            async with conn.transaction():
+                yield conn
+            if faults.ARMED and faults.forget_events(conn):
+                faults.hit("db.committed")
 
     async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
         return await self.pool.fetch(query, *args)

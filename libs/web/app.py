@@ -143,7 +143,11 @@ def build_app(
         await runtime.bus.ensure_streams()
         runtime.relay = Relay(runtime.db, runtime.bus, interval_s=settings.relay_interval_s)
         runtime.consumers = ConsumerRunner(
-            runtime.db, runtime.bus, spec.consumers(runtime), max_deliver=settings.consumer_max_deliver
+            runtime.db,
+            runtime.bus,
+            spec.consumers(runtime),
+            max_deliver=settings.consumer_max_deliver,
+            ack_wait_s=settings.consumer_ack_wait_s,
         )
         runtime.scheduler = Scheduler(
             runtime.db,

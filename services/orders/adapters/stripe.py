@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 import stripe
 
+from libs import faults
 from libs.runtime import Runtime
 from services.orders.settings import OrdersSettings
 
@@ -70,7 +71,7 @@ async def create_payment_intent(
     so a late webhook of an older one is known for what it is.
     """
     key = f"pi-create-{checkout_id}" + (f"-{attempt}" if attempt else "")
-    return await gateway.client.v1.payment_intents.create_async(
+    intent = await gateway.client.v1.payment_intents.create_async(
         params={
             "amount": amount_minor,
             "currency": currency.lower(),
@@ -78,6 +79,9 @@ async def create_payment_intent(
         },
         options={"idempotency_key": key},
     )
+    if faults.ARMED:
+        faults.hit("stripe.intent_created")
+    return intent
 
 
 # The metadata key of an intent's attempt number (absent on intents made before it existed: attempt 0).
@@ -143,7 +147,10 @@ async def set_payment_method(gateway: StripeGateway, intent_id: str, payment_met
 
 
 async def confirm_payment_intent(gateway: StripeGateway, intent_id: str) -> stripe.PaymentIntent:
-    return await gateway.client.v1.payment_intents.confirm_async(intent_id)
+    intent = await gateway.client.v1.payment_intents.confirm_async(intent_id)
+    if faults.ARMED:
+        faults.hit("stripe.confirmed")
+    return intent
 
 
 async def cancel_payment_intent(gateway: StripeGateway, intent_id: str) -> stripe.PaymentIntent:
@@ -152,10 +159,13 @@ async def cancel_payment_intent(gateway: StripeGateway, intent_id: str) -> strip
 
 async def refund_payment_intent(gateway: StripeGateway, intent_id: str, payment_id: str) -> stripe.Refund:
     """Refund everything the PaymentIntent took; at most once per intent at Stripe."""
-    return await gateway.client.v1.refunds.create_async(
+    refund = await gateway.client.v1.refunds.create_async(
         params={"payment_intent": intent_id, "metadata": {"payment_id": payment_id}},
         options={"idempotency_key": f"refund-{intent_id}"},
     )
+    if faults.ARMED:
+        faults.hit("stripe.refunded")
+    return refund
 
 
 # Stripe's error code when the charge has no money left to refund (e.g. refunded from the dashboard).
@@ -173,10 +183,13 @@ async def create_refund(
     Not retried inside the call: localstripe ignores idempotency keys, so a retry after a lost answer would refund
     twice; the caller reads the intent's refunds back (`refunds_of_intent`) before it tries again.
     """
-    return await gateway.client.v1.refunds.create_async(
+    refund = await gateway.client.v1.refunds.create_async(
         params={"payment_intent": intent_id, "amount": amount_minor, "metadata": {**metadata, GRANT_ID: grant_id}},
         options={"idempotency_key": f"refund-grant-{grant_id}", "max_network_retries": 0},
     )
+    if faults.ARMED:
+        faults.hit("stripe.refunded")
+    return refund
 
 
 async def refunds_of_intent(gateway: StripeGateway, intent_id: str) -> list[stripe.Refund]:
