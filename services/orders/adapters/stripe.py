@@ -204,6 +204,15 @@ async def refunds_of_intent(gateway: StripeGateway, intent_id: str) -> list[stri
         params = {**params, "starting_after": page.data[-1].id}
 
 
+def full_refund_of(refunds: list[stripe.Refund], payment_id: str) -> stripe.Refund | None:
+    """The whole-intent refund `refund_payment_intent` made for this payment (not a grant's), unless it failed."""
+    for refund in refunds:
+        metadata = refund.to_dict().get("metadata") or {}
+        if metadata.get("payment_id") == payment_id and GRANT_ID not in metadata and refund.status != "failed":
+            return refund
+    return None
+
+
 def refund_of_grant(refunds: list[stripe.Refund], grant_id: str) -> stripe.Refund | None:
     """The refund made for this grant, by its metadata."""
     for refund in refunds:

@@ -22,8 +22,15 @@ async def refund(runtime: Runtime, conn: asyncpg.Connection, intent_id: str) -> 
         return
     payment_id = owed["payment_id"]
     tag({names.PAYMENT_ID: payment_id})
+    gateway = stripe.gateway(runtime)
+    # An earlier try may have made the refund and died before recording it (localstripe, unlike Stripe, honours no
+    # idempotency key and would refund again): read the intent's refunds back first, as grants do.
     try:
-        made = await stripe.refund_payment_intent(stripe.gateway(runtime), intent_id, payment_id)
+        earlier = stripe.full_refund_of(await stripe.refunds_of_intent(gateway, intent_id), payment_id)
+    except stripe.InvalidRequest:
+        earlier = None  # Stripe will not list them (e.g. it does not know the intent): the refund's answer says why
+    try:
+        made = earlier or await stripe.refund_payment_intent(gateway, intent_id, payment_id)
         refund_id: str | None = made.id
     except stripe.InvalidRequest as exc:
         if exc.code != stripe.ALREADY_REFUNDED:
