@@ -57,8 +57,16 @@ FUNNEL_RATE ?= 10000
 screenshots: venv chromium ## One screenshot per audience from a running `make up` (after the README tour) into docs/screenshots/
 	$(BIN)/python -m devstack.screenshots
 
-bench: venv ## Load tests, then the flash-sale benchmark (S units, B buyers, C connections; needs wrk)
-	$(BIN)/pytest -m bench -s || [ $$? -eq 5 ]
+# Fault suite, long versions: seeds per flow and crash point, simulation seeds, soak minutes and stories per second.
+CRASH_SEEDS ?= 100
+SIM_SEEDS ?= 100
+SOAK_MINUTES ?= 30
+SOAK_RATE ?= 2
+bench: venv ## Load tests and the soak, the long fault suite, then the flash-sale and funnel benchmarks (needs wrk)
+	LIVELOOP_SOAK_MINUTES=$(SOAK_MINUTES) LIVELOOP_SOAK_RATE=$(SOAK_RATE) LIVELOOP_SIM_SEEDS=$(SIM_SEEDS) \
+		$(BIN)/pytest -m bench -s || [ $$? -eq 5 ]
+	LIVELOOP_CRASH_SEEDS=$(CRASH_SEEDS) LIVELOOP_CRASH_BATCH=10 \
+		$(BIN)/pytest -m "not bench" -s tests/integration/faults/test_crash_points.py
 	$(BIN)/python -m bench.flash_sale --stock $(S) --buyers $(B) --concurrency $(C) $(BENCH_ARGS)
 	$(BIN)/python -m bench.funnel --events $(FUNNEL_EVENTS) --rate $(FUNNEL_RATE) $(FUNNEL_ARGS)
 
