@@ -34,7 +34,7 @@ from opentelemetry.trace import Link, SpanKind, StatusCode
 from libs import faults
 from libs.bus.nats import DLQ_PREFIX, Bus, raise_if_cancelled
 from libs.contracts import EVENT_TYPES, Event, stream_for
-from libs.db import Database
+from libs.db import Database, is_transient
 from libs.telemetry import context_from, names
 
 log = logging.getLogger(__name__)
@@ -71,23 +71,6 @@ class Batch:
 
     fold: BatchHandler
     size: int = 500
-
-
-_TRANSIENT = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,  # connection closed under us
-    asyncpg.exceptions.PostgresConnectionError,  # class 08
-    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, out of memory
-    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutdown, cannot connect now
-    asyncpg.exceptions.DeadlockDetectedError,
-    asyncpg.exceptions.SerializationError,
-)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True for failures of the surroundings (database, network), not of the event or the handler's logic."""
-    return isinstance(exc, _TRANSIENT)
 
 
 def narrowest(subjects: list[str]) -> str:

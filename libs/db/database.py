@@ -10,6 +10,26 @@ import msgspec
 
 from libs import faults
 
+# Failures of the surroundings (the database, the network), not of a request, an event or the code handling it: a
+# consumer naks them with back-off instead of counting them towards dead-lettering, and an HTTP request answers them
+# 503 "nothing was done, retry" instead of 500 (libs.web.problems).
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, or the socket file gone while Postgres restarts
+    TimeoutError,
+    asyncpg.InterfaceError,  # connection closed under us
+    asyncpg.exceptions.InternalClientError,  # a pooled connection the server closed, used again
+    asyncpg.exceptions.PostgresConnectionError,  # class 08
+    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, out of memory
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutdown, cannot connect now
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures of the surroundings (database, network), not of the event, the request or the logic."""
+    return isinstance(exc, TRANSIENT)
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # jsonb in and out through msgspec: fast, and Structs encode without a detour.

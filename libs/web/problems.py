@@ -13,6 +13,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import Scope, Send
 
+from libs.db import is_transient
 from libs.errors import BadRequest, Conflict, DomainError, Forbidden, Invalid, NotFound, PaymentFailed, Unavailable
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,13 @@ def problem_response(request: Request, exc: Exception) -> Response:
             "detail": exc.detail,
         }
         headers.update(exc.headers or {})
+    elif is_transient(exc):
+        # The database (or the network to it) is down or restarting: nothing was committed, so a retry with the same
+        # Idempotency-Key is safe. One line in the log, not a traceback per request of an outage.
+        log.warning("%s %s: unavailable (%s: %s)", request.method, request.url.path, type(exc).__name__, exc)
+        body = problem_members(Unavailable("the database did not answer; nothing was done, try again"))
+        status = body["status"]
+        headers["Retry-After"] = "1"
     else:
         status = HTTP_500_INTERNAL_SERVER_ERROR
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)

@@ -320,6 +320,30 @@ async def test_unexpected_error_is_a_bare_500_and_its_log_names_the_request(
     assert [getattr(r, "request_id", None) for r in logged] == ["req-boom-1"]
 
 
+@get("/db-down")
+async def db_down() -> None:
+    """A database that does not answer (nothing listens on port 1): what a request meets while Postgres restarts."""
+    await asyncpg.connect("postgresql://postgres@127.0.0.1:1/postgres", timeout=2)
+
+
+async def test_a_database_that_does_not_answer_is_a_503_to_retry_not_a_500(
+    infra: Infra, tmp_path_factory: pytest.TempPathFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    served = await _tiny_app(infra, tmp_path_factory, [db_down])
+    try:
+        async with httpx.AsyncClient(base_url=served.url, timeout=15) as client:
+            response = await client.get("/db-down")
+    finally:
+        await served.stop()
+    # Nothing was done, so a retry (with the same Idempotency-Key) is safe: 503, not a 500 that reads as a bug.
+    body = assert_problem(response, 503, "unavailable")
+    assert "database" in body["detail"]
+    assert response.headers["Retry-After"] == "1"
+    # One line in the log per request, not a traceback: an outage makes hundreds.
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
+    assert any("/db-down: unavailable" in r.getMessage() for r in caplog.records)
+
+
 async def test_ready_answers_503_naming_what_is_down(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> None:
     served = await _tiny_app(infra, tmp_path_factory, [])
     try:

@@ -21,6 +21,8 @@ def test_database_and_network_trouble_is_transient_but_a_bad_event_is_not() -> N
     assert is_transient(asyncpg.exceptions.ConnectionDoesNotExistError("gone"))
     assert is_transient(ConnectionResetError())
     assert is_transient(asyncpg.exceptions.DeadlockDetectedError("deadlock"))
+    # A pooled connection Postgres closed at shutdown, used again (seen in the infrastructure fault suite).
+    assert is_transient(asyncpg.exceptions.InternalClientError("cannot switch to state 12; another operation"))
     assert not is_transient(asyncpg.exceptions.UniqueViolationError("dup"))
     assert not is_transient(KeyError("unknown subject"))
     assert not is_transient(ValueError("bad payload"))
