@@ -29,7 +29,7 @@ test: venv chromium ## Lint, format check, import contracts, tests (without benc
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/pytest -m "not bench" --durations=20
+	$(BIN)/pytest -m "not bench" --durations=20 -n 2 --dist loadfile
 
 # The browser tests (tests/browser) drive Debian's chromium: Playwright's own browser download is not reachable.
 CHROMIUM := /usr/bin/chromium
