@@ -43,6 +43,7 @@ class Relay:
     def __init__(self, db: Database, bus: Bus, *, batch: int = 200, interval_s: float = 0.2) -> None:
         self.db = db
         self.bus = bus
+        self._swept = False  # a sweep worked since the relay (re)started: its next failure backs off from the start
         self.batch = batch
         self.interval_s = interval_s
         self._wake = asyncio.Event()
@@ -73,10 +74,14 @@ class Relay:
         """Publish forever; back off while NATS or Postgres is unreachable, never drop a row."""
         backoff = self.interval_s
         while True:
+            self._swept = False
             try:
                 await self._listen_and_publish()
             except Exception:  # the relay must outlive any outage; CancelledError is not an Exception
-                log.exception("outbox relay: stopped on an error; restarting in %.1fs", backoff)
+                if self._swept:
+                    # It worked again since the last failure: a new failure, not the same outage going on.
+                    backoff = self.interval_s
+                log.exception("outbox relay: stopped on an error; restarting in %.2fs", backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -91,6 +96,7 @@ class Relay:
                 # Cleared before the sweep, so a NOTIFY arriving during it wakes the next one at once.
                 self._wake.clear()
                 sent, failed = await self.publish_pending()
+                self._swept = True
                 if failed:
                     backoff = min(backoff * 2, 5.0)
                     await asyncio.sleep(backoff)

@@ -15,6 +15,7 @@ from nats.js.api import RawStreamMsg
 from opentelemetry.trace import StatusCode
 
 from devstack.embedded import free_port, start_nats
+from libs import faults
 from libs.bus import Bus, Relay, add_events
 from libs.contracts import StockChanged, stream_for
 from libs.db import Database, connect
@@ -199,3 +200,27 @@ async def _commit(db: Database, event: StockChanged) -> None:
 
 async def _stored(bus: Bus, n: int) -> bool:
     return len(await stored_messages(bus)) == n
+
+
+async def test_the_relay_waits_its_short_delay_after_each_new_failure_not_one_doubled_by_every_past_one(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each failure of the relay's sweep (here: a crash point in it, armed in this process) restarts it after a delay
+    that doubles while failures follow each other; once a sweep has worked again, the next failure starts over at the
+    short delay. Before the fix, a process's eighth failure, however long after its seventh, stalled publishing 5 s."""
+    relay = Relay(env.db, env.bus, interval_s=0.05)
+    try:
+        async with running(relay.run()):
+            for n in range(1, 9):
+                faults.arm("relay.published", after=1)
+                await _commit(env.db, stock_event())
+                # The sweep published, failed before marking, waited, and then marked it all (and more got through).
+                await eventually(lambda: not faults.pending("relay.published"), timeout=10)
+                await eventually(lambda: _all_marked(env.db), timeout=15)
+                await _commit(env.db, stock_event())
+                await eventually(lambda: _all_marked(env.db), timeout=15)
+                assert len(await stored_messages(env.bus)) == 2 * n
+    finally:
+        faults.disarm()
+    delays = [r.args[0] for r in caplog.records if "outbox relay: stopped on an error" in r.getMessage()]
+    assert delays == [0.05] * 8
