@@ -89,6 +89,17 @@ class AlreadyPaid(Conflict):
     code = "already-paid"
 
 
+class ConfirmInProgress(Conflict):
+    """Another confirm of the payment is under way (a double tap, a second device): its outcome is the checkout's."""
+
+    code = "confirm-in-progress"
+
+    def __init__(
+        self, detail: str = "another confirm of this payment is under way; look at the checkout for its outcome"
+    ) -> None:
+        super().__init__(detail)
+
+
 class InvalidPaymentMethod(BadRequest):
     code = "invalid-payment-method"
 

@@ -224,3 +224,23 @@ async def mark_swept(db: Conn, requests: list[tuple[str, datetime]], now: dateti
         [requested_at for _, requested_at in requests],
         now,
     )
+
+
+async def claim_confirm(db: Conn, payment_id: str, now: datetime, until: datetime) -> bool:
+    """Claim the payment for one confirm until `until`; False while another confirm's claim holds."""
+    return bool(
+        await db.fetchval(
+            """UPDATE payments SET confirming_until = $3
+               WHERE payment_id = $1 AND (confirming_until IS NULL OR confirming_until <= $2) RETURNING true""",
+            payment_id,
+            now,
+            until,
+        )
+    )
+
+
+async def release_confirm(db: Conn, payment_id: str, until: datetime) -> None:
+    """End this confirm's claim (only its own: a lapsed claim may have been taken by another since)."""
+    await db.execute(
+        "UPDATE payments SET confirming_until = NULL WHERE payment_id = $1 AND confirming_until = $2", payment_id, until
+    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -12,7 +14,12 @@ from libs.runtime import Runtime
 from libs.telemetry import baggage_set, link_current, names, tag
 from services.orders import domain, store
 from services.orders.adapters import stripe
-from services.orders.domain.refusals import InvalidPaymentMethod, PaymentProviderUnavailable, PaymentWindowClosed
+from services.orders.domain.refusals import (
+    ConfirmInProgress,
+    InvalidPaymentMethod,
+    PaymentProviderUnavailable,
+    PaymentWindowClosed,
+)
 from services.orders.store import payments as payment_store
 from services.orders.use_cases.recovery import expect_outcome
 from services.orders.views import ConfirmView
@@ -23,6 +30,11 @@ log = logging.getLogger(__name__)
 _PAID_OR_PAYING = ("succeeded", "processing", "requires_capture")
 # How many intents one confirm looks at before answering 503 (each after the first needs the last one given up).
 _MAX_INTENTS = 4
+# How long a confirm's claim on its payment holds if its process dies before releasing it (longer than a confirm),
+# how long a second confirm waits for the first before answering 409 `confirm-in-progress`, and how often it looks.
+CONFIRM_CLAIM_S = 30
+CONFIRM_WAIT_S = 10.0
+_CLAIM_POLL_S = 0.05
 
 
 async def confirm_payment(runtime: Runtime, *, buyer_id: str, payment_id: str, payment_method: str) -> ConfirmView:
@@ -40,6 +52,36 @@ async def confirm_payment(runtime: Runtime, *, buyer_id: str, payment_id: str, p
     if row["status"] == domain.PaymentStatus.SUCCEEDED:
         return ConfirmView(payment_id=payment_id, status=domain.PaymentStatus.SUCCEEDED)
     domain.ensure_payable(row["checkout_status"], row["status"], row["pay_by"], runtime.clock.now())
+    # One confirm of a payment at a time: attaching the card and confirming are two calls to Stripe, and another
+    # confirm between them would have this one charged with its card. A second confirm waits its turn, then answers
+    # from where the first left the payment (paid: its status; declined: it tries its own card).
+    claimed_until = await _claim(runtime, payment_id)
+    try:
+        row = await store.payment_for_buyer(runtime.db, payment_id, buyer_id)
+        assert row is not None
+        if row["status"] == domain.PaymentStatus.SUCCEEDED:
+            return ConfirmView(payment_id=payment_id, status=domain.PaymentStatus.SUCCEEDED)
+        domain.ensure_payable(row["checkout_status"], row["status"], row["pay_by"], runtime.clock.now())
+        return await _confirm_claimed(runtime, row, payment_id, payment_method)
+    finally:
+        await payment_store.release_confirm(runtime.db, payment_id, claimed_until)
+
+
+async def _claim(runtime: Runtime, payment_id: str) -> datetime:
+    """Claim the payment for this confirm, waiting (up to CONFIRM_WAIT_S) while another confirm holds it; when."""
+    waited = 0.0
+    while True:
+        now = runtime.clock.now()
+        until = now + timedelta(seconds=CONFIRM_CLAIM_S)
+        if await payment_store.claim_confirm(runtime.db, payment_id, now, until):
+            return until
+        if waited >= CONFIRM_WAIT_S:
+            raise ConfirmInProgress()
+        await asyncio.sleep(_CLAIM_POLL_S)
+        waited += _CLAIM_POLL_S
+
+
+async def _confirm_claimed(runtime: Runtime, row: asyncpg.Record, payment_id: str, payment_method: str) -> ConfirmView:
     # Stripe is asked about this payment a little later unless its webhook comes first: written before the confirm
     # reaches Stripe, so a process that dies after it, or a webhook that is lost, still leads to the outcome.
     await expect_outcome(runtime, None, payment_id)
