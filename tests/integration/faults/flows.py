@@ -33,6 +33,25 @@ SALE_PAY_WITHIN_S = 30  # the shortest a host may give a flash sale's buyers to 
 
 Later = Callable[[], Awaitable[None]]
 
+# The settings every fault module starts the services with (each adds its own payment windows): a lost webhook is
+# looked up 2 s after the confirm, a dead process's job runs again after 3 s, an orphan intent is found 4 s after its
+# request, a message whose ack died comes back after 4 s, and the throttles let a test's rush through.
+FAST_RECOVERY: dict[str, object] = {
+    "consumer_ack_wait_s": 4.0,
+    "job_lease_s": 3.0,
+    "reconcile_after_s": 2.0,
+    "reconcile_interval_s": 2.0,
+    "orphan_sweep_interval_s": 2.0,
+    "orphan_grace_s": 4.0,
+    "checkout_rate_per_s": 50.0,
+    "checkout_burst": 100,
+    "purchase_rate_per_s": 50.0,
+    "purchase_burst": 100,
+    "relay_interval_s": 0.05,
+    "scheduler_interval_s": 0.1,
+    "db_pool_max": 6,
+}
+
 
 class StackLike(Protocol):
     infra: Any

@@ -49,21 +49,9 @@ WHERE = {point: ("orders",) if point.startswith("stripe.") else EVERYWHERE for p
 KILLS_PER_SERVICE = 2
 # Short deadlines so a round sees payment windows lapse, jobs re-run and messages come back.
 SETTINGS: dict[str, object] = {
+    **flows.FAST_RECOVERY,
     "payment_window_s": 15,
     "flash_sale_payment_window_s": 30,
-    "consumer_ack_wait_s": 4.0,
-    "job_lease_s": 3.0,
-    "reconcile_after_s": 2.0,
-    "reconcile_interval_s": 2.0,
-    "orphan_sweep_interval_s": 2.0,
-    "orphan_grace_s": 4.0,
-    "checkout_rate_per_s": 50.0,
-    "checkout_burst": 100,
-    "purchase_rate_per_s": 50.0,
-    "purchase_burst": 100,
-    "relay_interval_s": 0.05,
-    "scheduler_interval_s": 0.1,
-    "db_pool_max": 6,
 }
 REPORT = Path(os.environ.get("LIVELOOP_FAULT_REPORT", Path(tempfile.gettempdir()) / "liveloop-fault-report.json"))
 

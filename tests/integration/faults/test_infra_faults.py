@@ -56,21 +56,9 @@ from tests.integration.orders.support import Seller, new_seller
 # died with NATS comes back after 4 s. The payment window is longer than there: a checkout of a rush must not lapse
 # while Postgres or Stripe is away (a lapsed one is a different story, told by the crash-point suite).
 SETTINGS: dict[str, object] = {
+    **flows.FAST_RECOVERY,
     "payment_window_s": 120,
     "flash_sale_payment_window_s": 30,
-    "consumer_ack_wait_s": 4.0,
-    "job_lease_s": 3.0,
-    "reconcile_after_s": 2.0,
-    "reconcile_interval_s": 2.0,
-    "orphan_sweep_interval_s": 2.0,
-    "orphan_grace_s": 4.0,
-    "checkout_rate_per_s": 50.0,
-    "checkout_burst": 100,
-    "purchase_rate_per_s": 50.0,
-    "purchase_burst": 100,
-    "relay_interval_s": 0.05,
-    "scheduler_interval_s": 0.1,
-    "db_pool_max": 6,
 }
 STOCK = 20  # of each seller's one SKU
 PG_DOWN_S = 3.0

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
+from tests.integration.faults.flows import FAST_RECOVERY
+
 # Short windows so a run sees payment windows lapse, cases time out, jobs run again and messages come back. The
 # payment window is long next to a run's real duration, so what expires is decided by the seed's clock jumps more
 # than by how fast the machine is.
 PAYMENT_WINDOW_S = 120
 MERCHANT_RESPONSE_S = 300
 SETTINGS: dict[str, object] = {
+    **FAST_RECOVERY,
     "payment_window_s": PAYMENT_WINDOW_S,
     "merchant_response_s": MERCHANT_RESPONSE_S,
     "consumer_ack_wait_s": 2.0,
-    "job_lease_s": 3.0,
-    "reconcile_after_s": 2.0,
-    "reconcile_interval_s": 2.0,
-    "orphan_sweep_interval_s": 2.0,
-    "orphan_grace_s": 4.0,
-    "checkout_rate_per_s": 50.0,
-    "checkout_burst": 100,
-    "relay_interval_s": 0.05,
-    "scheduler_interval_s": 0.1,
-    "db_pool_max": 6,
 }
 
 # The world.
