@@ -5,7 +5,7 @@ one user story to its end, and asserts what its users would see: the buyer's che
 sold or back on the shelf, the case refunded, the voucher redeemed once and the refund made once, the team filled or
 refunded. A request that fails in a way a real app would retry (a 5xx while a process dies and comes back) is tried
 again with the same Idempotency-Key. What a flow cannot see (charges at Stripe, outbox and inbox rows, stock
-equations) is the invariant checker's (devstack/invariants.py), run after every round.
+equations) is the invariant checker's (devstack/invariants/), run after every round.
 
 A flow returns an optional `Later`: an outcome that takes longer than a round (a team buy that fails at its deadline,
 at least 60 s away) is awaited once, at the end of the module.

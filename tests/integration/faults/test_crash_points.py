@@ -5,7 +5,7 @@ arms every service that passes the point with seeded counts (`LIVELOOP_CRASH_AT=
 itself with SIGKILL the n-th time it gets there, and is started again on the same port, armed with its next count
 until they are spent. Meanwhile SEEDS instances of each of the five flows (tests/integration/faults/flows.py) run
 concurrently, each from its own seed, retrying like a real app. Every flow must reach the end its users expect;
-then the invariant checker (devstack/invariants.py) compares the databases, outboxes, inboxes and localstripe.
+then the invariant checker (devstack/invariants/) compares the databases, outboxes, inboxes and localstripe.
 
 A failing round names its point and seeds; `LIVELOOP_CRASH_SEED=<seed>` replays that round's choices (the counts
 and the flows' choices; the processes' timing is real). `make bench` runs `LIVELOOP_CRASH_SEEDS=100` (bench mark).

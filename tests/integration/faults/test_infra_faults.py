@@ -12,7 +12,7 @@ Each test prepares what no user would be waiting for (merchants, products, a sal
 (checkouts and payments, flash-sale taps, a team buy), makes the fault while they are under way, and asserts what they
 see: every checkout paid, stock committed, each sale's units sold once or back on the shelf, the team filled. The
 users' apps retry a 5xx with the same Idempotency-Key, as real apps do (`flows.send`). Then the invariant checker
-(devstack/invariants.py) must find every unit, charge, event and inbox row accounted for. What the faults cost (how
+(devstack/invariants/) must find every unit, charge, event and inbox row accounted for. What the faults cost (how
 long users waited, what they were answered meanwhile) is printed as JSON per test (`-s`) for docs/RELIABILITY.md.
 """
 

@@ -1,4 +1,4 @@
-"""The invariant checker (devstack/invariants.py) finds nothing wrong after real flows, and finds each invariant
+"""The invariant checker (devstack/invariants/) finds nothing wrong after real flows, and finds each invariant
 broken on purpose: one corruption at a time (in the database, at localstripe or in JetStream), reported under exactly
 that invariant with the object's id, and undone before the next.
 

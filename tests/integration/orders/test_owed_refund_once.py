@@ -2,7 +2,7 @@
 `refund_payment` job dies after Stripe made the refund and before it recorded it.
 
 localstripe honours no idempotency key and refunds a refunded intent again, so the job's retry must read the
-intent's refunds back before it makes one. Found by the invariant checker (devstack/invariants.py, "refunds") with the
+intent's refunds back before it makes one. Found by the invariant checker (devstack/invariants/, "refunds") with the
 crash point `stripe.refunded` armed in-process; this test failed (two refunds of 1500 on a 1500 intent) before the fix.
 """
 
