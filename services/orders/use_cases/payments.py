@@ -30,10 +30,12 @@ log = logging.getLogger(__name__)
 _PAID_OR_PAYING = ("succeeded", "processing", "requires_capture")
 # How many intents one confirm looks at before answering 503 (each after the first needs the last one given up).
 _MAX_INTENTS = 4
-# How long a confirm's claim on its payment holds if its process dies before releasing it (longer than a confirm),
-# how long a second confirm waits for the first before answering 409 `confirm-in-progress`, and how often it looks.
-CONFIRM_CLAIM_S = 30
-CONFIRM_WAIT_S = 10.0
+# How long a confirm's claim on its payment holds if its process dies (or its database goes away) before releasing
+# it, and how long a second confirm waits for the first before answering 409 `confirm-in-progress`: longer than the
+# claim, so the app's retry of a confirm whose process died waits the dead claim out and pays, instead of being told
+# that a confirm nobody is running is under way. How often it looks.
+CONFIRM_CLAIM_S = 10
+CONFIRM_WAIT_S = 12.0
 _CLAIM_POLL_S = 0.05
 
 
