@@ -33,6 +33,8 @@ from libs import faults
 from tests.harness import SERVICES, Infra, register_webhook
 
 ROOT = Path(__file__).resolve().parents[3]
+# What uvicorn logs when its port is taken.
+_BIND_FAILED = "address already in use"
 
 
 @dataclass
@@ -109,7 +111,7 @@ class Procs:
     async def start(self, *services: str) -> None:
         for service in services or SERVICES:
             self.served[service] = Served(service, free_port(), self.workdir / f"{service}.log")
-        await asyncio.gather(*(self._spawn(self.served[s]) for s in self.served))
+        await asyncio.gather(*(self._spawn(self.served[s], initial=True) for s in self.served))
         if "orders" in self.served:
             orders = self.served["orders"]
             await register_webhook(self.infra, f"{orders.url}/stripe/webhook", webhook_id=f"orders-{orders.port}")
@@ -146,7 +148,33 @@ class Procs:
                 await process.wait()
         await self._spawn(served)
 
-    async def _spawn(self, served: Served) -> None:
+    async def _spawn(self, served: Served, *, initial: bool = False) -> None:
+        for _ in range(5):
+            await self._start_process(served)
+            if not await self._port_taken(served):
+                self._watchers[served.service] = asyncio.create_task(self._watch(served, served._armed_spec))  # type: ignore[attr-defined]
+                return
+            # Someone took the port between free_port() and the bind (another test worker, say): on the first start
+            # the service moves to a new one; a restart keeps its port (its clients know it) and tries again.
+            if initial:
+                served.port = free_port()
+            else:
+                await asyncio.sleep(0.5)
+        raise RuntimeError(f"{served.service}: port {served.port} stayed taken:\n{self.tail(served.service)}")
+
+    async def _port_taken(self, served: Served) -> bool:
+        assert served.process is not None
+        if _BIND_FAILED not in self._segment(served):
+            return False
+        await served.process.wait()
+        return True
+
+    def _segment(self, served: Served) -> str:
+        """The log of the process's latest start."""
+        text = served.log.read_text(errors="replace") if served.log.exists() else ""
+        return text.rsplit("--- start", 1)[-1]
+
+    async def _start_process(self, served: Served) -> None:
         served.ready.clear()
         env = service_env(self.infra, served.service, self.overrides)
         spec = served.arming.popleft() if served.arming else None
@@ -170,18 +198,21 @@ class Procs:
                 stderr=subprocess.STDOUT,
             )
         await self._wait_ready(served)
-        self._watchers[served.service] = asyncio.create_task(self._watch(served, spec))
 
     async def _wait_ready(self, served: Served, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(base_url=served.url, timeout=2) as client:
             while True:
                 assert served.process is not None
-                if served.process.returncode is not None:
-                    # Died while starting: e.g. a crash point passed during start-up. The watcher decides.
+                if served.process.returncode is not None or _BIND_FAILED in self._segment(served):
+                    # Died while starting: e.g. a crash point passed during start-up (the watcher decides), or its
+                    # port was taken (`_spawn` decides).
                     return
                 with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/ready")).status_code == 200:
+                    # Ready, and it is this process that answers: it says it bound the port.
+                    if (await client.get("/ready")).status_code == 200 and (
+                        f"Uvicorn running on {served.url}" in self._segment(served)
+                    ):
                         served.ready.set()
                         return
                 if time.monotonic() > deadline:
