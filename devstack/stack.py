@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import signal
@@ -120,6 +121,23 @@ def _write_demo_env(
     lines = ["# Written by `make up`; tokens are dev-only and expire in 24 h."]
     lines += [f"export {key}={shlex.quote(value)}" for key, value in values.items()]
     path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+
+
+# Where this run's servers answer, for tools run beside it (`python -m devstack.invariants`): a file rather than
+# demo.env exports, which would point a later `make up` in the same shell at this run's stopped servers.
+STACK_FILE = "stack.json"
+
+
+def _write_stack_file(path: Path, endpoints: Endpoints, namespace: str) -> None:
+    """Write this run's database, NATS, namespace and Stripe addresses (read by `devstack.invariants`)."""
+    values = {
+        "database_url": endpoints.database_url,
+        "nats_url": endpoints.nats_url,
+        "namespace": namespace,
+        "stripe_api_base": endpoints.stripe_api_base or "",
+    }
+    path.write_text(json.dumps(values, indent=2) + "\n")
     path.chmod(0o600)
 
 
@@ -311,6 +329,7 @@ def up(
             tokens = _tokens(state, env["LIVELOOP_JWT_SECRET"])
             env_file = data_dir / "demo.env"
             _write_demo_env(env_file, endpoints, state, tokens, env["CARRIER_WEBHOOK_SECRET"])
+            _write_stack_file(data_dir / STACK_FILE, endpoints, env["LIVELOOP_NS"])
             embedded.echo(_summary(endpoints, state, tokens, env_file))
 
             while True:
