@@ -14,10 +14,9 @@ from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.types import Scope, Send
-from opentelemetry.metrics import NoOpMeterProvider
 
+from libs.auth import VerifiedTokens
 from libs.bus import Bus, ConsumerRunner, Relay, Responder, Subscription
 from libs.clock import Clock, SystemClock
 from libs.db import connect, migrate
@@ -25,7 +24,7 @@ from libs.runtime import Runtime
 from libs.scheduler import JobHandler, Scheduler
 from libs.settings import Settings, check_secrets, load
 from libs.telemetry import METRICS_CONTENT_TYPE, Telemetry
-from libs.telemetry.http import AnsweredRequests, HttpMetrics, RouteSpanName, keep_server_span, span_details
+from libs.telemetry.http import AnsweredRequests, HttpMetrics, RouteSpanName, ServerSpans
 from libs.web.access_log import QUIET_PATHS, log_access
 from libs.web.guards import BearerAuthMiddleware
 from libs.web.openapi import documented, openapi_config
@@ -36,6 +35,8 @@ log = logging.getLogger(__name__)
 # Path plus query string. No URL of ours comes near it (a cursor is at most 200 characters); uvicorn's HTTP parser
 # refuses past 65,535 bytes by itself, with a text/plain 400 we cannot change (docs/ARCHITECTURE.md).
 MAX_URL_BYTES = 8192
+# No server span for these (path prefixes): probes, scrapes and the API schema say nothing about a user's request.
+UNTRACED_PATHS = ("/health", "/ready", "/schema", "/metrics")
 
 
 @dataclass
@@ -183,26 +184,13 @@ def build_app(
                 # OTLP export is blocking I/O).
                 await asyncio.to_thread(telemetry.shutdown)
 
-    otel = OpenTelemetryConfig(
-        tracer_provider=telemetry.tracer_provider,
-        # Traces only: HTTP metrics are HttpMetrics' (one record per request instead of five, by route template).
-        meter_provider=NoOpMeterProvider(),
-        exclude=["/health", "/ready", "/schema", "/metrics"],
-        # One server span per request; the per-message "http receive"/"http send" child spans cost a span each
-        # (three on a request with a body) and say nothing the server span does not.
-        exclude_spans=["receive", "send"],
-        # Named by the method until routing, then `METHOD /template` by RouteSpanName: never by a raw id.
-        scope_span_details_extractor=span_details,
-        # The access line is written after the span ended: it finds the span on the scope.
-        server_request_hook_handler=keep_server_span,
-    )
+    tokens = VerifiedTokens(secret=settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     app = Litestar(
         route_handlers=[health, ready, metrics, *spec.routes],
         dependencies={"runtime": Provide(lambda: runtime, sync_to_thread=False), **spec.dependencies},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_class=JsonRequest,
-        middleware=[RouteSpanName, DefineMiddleware(BearerAuthMiddleware, settings=settings)],
-        plugins=[OpenTelemetryPlugin(otel)],
+        middleware=[RouteSpanName, DefineMiddleware(BearerAuthMiddleware, tokens=tokens)],
         lifespan=[lifespan],
         openapi_config=openapi_config(f"Liveloop {spec.name}", spec.description),
         state=State({"runtime": runtime}),
@@ -213,9 +201,13 @@ def build_app(
     app.state.runtime = runtime
     # Around everything the app answers, the router's own 404 and 405 included (an app `middleware=` runs only on
     # matched routes): every answer carries a request id, every request is timed once for its metric and access
-    # line, no URL is too long.
+    # line, no URL is too long, and every request but the probes and the schema has its server span.
     app.asgi_handler = RequestIdMiddleware(
-        AnsweredRequests(app.asgi_handler, [HttpMetrics(telemetry.meter), log_access], quiet=QUIET_PATHS)
+        AnsweredRequests(
+            ServerSpans(app.asgi_handler, telemetry.tracer, exclude=UNTRACED_PATHS),
+            [HttpMetrics(telemetry.meter), log_access],
+            quiet=QUIET_PATHS,
+        )
     )
     return app
 

@@ -7,16 +7,16 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from libs.auth import Principal, TokenError, read_token
-from libs.settings import Settings
+from libs.auth import Principal, TokenError, VerifiedTokens
 
 
 class BearerAuthMiddleware:
     """Reads `Authorization: Bearer` into scope['user']; guards decide what a missing one means."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, tokens: VerifiedTokens) -> None:
+        # One `VerifiedTokens` per app, shared: Litestar builds an instance of this middleware per route.
         self.app = app
-        self.settings = settings
+        self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
@@ -29,12 +29,7 @@ class BearerAuthMiddleware:
                     scope["auth"] = "authorization header must be 'Bearer <token>'"
                 else:
                     try:
-                        scope["user"] = read_token(
-                            token.strip(),
-                            secret=self.settings.jwt_secret,
-                            issuer=self.settings.jwt_issuer,
-                            audience=self.settings.jwt_audience,
-                        )
+                        scope["user"] = self.tokens.read(token.strip())
                     except TokenError as exc:
                         scope["auth"] = str(exc)
         await self.app(scope, receive, send)

@@ -19,14 +19,12 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import ResponseHeader
 from litestar.exceptions import HTTPException
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from opentelemetry.metrics import NoOpMeterProvider
 
 from libs.settings import check_secrets, load
 from libs.telemetry import Telemetry
-from libs.telemetry.http import AnsweredRequests, HttpMetrics, RouteSpanName, keep_server_span, span_details
+from libs.telemetry.http import AnsweredRequests, HttpMetrics, RouteSpanName, ServerSpans
 from libs.web.access_log import QUIET_PATHS, log_access
 from libs.web.request_ids import RequestIds, install_request_id_logging
 from services.web.adapters.apis import ApiRefused, Apis
@@ -129,14 +127,6 @@ def create_app(
             # Telemetry.shutdown is blocking I/O (an OTLP export) but quick without an endpoint.
             telemetry.shutdown()
 
-    otel = OpenTelemetryConfig(
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=NoOpMeterProvider(),
-        exclude=["/health", "/ready", "/static"],
-        exclude_spans=["receive", "send"],
-        scope_span_details_extractor=span_details,
-        server_request_hook_handler=keep_server_span,
-    )
     app = Litestar(
         route_handlers=[
             *account.ROUTES,
@@ -170,7 +160,6 @@ def create_app(
         },
         middleware=[RouteSpanName],
         response_headers=[ResponseHeader(name=name, value=value) for name, value in SECURITY_HEADERS.items()],
-        plugins=[OpenTelemetryPlugin(otel)],
         lifespan=[lifespan],
         openapi_config=None,
         logging_config=None,
@@ -182,6 +171,10 @@ def create_app(
     # As the services do: every answer carries a request id (X-Request-ID), stamped on the access line and every log
     # record written while serving it.
     app.asgi_handler = RequestIds(
-        AnsweredRequests(app.asgi_handler, [HttpMetrics(telemetry.meter), log_access], quiet=QUIET_PATHS)
+        AnsweredRequests(
+            ServerSpans(app.asgi_handler, telemetry.tracer, exclude=("/health", "/ready", "/static")),
+            [HttpMetrics(telemetry.meter), log_access],
+            quiet=QUIET_PATHS,
+        )
     )
     return app

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from litestar import get
+from opentelemetry import baggage
 from opentelemetry.sdk.metrics.export import (
     MetricExporter,
     MetricExportResult,
@@ -21,10 +22,11 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 
 from devstack.embedded import free_port
 from libs.settings import Settings
-from libs.telemetry import Telemetry, add_exporter
+from libs.telemetry import Telemetry, add_exporter, names
 from libs.web.app import ServiceSpec, build_app
 from tests.harness import Infra, ServedApp, eventually
 
@@ -34,7 +36,12 @@ log = logging.getLogger("tests.telemetry.things")
 @get("/things/{thing_id:str}", sync_to_thread=False)
 def thing(thing_id: str) -> dict[str, str]:
     log.warning("looking at thing %s", thing_id)
-    return {"thing_id": thing_id}
+    return {"thing_id": thing_id, "room": baggage.get_baggage(names.ROOM_ID) or ""}
+
+
+@get("/broken/{thing_id:str}", sync_to_thread=False)
+def broken(thing_id: str) -> dict[str, str]:
+    raise RuntimeError(f"thing {thing_id} broke")
 
 
 class CollectedMetrics(MetricExporter):
@@ -61,7 +68,7 @@ def serve(infra: Infra, migrations: Path, telemetry: Telemetry) -> ServedApp:
         schema=f"t_things_{uuid.uuid4().hex[:10]}",
         settings=Settings,
         migrations=migrations,
-        routes=[thing],
+        routes=[thing, broken],
     )
     return ServedApp("things", build_app(spec, infra.settings("things"), telemetry=telemetry), free_port())
 
@@ -112,6 +119,46 @@ async def test_a_request_span_is_named_by_its_route_template_never_by_the_raw_id
     (stray,) = server_spans_of(spans, stray_id)
     assert stray.name == "GET"
     assert stray_id not in str(stray.attributes.get("http.route", ""))
+
+
+async def test_a_request_continues_the_callers_trace_with_its_room_and_says_what_it_answered(
+    http: httpx.AsyncClient, spans: InMemorySpanExporter
+) -> None:
+    thing_id, room_id = str(uuid.uuid4()), str(uuid.uuid4())
+    trace_id, parent_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    headers = {
+        "traceparent": f"00-{trace_id}-{parent_id}-01",
+        # Only our keys with id-like values survive: the other two never reach the span or the handler.
+        "baggage": f"{names.ROOM_ID}={room_id},evil=1,{names.VIDEO_ID}=no%20spaces%20allowed",
+    }
+    answer = await http.get(f"/things/{thing_id}", headers=headers)
+    assert answer.status_code == 200
+    assert answer.json()["room"] == room_id
+    (span,) = server_spans_of(spans, thing_id)
+    assert span.kind == SpanKind.SERVER
+    assert (format(span.context.trace_id, "032x"), format(span.parent.span_id, "016x")) == (trace_id, parent_id)
+    assert span.attributes["http.request.method"] == "GET"
+    assert span.attributes["http.response.status_code"] == 200
+    assert span.attributes[names.ROOM_ID] == room_id
+    assert "evil" not in span.attributes
+    assert names.VIDEO_ID not in span.attributes
+    assert span.status.status_code == StatusCode.UNSET
+
+
+async def test_a_request_that_fails_is_an_error_span_and_a_probe_has_none(
+    http: httpx.AsyncClient, spans: InMemorySpanExporter
+) -> None:
+    thing_id = str(uuid.uuid4())
+    assert (await http.get(f"/broken/{thing_id}")).status_code == 500
+    (span,) = server_spans_of(spans, thing_id)
+    assert span.name == "GET /broken/{thing_id}"
+    assert span.attributes["http.response.status_code"] == 500
+    assert span.status.status_code == StatusCode.ERROR
+
+    before = len(spans.get_finished_spans())
+    for probe in ("/health", "/ready", "/metrics", "/schema/openapi.json"):
+        assert (await http.get(probe)).status_code == 200
+    assert [s.attributes.get("url.path") for s in spans.get_finished_spans()[before:]] == []
 
 
 async def test_a_log_line_written_while_serving_carries_the_requests_trace_and_span_ids(

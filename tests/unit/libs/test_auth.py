@@ -9,7 +9,7 @@ import time
 import jwt
 import pytest
 
-from libs.auth import ALGORITHM, ROLES, Principal, TokenError, mint_token, read_token
+from libs.auth import ALGORITHM, ROLES, Principal, TokenError, VerifiedTokens, mint_token, read_token
 
 SECRET = "unit-test-secret-0123456789abcdef"
 
@@ -151,3 +151,58 @@ def test_production_refuses_the_published_dev_secrets() -> None:
             carrier_webhook_secret="carrier_real",
         )
     )
+
+
+# --- VerifiedTokens: each token verified once per process, until it expires ----------------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_remembered_token_still_expires_at_its_exp() -> None:
+    clock = _Clock()
+    tokens = VerifiedTokens(secret=SECRET, clock=clock)
+    token = jwt.encode(_claims(exp=int(clock.now) + 30), SECRET, algorithm=ALGORITHM)
+    assert tokens.read(token).sub == "u-1"
+    clock.now += 29
+    assert tokens.read(token).sub == "u-1"
+    # PyJWT's rule, which the cache keeps: expired from the second of `exp` on.
+    clock.now = float(jwt.decode(token, SECRET, algorithms=[ALGORITHM], audience="liveloop")["exp"])
+    with pytest.raises(TokenError, match="expired"):
+        tokens.read(token)
+
+
+def test_a_token_with_another_signature_is_verified_not_taken_from_memory() -> None:
+    tokens = VerifiedTokens(secret=SECRET)
+    good = mint_token(sub="u-1", role="buyer", secret=SECRET)
+    assert tokens.read(good).role == "buyer"
+    header, payload, _ = good.split(".")
+    forged_payload = base64.urlsafe_b64encode(
+        json.dumps({**json.loads(base64.urlsafe_b64decode(payload + "==")), "role": "operator"}).encode()
+    ).rstrip(b"=")
+    for forged in (f"{header}.{forged_payload.decode()}.{good.split('.')[2]}", good[:-2] + "xx"):
+        with pytest.raises(TokenError, match="invalid token"):
+            tokens.read(forged)
+
+
+def test_refused_tokens_are_not_remembered_and_memory_is_bounded() -> None:
+    tokens = VerifiedTokens(secret=SECRET, max_size=3)
+    with pytest.raises(TokenError):
+        tokens.read("not-a-token")
+    minted = [mint_token(sub=f"u-{n}", role="buyer", secret=SECRET) for n in range(5)]
+    assert [tokens.read(t).sub for t in minted] == [f"u-{n}" for n in range(5)]
+    assert len(tokens._verified) == 3
+    assert set(tokens._verified) == set(minted[2:])
+
+
+def test_a_token_of_another_issuer_or_audience_is_refused_by_the_cache_too() -> None:
+    tokens = VerifiedTokens(secret=SECRET, issuer="liveloop", audience="liveloop")
+    other = mint_token(sub="u-1", role="buyer", secret=SECRET, audience="elsewhere")
+    for _ in range(2):
+        with pytest.raises(TokenError, match=r"(?i)audience"):
+            tokens.read(other)
