@@ -33,14 +33,14 @@ import os
 import sys
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from bench import profile, scenario
 from bench.cpu import Meter, Sample, cores_between
 from bench.report import Report, failures, render, render_summary
 from bench.results import CeilingResult, ceiling_result, sale_result
-from bench.stack import REPO_ROOT, Target, own_stack
+from bench.stack import REPO_ROOT, Target, bare_servers, own_stack
 from bench.wrk import LoadSpec, Run, WrkError, ensure_wrk
 from bench.wrk import run as run_wrk
 from devstack.embedded import StartupError
@@ -65,6 +65,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-install", action="store_true", help="do not apt-get install wrk when missing")
     parser.add_argument("--profile", type=Path, help="py-spy profiles of the services go here")
     parser.add_argument("--repeat", type=int, default=1, help="runs on the same stack, each with a new sale")
+    parser.add_argument(
+        "--no-bare", action="store_true", help="skip the bare Litestar app (the framework's ceiling, bench.bare)"
+    )
     args = parser.parse_args(argv)
     given = [args.live_url, args.shop_url, args.orders_url]
     if any(given) and not all(given):
@@ -109,19 +112,32 @@ def _orders_ms(samples: list[Sample], admitted: int) -> float | None:
 
 
 def _load(
-    wrk: str, target: Target, path: str, tokens: list[str], spec: LoadSpec, run_id: str, meter: Meter | None
+    wrk: str,
+    target: Target,
+    path: str,
+    tokens: list[str],
+    spec: LoadSpec,
+    run_id: str,
+    meter: Meter | None,
+    urls: Sequence[str] = (),
 ) -> Run:
-    """One wrk run against every live instance (threads split evenly between them)."""
-    addresses = [urllib.parse.urlsplit(url).netloc for url in target.live_urls] if len(target.live_urls) > 1 else []
+    """One wrk run against every live instance, or `urls` (threads split evenly between them)."""
+    urls = tuple(urls) or target.live_urls or (target.urls["live"],)
+    addresses = [urllib.parse.urlsplit(url).netloc for url in urls] if len(urls) > 1 else []
     on_start = functools.partial(meter.watch, "wrk") if meter is not None else None
-    url = f"{target.urls['live']}{path}"
-    return run_wrk(wrk, url, tokens, spec, run_id=run_id, on_start=on_start, addresses=addresses)
+    return run_wrk(wrk, f"{urls[0]}{path}", tokens, spec, run_id=run_id, on_start=on_start, addresses=addresses)
 
 
 def _ceiling(
-    wrk: str, target: Target, tokens: list[str], spec: LoadSpec, run_id: str, meter: Meter | None = None
+    wrk: str,
+    target: Target,
+    tokens: list[str],
+    spec: LoadSpec,
+    run_id: str,
+    meter: Meter | None = None,
+    urls: Sequence[str] = (),
 ) -> CeilingResult:
-    result = _load(wrk, target, "/echo", tokens, spec, run_id, meter)
+    result = _load(wrk, target, "/echo", tokens, spec, run_id, meter, urls)
     ceiling = ceiling_result(result.records, result.sent)
     if ceiling.ok < ceiling.completed:
         statuses = sorted({r.status for r in result.records})
@@ -129,7 +145,9 @@ def _ceiling(
     return ceiling
 
 
-def bench(target: Target, args: argparse.Namespace, wrk: str, settings: dict[str, object]) -> Report:
+def bench(
+    target: Target, args: argparse.Namespace, wrk: str, settings: dict[str, object], bare_urls: Sequence[str] = ()
+) -> Report:
     """Set up the sale; run ceiling, sale, wait for the orders, ceiling again; check stock and orders."""
     run = uuid.uuid4().hex[:8]
     sale = scenario.set_up_sale(target.urls, target.jwt_secret, run, stock=args.stock)
@@ -140,6 +158,11 @@ def bench(target: Target, args: argparse.Namespace, wrk: str, settings: dict[str
     # A short warm-up: connections, route and auth caches; not measured.
     _ceiling(wrk, target, tokens[: min(len(tokens), 2000)], spec, f"w{run}")
     meter = Meter(target)
+    bare: list[tuple[str, CeilingResult]] = []
+    if bare_urls:
+        _ceiling(wrk, target, tokens[: min(len(tokens), 2000)], spec, f"v{run}", urls=bare_urls)
+        _say(f"framework 1: {args.buyers} x POST /echo on bare Litestar")
+        bare.append(("before", _ceiling(wrk, target, tokens, spec, f"b{run}", urls=bare_urls)))
     _say(f"ceiling 1: {args.buyers} x POST /echo")
     with _profiled(args, target, "ceiling"), meter.sampling() as cpu_before:
         before = _ceiling(wrk, target, tokens, spec, f"c{run}", meter)
@@ -167,6 +190,9 @@ def bench(target: Target, args: argparse.Namespace, wrk: str, settings: dict[str
     _say(f"ceiling 2: {args.buyers} x POST /echo")
     with meter.sampling() as cpu_after:
         after = _ceiling(wrk, target, tokens, spec, f"d{run}", meter)
+    if bare_urls:
+        _say(f"framework 2: {args.buyers} x POST /echo on bare Litestar")
+        bare.append(("after", _ceiling(wrk, target, tokens, spec, f"e{run}", urls=bare_urls)))
     if not sale_run.finished:
         notes.append(f"the sale run hit the {args.max_seconds} s bound before every response was in")
     cut = result.sold_out_ns or result.last_ns
@@ -194,6 +220,7 @@ def bench(target: Target, args: argparse.Namespace, wrk: str, settings: dict[str
         notes=notes,
         cpu_ms=[(label, value) for label, value in cpu_ms if value is not None],
         cpu_cores=[(label, split) for label, split in cores if split],
+        bare=bare,
     )
 
 
@@ -213,38 +240,45 @@ def main(argv: list[str] | None = None) -> int:
     }
     reports: list[Report] = []
 
+    bare_urls: tuple[str, ...] = ()
+
     def run_all(target: Target) -> None:
         for n in range(1, args.repeat + 1):
             if args.repeat > 1:
                 _say(f"run {n} of {args.repeat}")
-            reports.append(bench(target, args, wrk, settings))
+            reports.append(bench(target, args, wrk, settings, bare_urls))
             print("\n" + render(reports[-1]) + "\n", flush=True)
 
-    try:
-        if args.live_url:
-            target = Target(
-                urls={"live": args.live_url[0], "shop": args.shop_url, "orders": args.orders_url},
-                jwt_secret=args.jwt_secret,
-                live_urls=tuple(args.live_url),
-            )
-            run_all(target)
-        else:
-            settings |= {
-                "live_instances": args.live_instances,
-                "workers_each": args.live_workers,
-                "db_pool_max": args.db_pool_max,
-            }
-            overrides = {"LIVELOOP_DB_POOL_MAX": str(args.db_pool_max)}
-            with own_stack(
-                live_instances=args.live_instances,
-                live_workers=args.live_workers,
-                env_overrides=overrides,
-                logs_root=REPO_ROOT / ".liveloop" / "bench",
-            ) as target:
+    with contextlib.ExitStack() as stack:
+        try:
+            if not args.no_bare:
+                # As many processes as live instances, loaded the same way: the framework alone, served alike.
+                count = len(args.live_url) if args.live_url else args.live_instances
+                bare_urls = stack.enter_context(bare_servers(count, REPO_ROOT / ".liveloop" / "bench"))
+            if args.live_url:
+                target = Target(
+                    urls={"live": args.live_url[0], "shop": args.shop_url, "orders": args.orders_url},
+                    jwt_secret=args.jwt_secret,
+                    live_urls=tuple(args.live_url),
+                )
                 run_all(target)
-    except (scenario.SetupError, WrkError, StartupError) as exc:
-        print(f"bench | could not run: {exc}", file=sys.stderr)
-        return 2
+            else:
+                settings |= {
+                    "live_instances": args.live_instances,
+                    "workers_each": args.live_workers,
+                    "db_pool_max": args.db_pool_max,
+                }
+                overrides = {"LIVELOOP_DB_POOL_MAX": str(args.db_pool_max)}
+                with own_stack(
+                    live_instances=args.live_instances,
+                    live_workers=args.live_workers,
+                    env_overrides=overrides,
+                    logs_root=REPO_ROOT / ".liveloop" / "bench",
+                ) as target:
+                    run_all(target)
+        except (scenario.SetupError, WrkError, StartupError) as exc:
+            print(f"bench | could not run: {exc}", file=sys.stderr)
+            return 2
     if len(reports) > 1:
         print(render_summary(reports), flush=True)
     if args.profile is not None:

@@ -10,6 +10,13 @@ from bench.results import CeilingResult, Latency, SaleResult, mean_rate, ratio
 
 TARGET_WHILE_STOCK = 0.5
 TARGET_AFTER_SOLD_OUT = 0.9
+# Issue 14's targets, against the framework itself (a bare Litestar app, same server and load, same run).
+TARGET_ECHO_OVER_BARE = 0.6
+TARGET_SALE_OVER_ECHO = 0.8
+TARGET_SALE_OVER_BARE = 0.5
+TARGET_ADMISSIONS_PER_S = 5000.0
+TARGET_SOLD_OUT_S = 0.3
+TARGET_ADMITTED_P99_MS = 50.0
 
 
 @dataclass(frozen=True)
@@ -29,11 +36,26 @@ class Report:
     cpu_ms: list[tuple[str, float]] = field(default_factory=list)
     # Average cores each process used in each phase (bench.cpu.cores_between).
     cpu_cores: list[tuple[str, dict[str, float]]] = field(default_factory=list)
+    # The bare Litestar app's POST /echo (bench.bare), before and after, driven like the ceilings.
+    bare: Sequence[tuple[str, CeilingResult]] = ()
 
     @property
     def ceiling_per_s(self) -> float | None:
         """Mean requests/s of the ceiling runs."""
         return mean_rate([c for _, c in self.ceilings])
+
+    @property
+    def bare_per_s(self) -> float | None:
+        """Mean requests/s of the bare framework's runs."""
+        return mean_rate([c for _, c in self.bare])
+
+    @property
+    def echo_over_bare(self) -> float | None:
+        return ratio(self.ceiling_per_s, self.bare_per_s)
+
+    @property
+    def sale_over_bare(self) -> float | None:
+        return ratio(self.sale.before_sold_out_per_s, self.bare_per_s)
 
     @property
     def ratio_all(self) -> float | None:
@@ -75,6 +97,41 @@ def _verdict(value: float | None, target: float) -> str:
     if value is None:
         return "n/a"
     return "met" if value >= target else "MISSED"
+
+
+def _at_most(value: float | None, target: float) -> str:
+    if value is None:
+        return "n/a"
+    return "met" if value < target else "MISSED"
+
+
+def _framework_lines(report: Report) -> list[str]:
+    """Issue 14's rows: what Liveloop keeps of the bare framework, and the sale's own figures, with their targets."""
+    sale = report.sale
+    out = ["", f"  {'against the framework (same run)':<40}{'value':>10}{'target':>10}"]
+    for label, bare in report.bare:
+        out.append(f"  {'bare Litestar POST /echo ' + label + ' (req/s)':<40}{_num(bare.requests_per_s):>10}")
+    rows = [
+        ("own POST /echo / bare", report.echo_over_bare, 2, TARGET_ECHO_OVER_BARE),
+        ("sale while stock lasts / own echo", report.ratio_while_stock, 2, TARGET_SALE_OVER_ECHO),
+        ("sale while stock lasts / bare", report.sale_over_bare, 2, TARGET_SALE_OVER_BARE),
+        ("admissions/s", sale.admissions_per_s, 0, TARGET_ADMISSIONS_PER_S),
+    ]
+    for label, value, digits, target in rows:
+        shown = ">= " + _num(target, digits)
+        out.append(f"  {label:<40}{_num(value, digits):>10}{shown:>10}  {_verdict(value, target)}")
+    sold_out = sale.sold_out_after_s
+    out.append(
+        f"  {f'{sale.stock} units sold out (s)':<40}{_num(sold_out, 2):>10}{f'< {TARGET_SOLD_OUT_S}':>10}  "
+        f"{_at_most(sold_out, TARGET_SOLD_OUT_S)}"
+    )
+    p99 = sale.admitted_latency.p99_ms
+    c = report.settings.get("C", "?")
+    out.append(
+        f"  {f'p99 admitted at C={c} (ms)':<40}{_num(p99, 1):>10}{f'< {TARGET_ADMITTED_P99_MS:.0f}':>10}  "
+        f"{_at_most(p99, TARGET_ADMITTED_P99_MS)}"
+    )
+    return out
 
 
 def _latency_row(label: str, lat: Latency) -> str:
@@ -120,6 +177,8 @@ def render(report: Report) -> str:
         f"{_verdict(report.ratio_after_sold_out, TARGET_AFTER_SOLD_OUT)}"
     )
     out.append(f"  {'admissions/s':<34}{_num(sale.admissions_per_s):>10}")
+    if report.bare:
+        out += _framework_lines(report)
     out += ["", f"  {'latency (ms)':<34}{'count':>8}{'p50':>10}{'p99':>10}"]
     out.append(_latency_row("admitted (201)", sale.admitted_latency))
     out.append(_latency_row("rejected (409)", sale.rejected_latency))
@@ -155,7 +214,11 @@ def _median(values: Sequence[float | None]) -> float | None:
 def render_summary(reports: Sequence[Report]) -> str:
     """Median and range over several runs of the same benchmark."""
     rows: list[tuple[str, list[float | None], int]] = [
+        ("bare Litestar req/s (mean of before/after)", [r.bare_per_s for r in reports], 0),
         ("ceiling req/s (mean of before/after)", [r.ceiling_per_s for r in reports], 0),
+        (f"own echo / bare (>= {TARGET_ECHO_OVER_BARE})", [r.echo_over_bare for r in reports], 2),
+        (f"sale while stock / bare (>= {TARGET_SALE_OVER_BARE})", [r.sale_over_bare for r in reports], 2),
+        (f"sold out after s (< {TARGET_SOLD_OUT_S})", [r.sale.sold_out_after_s for r in reports], 2),
         ("sale req/s, all requests", [r.sale.requests_per_s for r in reports], 0),
         ("ratio, all requests", [r.ratio_all for r in reports], 2),
         (f"ratio while stock lasts (>= {TARGET_WHILE_STOCK})", [r.ratio_while_stock for r in reports], 2),

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
@@ -150,6 +151,30 @@ def own_stack(
             database=database,
             admin_dsn=admin_dsn,
         )
+
+
+@contextlib.contextmanager
+def bare_servers(count: int, logs_root: Path, ready_timeout: float = 30.0) -> Iterator[tuple[str, ...]]:
+    """`count` processes of the bare Litestar app (bench.bare) on free ports, as live's instances are served; their
+    URLs. Stopped by PID at the end."""
+    logs = logs_root / f"bare-{uuid.uuid4().hex[:8]}"
+    procs: list[Proc] = []
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    try:
+        for n in range(1, count + 1):
+            port = embedded.free_port()
+            argv = [sys.executable, "-m", "bench.bare", "--host", HOST, "--port", str(port)]
+            url = f"http://{HOST}:{port}"
+            procs.append(embedded.spawn(f"bare-{n}", argv, logs / f"bare-{n}.log", url=url, env=env, cwd=REPO_ROOT))
+        embedded.wait_ready(procs, ready_timeout)
+        _say("bare Litestar: " + ", ".join(f"{p.url} (pid {p.pid})" for p in procs))
+        yield tuple(p.url for p in procs)
+    finally:
+        _stop_all(procs)
 
 
 def _stop_all(procs: list[Proc]) -> None:

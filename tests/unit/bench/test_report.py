@@ -88,3 +88,23 @@ def test_summary_of_several_runs_gives_median_and_range() -> None:
     row = next(line for line in text.splitlines() if line.strip().startswith("ratio after sold out"))
     assert row.split()[-6:] == ["1.00", "0.50", "1.00", "1.00", "0.50", "1.00"]  # median min max, each run
     assert "runs that oversold or lost anything: 0" in text
+
+
+def test_the_framework_rows_divide_by_the_bare_apps_rate_and_judge_each_target() -> None:
+    report = _report(_clean_sale(), stock=2)
+    bare = ceiling_result([rec(200, 0, i / 2) for i in range(1, 101)], sent=100)  # 100 req in 50 ms: 2000/s
+    report = Report(**{**report.__dict__, "bare": [("before", bare), ("after", bare)]})
+    assert report.echo_over_bare == 0.5
+    assert report.sale_over_bare == 0.2
+    lines = {line.split("  ")[1].strip(): line for line in render(report).splitlines() if line.startswith("  ")}
+    assert "0.50" in lines["own POST /echo / bare"]
+    assert "MISSED" in lines["own POST /echo / bare"]
+    assert "0.20" in lines["sale while stock lasts / bare"]
+    # Sold out after 10 ms: under the 0.3 s target; the admitted p99 (10 ms) under 50 ms.
+    assert lines["2 units sold out (s)"].rstrip().endswith("met")
+    assert lines["p99 admitted at C=4 (ms)"].rstrip().endswith("met")
+    assert "bare Litestar req/s (mean of before/after)" in render_summary([report, report])
+
+
+def test_without_the_bare_app_no_framework_rows_are_printed() -> None:
+    assert "against the framework" not in render(_report(_clean_sale(), stock=2))
