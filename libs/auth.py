@@ -101,7 +101,8 @@ class VerifiedTokens:
     Keyed by the whole token, signature included, so only a token this process verified itself is ever answered from
     memory; a hit is checked against its `exp` (PyJWT's rule: expired once now >= exp) and then forgotten, refused as
     "token expired" as `read_token` would. Refused tokens are not remembered. At most `max_size`
-    tokens (the oldest verified goes first): about 0.5 KB each.
+    tokens (the oldest verified goes first), about 0.5 KB each: 25 MB at most, room for every viewer of a
+    popular room on one instance.
     """
 
     def __init__(
@@ -110,7 +111,7 @@ class VerifiedTokens:
         secret: str,
         issuer: str = "liveloop",
         audience: str = "liveloop",
-        max_size: int = 10_000,
+        max_size: int = 50_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.secret = secret

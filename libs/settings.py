@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import msgspec
 
@@ -42,6 +42,9 @@ class Settings(msgspec.Struct, kw_only=True, rename=env_name):
     jwt_issuer: str = "liveloop"
     jwt_audience: str = "liveloop"
     otlp_endpoint: str | None = msgspec.field(default=None, name="OTEL_EXPORTER_OTLP_ENDPOINT")
+    # Share of traces a service starts that it records (0..1; `LIVELOOP_TRACE_SAMPLE_RATIO`); a request that arrives
+    # with a trace follows its caller's decision, so a trace is whole or absent (`libs.telemetry.Telemetry`).
+    trace_sample_ratio: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 1.0
     db_pool_min: int = 1
     db_pool_max: int = 10
     # Background loops; tests may turn them off to drive them by hand.

@@ -22,6 +22,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CollectorRegistry, generate_latest
@@ -74,9 +75,17 @@ class Telemetry:
         span_processors: list[SpanProcessor] | None = None,
         metric_readers: list[MetricReader] | None = None,
         spans_dir: str | None = None,
+        sample_ratio: float = 1.0,
     ) -> None:
         resource = Resource.create({"service.name": f"liveloop-{service}", "service.namespace": "liveloop"})
-        self.tracer_provider = TracerProvider(resource=resource)
+        # Parent-based: a span with a parent (a request carrying `traceparent`, a message carrying its outbox row's
+        # context) is recorded exactly when its parent was, so every hop of a trace agrees; a root (a request
+        # without a trace, a due job) is recorded with probability `sample_ratio`, decided by its trace id. An
+        # unrecorded span still carries its trace id and the room's baggage onward; it costs no attributes, no
+        # processors, no export. 1.0 (the default) records everything.
+        if not 0.0 <= sample_ratio <= 1.0:
+            raise ValueError(f"sample_ratio must be within 0..1, not {sample_ratio}")
+        self.tracer_provider = TracerProvider(resource=resource, sampler=ParentBased(TraceIdRatioBased(sample_ratio)))
         # Copy the room/video baggage onto every span, so each hop is attributable.
         self.tracer_provider.add_span_processor(BaggageSpanProcessor(lambda key: key in names.BAGGAGE_KEYS))
         readers = list(metric_readers or [])

@@ -125,7 +125,9 @@ def build_app(
         raise TypeError(f"{spec.name} needs {spec.settings.__name__}, got {type(settings).__name__}")
     check_secrets(settings)
     install_request_id_logging()
-    telemetry = telemetry or Telemetry(spec.name, otlp_endpoint=settings.otlp_endpoint)
+    telemetry = telemetry or Telemetry(
+        spec.name, otlp_endpoint=settings.otlp_endpoint, sample_ratio=settings.trace_sample_ratio
+    )
     runtime = Runtime(settings, telemetry, clock or SystemClock())
 
     @asynccontextmanager

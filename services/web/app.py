@@ -104,7 +104,9 @@ def create_app(
     settings = settings if settings is not None else load(WebSettings, "web")
     check_secrets(settings)
     install_request_id_logging()
-    telemetry = telemetry or Telemetry("web", otlp_endpoint=settings.otlp_endpoint)
+    telemetry = telemetry or Telemetry(
+        "web", otlp_endpoint=settings.otlp_endpoint, sample_ratio=settings.trace_sample_ratio
+    )
     apis = Apis(settings, transports)
     dev = settings.environment == "dev"
 
