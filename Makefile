@@ -54,6 +54,8 @@ C ?= 256
 # Funnel ingest benchmark: events published, at this many per second (`make bench FUNNEL_RATE=5000`).
 FUNNEL_EVENTS ?= 200000
 FUNNEL_RATE ?= 10000
+# Feed fan-out benchmark: viewers on one live instance's room feed, one run per size (`make bench FEED_VIEWERS=2000`).
+FEED_VIEWERS ?= 2000 5000 10000
 screenshots: venv chromium ## One screenshot per audience from a running `make up` (after the README tour) into docs/screenshots/
 	$(BIN)/python -m devstack.screenshots
 
@@ -62,13 +64,14 @@ CRASH_SEEDS ?= 100
 SIM_SEEDS ?= 100
 SOAK_MINUTES ?= 30
 SOAK_RATE ?= 2
-bench: venv ## Load tests and the soak, the long fault suite, then the flash-sale and funnel benchmarks (needs wrk)
+bench: venv ## Load tests and the soak, the long fault suite, then the flash-sale, funnel and feed benchmarks (needs wrk)
 	LIVELOOP_SOAK_MINUTES=$(SOAK_MINUTES) LIVELOOP_SOAK_RATE=$(SOAK_RATE) LIVELOOP_SIM_SEEDS=$(SIM_SEEDS) \
 		$(BIN)/pytest -m bench -s || [ $$? -eq 5 ]
 	LIVELOOP_CRASH_SEEDS=$(CRASH_SEEDS) LIVELOOP_CRASH_BATCH=10 \
 		$(BIN)/pytest -m "not bench" -s tests/integration/faults/test_crash_points.py
 	$(BIN)/python -m bench.flash_sale --stock $(S) --buyers $(B) --concurrency $(C) $(BENCH_ARGS)
 	$(BIN)/python -m bench.funnel --events $(FUNNEL_EVENTS) --rate $(FUNNEL_RATE) $(FUNNEL_ARGS)
+	$(BIN)/python -m bench.feed $(foreach n,$(FEED_VIEWERS),--viewers $(n)) $(FEED_ARGS)
 
 lint: venv ## Lint, format check and import contracts
 	$(BIN)/ruff check .
