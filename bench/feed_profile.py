@@ -11,13 +11,11 @@ live's busy CPU, which the benchmark measures separately and divides per join an
 from __future__ import annotations
 
 import contextlib
-import signal
-import subprocess
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from bench.profile import py_spy
+from bench import profile
 
 # A stack whose last frames are one of these is a thread waiting, not working.
 _WAITING = ("PyThread_acquire_lock_timed", "_queue_SimpleQueue_get_impl", "epoll_wait", "epoll_pwait", "sem_wait")
@@ -95,25 +93,9 @@ def render(lines: Iterable[str], cpu_per_unit_us: float | None, unit: str) -> st
     return "\n".join(out)
 
 
-@contextlib.contextmanager
-def recording(pid: int, out: Path, *, rate: int = 50) -> Iterator[None]:
-    """Sample pid with native frames into out (collapsed stacks) until the block ends.
+def recording(pid: int, out: Path, *, rate: int = 50) -> contextlib.AbstractContextManager[None]:
+    """Sample pid with native frames into out (collapsed stacks) until the block ends (`bench.profile.recording`).
 
-    Native frames need py-spy to pause the process for each sample (no --nonblocking): with thousands of viewers
-    that slows live noticeably, hence 50 samples/s; read the shares, and take CPU per join or delivery from a run
-    without --profile."""
-    tool = py_spy()
-    if tool is None:
-        raise RuntimeError("--profile needs py-spy: .venv/bin/pip install py-spy")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    argv = [tool, "record", "--pid", str(pid), "--native", "--rate", str(rate), "--format", "raw", "--output", str(out)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
-    try:
-        yield
-    finally:
-        proc.send_signal(signal.SIGINT)  # py-spy writes the file on SIGINT
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    Native frames need py-spy to pause the process for each sample: with thousands of viewers that slows live
+    noticeably, hence 50 samples/s; read the shares, and take CPU per join or delivery from a run without --profile."""
+    return profile.recording(pid, out, rate=rate, native=True)

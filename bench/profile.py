@@ -22,13 +22,17 @@ def py_spy() -> str | None:
 
 
 @contextlib.contextmanager
-def recording(pid: int, out: Path, *, rate: int = 100) -> Iterator[None]:
-    """Sample pid and its children (uvicorn workers) into out (collapsed stacks) until the block ends."""
+def recording(pid: int, out: Path, *, rate: int = 100, native: bool = False) -> Iterator[None]:
+    """Sample pid and its children (uvicorn workers) into out (collapsed stacks) until the block ends.
+
+    `native`: with C frames (the garbage collector, syscalls) and without `--nonblocking`, which native frames need:
+    py-spy then pauses the process for each sample, so keep the rate low and read shares, not CPU, from such a run."""
     tool = py_spy()
     if tool is None:
         raise RuntimeError("--profile needs py-spy: .venv/bin/pip install py-spy")
-    argv = [tool, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--rate", str(rate)]
-    argv += ["--format", "raw", "--output", str(out)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    mode = ["--native"] if native else ["--subprocesses", "--nonblocking"]
+    argv = [tool, "record", "--pid", str(pid), *mode, "--rate", str(rate), "--format", "raw", "--output", str(out)]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
     try:
         yield
