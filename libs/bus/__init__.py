@@ -6,9 +6,10 @@ Trace context and baggage ride in message headers on every hop.
 
 from libs.bus.consumer import AfterCommit, Batch, ConsumerRunner, Delivery, Subscription
 from libs.bus.nats import Bus, RequestFailed, Responder
-from libs.bus.outbox import Relay, add_events
+from libs.bus.outbox import OUTBOX_NOTIFY, Relay, add_events, outbox_insert, outbox_params
 
 __all__ = [
+    "OUTBOX_NOTIFY",
     "AfterCommit",
     "Batch",
     "Bus",
@@ -19,4 +20,6 @@ __all__ = [
     "Responder",
     "Subscription",
     "add_events",
+    "outbox_insert",
+    "outbox_params",
 ]

@@ -11,6 +11,8 @@ from datetime import datetime
 
 import asyncpg
 
+from libs.bus import OUTBOX_NOTIFY, outbox_insert, outbox_params
+from libs.contracts import Event
 from libs.db import Database
 from services.live.flash_sales.views import FlashSale
 
@@ -54,13 +56,14 @@ async def lock_room_and_sale(conn: asyncpg.Connection, room_id: str, sale_id: st
     """Room row, then sale row, in one round trip (the admission path): the sale with `room_status`.
 
     The materialized CTE locks the room while the join is built; `FOR UPDATE OF s` locks the sale on top of
-    the join, after it. Waiting for the sale's lock, READ COMMITTED re-reads its newest version.
+    the join, after it. Waiting for a lock, READ COMMITTED re-reads the row's newest version. With the room
+    locked nobody else can bump its `feed_seq` (`rooms.store.feed.emit` updates the row) until this commits.
     """
     return await conn.fetchrow(
-        """WITH room AS MATERIALIZED (SELECT status FROM rooms WHERE room_id = $1 FOR NO KEY UPDATE)
-           SELECT room.status AS room_status, s.sale_id, s.room_id, s.merchant_id, s.product_id, s.sku_id, s.title,
-                  s.sku_name, s.price_minor, s.currency, s.quantity, s.remaining, s.returned, s.per_buyer_limit,
-                  s.pay_within_s, s.status, s.starts_at, s.ends_at, s.ended_at, s.end_reason
+        """WITH room AS MATERIALIZED (SELECT status, feed_seq FROM rooms WHERE room_id = $1 FOR NO KEY UPDATE)
+           SELECT room.status AS room_status, room.feed_seq, s.sale_id, s.room_id, s.merchant_id, s.product_id,
+                  s.sku_id, s.title, s.sku_name, s.price_minor, s.currency, s.quantity, s.remaining, s.returned,
+                  s.per_buyer_limit, s.pay_within_s, s.status, s.starts_at, s.ends_at, s.ended_at, s.end_reason
            FROM room, flash_sales s WHERE s.sale_id = $2
            FOR UPDATE OF s""",
         room_id,
@@ -200,31 +203,55 @@ async def batch_buyers(
     return prior, held
 
 
+class BatchWriteMismatch(RuntimeError):
+    """The database moved under a batch that held the room's and the sale's locks: it must not commit."""
+
+
+# Fixed text: only parameter numbers are formatted in.
+_ADMIT = f"""WITH admissions AS (
+       INSERT INTO flash_sale_admissions
+           (admission_id, sale_id, buyer_id, idempotency_key, order_id, asked, quantity, admitted_at, pay_by)
+       SELECT t.admission_id, $1, t.buyer_id, t.key, t.order_id, t.asked, t.quantity, $2, $3
+       FROM unnest($4::uuid[], $5::text[], $6::text[], $7::uuid[], $8::int[], $9::int[])
+            AS t(admission_id, buyer_id, key, order_id, asked, quantity)
+   ), buyers AS (
+       INSERT INTO flash_sale_buyers (sale_id, buyer_id, units, per_buyer_limit)
+       SELECT $1, b.buyer_id, b.units, $10 FROM unnest($11::text[], $12::int[]) AS b(buyer_id, units)
+       ON CONFLICT (sale_id, buyer_id) DO UPDATE SET units = flash_sale_buyers.units + EXCLUDED.units
+   ), sale AS (
+       UPDATE flash_sales SET remaining = remaining - $13 WHERE sale_id = $1 RETURNING remaining
+   ), feed AS (
+       UPDATE rooms SET feed_seq = $15 WHERE room_id = $14 AND feed_seq = $16 RETURNING feed_seq
+   ), events AS (
+       {outbox_insert(17)}
+   )
+   SELECT (SELECT remaining FROM sale) AS remaining, (SELECT feed_seq FROM feed) AS feed_seq,
+          {OUTBOX_NOTIFY} AS notified"""  # noqa: S608
+
+
 async def admit(
     conn: asyncpg.Connection,
     sale: asyncpg.Record,
     rows: Sequence[tuple[str, str, str, str, int, int]],
     admitted_at: datetime,
     pay_by: datetime,
-) -> int:
-    """Write a batch's admissions (admission_id, buyer, key, order_id, asked, quantity), add them to their
-    buyers' units and take them from the sale, in one statement; the units left."""
+    events: Sequence[Event],
+    *,
+    left: int,
+    feed_seq: int,
+) -> None:
+    """Write a batch in one statement (the admission path holds the room's and the sale's locks across it):
+    its admissions (admission_id, buyer, key, order_id, asked, quantity), added to their buyers' units and taken
+    from the sale; the room's feed bumped to `feed_seq`; and its events in the outbox.
+
+    The caller decided `left` and `feed_seq` from the rows it locked; the statement checks both and raises
+    BatchWriteMismatch (the transaction must roll back) if the database says otherwise.
+    """
     per_buyer: dict[str, int] = {}
     for _, buyer, _, _, _, units in rows:
         per_buyer[buyer] = per_buyer.get(buyer, 0) + units
-    return await conn.fetchval(
-        """WITH admissions AS (
-               INSERT INTO flash_sale_admissions
-                   (admission_id, sale_id, buyer_id, idempotency_key, order_id, asked, quantity, admitted_at, pay_by)
-               SELECT t.admission_id, $1, t.buyer_id, t.key, t.order_id, t.asked, t.quantity, $2, $3
-               FROM unnest($4::uuid[], $5::text[], $6::text[], $7::uuid[], $8::int[], $9::int[])
-                    AS t(admission_id, buyer_id, key, order_id, asked, quantity)
-           ), buyers AS (
-               INSERT INTO flash_sale_buyers (sale_id, buyer_id, units, per_buyer_limit)
-               SELECT $1, b.buyer_id, b.units, $10 FROM unnest($11::text[], $12::int[]) AS b(buyer_id, units)
-               ON CONFLICT (sale_id, buyer_id) DO UPDATE SET units = flash_sale_buyers.units + EXCLUDED.units
-           )
-           UPDATE flash_sales SET remaining = remaining - $13 WHERE sale_id = $1 RETURNING remaining""",
+    found = await conn.fetchrow(
+        _ADMIT,
         sale["sale_id"],
         admitted_at,
         pay_by,
@@ -238,7 +265,16 @@ async def admit(
         list(per_buyer),
         list(per_buyer.values()),
         sum(per_buyer.values()),
+        sale["room_id"],
+        feed_seq,
+        sale["feed_seq"],
+        *outbox_params(conn, events),
     )
+    if found["remaining"] != left or found["feed_seq"] != feed_seq:
+        raise BatchWriteMismatch(
+            f"sale {sale['sale_id']}: decided remaining={left} feed_seq={feed_seq}, "
+            f"the database has remaining={found['remaining']} feed_seq={found['feed_seq']}"
+        )
 
 
 async def sale_admissions(conn: asyncpg.Connection | Database, sale_id: str) -> list[asyncpg.Record]:

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 import asyncpg
 from opentelemetry import baggage, context, trace
 
-from libs.bus import add_events
 from libs.contracts import Admission, FlashSaleAdmitted, RoomFeed
 from libs.errors import DomainError, IdempotencyKeyReused
 from libs.ids import canonical_uuid, derived_id
@@ -29,7 +28,6 @@ from libs.telemetry import names
 from services.live.flash_sales import domain, store
 from services.live.flash_sales.domain import Ask, Decision, LimitReached, PurchaseUndecided, SaleNotFound, SoldOut
 from services.live.flash_sales.views import Admitted
-from services.live.rooms.store.feed import emit
 
 log = logging.getLogger(__name__)
 
@@ -354,11 +352,26 @@ class Admissions:
                         pay_by=pay_by,
                     )
             if rows:
-                left = await store.admit(conn, sale, rows, now, pay_by)
-                await add_events(conn, self._admitted_event(state, sale, rows, now))
-                await emit(conn, state.room_id, domain.SALE_STOCK, {"sale_id": sale_id, "remaining": left})
+                # One statement for every write while the locks are held: each round trip here is one that every
+                # batch of every instance queued behind this one waits for. The room is locked, so the feed's next
+                # `seq`s are known (as `rooms.store.feed.emit` would number them).
+                seq = sale["feed_seq"]
+                feed = [
+                    RoomFeed(
+                        room_id=state.room_id,
+                        seq=seq + 1,
+                        kind=domain.SALE_STOCK,
+                        data={"sale_id": sale_id, "remaining": left},
+                    )
+                ]
                 if left == 0:
-                    await emit(conn, state.room_id, domain.SALE_SOLD_OUT, {"sale_id": sale_id})
+                    feed.append(
+                        RoomFeed(
+                            room_id=state.room_id, seq=seq + 2, kind=domain.SALE_SOLD_OUT, data={"sale_id": sale_id}
+                        )
+                    )
+                events = [self._admitted_event(state, sale, rows, now), *feed]
+                await store.admit(conn, sale, rows, now, pay_by, events, left=left, feed_seq=feed[-1].seq)
         # Committed: what this process now knows about the sale.
         if status == "ended":
             state.ended = True
