@@ -38,14 +38,18 @@ async def add_events(conn: asyncpg.Connection, *events: Event) -> None:
         faults.note_events(conn)
 
 
-def outbox_insert(first: int) -> str:
+def outbox_insert(first: int, *, only_with: str | None = None) -> str:
     """SQL that records events inside a caller's larger statement (as a data-modifying CTE), for hot paths where
-    every round trip counts; its four parameters, from `$first`, are `outbox_params(conn, ...)`. The statement
-    must also select `OUTBOX_NOTIFY` (a CTE that only selects would not run), as `add_events`' NOTIFY does."""
+    every round trip counts; its four parameters, from `$first`, are `outbox_params(conn, ...)`. With `only_with`
+    (the name of another CTE of the statement, of at most one row) the events are written only if it has a row.
+    The statement must also select `OUTBOX_NOTIFY` (a CTE that only selects would not run), as `add_events`
+    notifies."""
     ids, subjects, payloads, headers = (f"${first + i}" for i in range(4))
+    source = f"{only_with}, " if only_with else ""
     return f"""INSERT INTO outbox (event_id, subject, payload, headers)
                SELECT e.event_id, e.subject, e.payload, {headers}::jsonb
-               FROM unnest({ids}::uuid[], {subjects}::text[], {payloads}::bytea[]) AS e(event_id, subject, payload)"""  # noqa: S608 - parameter numbers only
+               FROM {source}unnest({ids}::uuid[], {subjects}::text[], {payloads}::bytea[])
+                    AS e(event_id, subject, payload)"""  # noqa: S608 - parameter numbers and a CTE name only
 
 
 # Wakes the relay when the transaction commits (NOTIFY as a function, for use inside a statement).

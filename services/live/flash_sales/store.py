@@ -7,6 +7,7 @@ took them the other way round could deadlock with a room ending (which holds the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -52,20 +53,16 @@ async def lock_room(conn: asyncpg.Connection, room_id: str) -> str | None:
     return await conn.fetchval("SELECT status FROM rooms WHERE room_id = $1 FOR NO KEY UPDATE", room_id)
 
 
-async def lock_room_and_sale(conn: asyncpg.Connection, room_id: str, sale_id: str) -> asyncpg.Record:
-    """Room row, then sale row, in one round trip (the admission path): the sale with `room_status`.
+async def lock_room_and_sale(conn: asyncpg.Connection, room_id: str, sale_id: str) -> None:
+    """Room row, then sale row, in one round trip (a contended admission batch, see `admit`).
 
     The materialized CTE locks the room while the join is built; `FOR UPDATE OF s` locks the sale on top of
-    the join, after it. Waiting for a lock, READ COMMITTED re-reads the row's newest version. With the room
-    locked nobody else can bump its `feed_seq` (`rooms.store.feed.emit` updates the row) until this commits.
+    the join, after it. Read what they hold with a statement after this one: READ COMMITTED gives each
+    statement a fresh snapshot, but this one's was taken before it waited for the locks.
     """
-    return await conn.fetchrow(
-        """WITH room AS MATERIALIZED (SELECT status, feed_seq FROM rooms WHERE room_id = $1 FOR NO KEY UPDATE)
-           SELECT room.status AS room_status, room.feed_seq, s.sale_id, s.room_id, s.merchant_id, s.product_id,
-                  s.sku_id, s.title, s.sku_name, s.price_minor, s.currency, s.quantity, s.remaining, s.returned,
-                  s.per_buyer_limit, s.pay_within_s, s.status, s.starts_at, s.ends_at, s.ended_at, s.end_reason
-           FROM room, flash_sales s WHERE s.sale_id = $2
-           FOR UPDATE OF s""",
+    await conn.execute(
+        """WITH room AS MATERIALIZED (SELECT room_id FROM rooms WHERE room_id = $1 FOR NO KEY UPDATE)
+           SELECT 1 FROM room, flash_sales s WHERE s.sale_id = $2 FOR UPDATE OF s""",
         room_id,
         sale_id,
     )
@@ -179,51 +176,106 @@ _SELECT_ADMISSIONS = """
     FROM flash_sale_admissions"""
 
 
-async def batch_buyers(
+@dataclass(frozen=True, slots=True)
+class Prior:
+    """An admission that exists for a (buyer, key) of a batch: the batch is its buyer's retry."""
+
+    admission_id: str
+    order_id: str
+    asked: int
+    quantity: int
+    pay_by: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSnapshot:
+    """What a batch is decided on, from one snapshot: the room and the sale as they are at `version` (the sale
+    row's `xmin`, which every write to the sale, its admissions or its buyers' units changes) and `feed_seq`,
+    the units its buyers hold and the admissions of its (buyer, key) pairs that exist."""
+
+    sale: asyncpg.Record
+    version: str
+    feed_seq: int
+    room_status: str
+    held: dict[str, int]
+    prior: dict[tuple[str, str], Prior]
+
+
+async def batch_snapshot(
     conn: asyncpg.Connection, sale_id: str, buyers: Sequence[str], keys: Sequence[str]
-) -> tuple[dict[tuple[str, str], asyncpg.Record], dict[str, int]]:
-    """For a batch (call holding the sale's lock): admissions that exist for its (buyer, key) pairs (retries),
-    and the units its buyers hold. One round trip: it runs on the admission path."""
-    rows = await conn.fetch(
-        """SELECT a.buyer_id, a.idempotency_key, a.admission_id, a.order_id, a.asked, a.quantity, a.pay_by,
-                  NULL::int AS units
-           FROM flash_sale_admissions a
-           JOIN unnest($2::text[], $3::text[]) AS t(buyer_id, key)
-             ON a.buyer_id = t.buyer_id AND a.idempotency_key = t.key
-           WHERE a.sale_id = $1
-           UNION ALL
-           SELECT buyer_id, NULL, NULL, NULL, NULL, NULL, NULL, units
-           FROM flash_sale_buyers WHERE sale_id = $1 AND buyer_id = ANY($2::text[])""",
+) -> BatchSnapshot:
+    """A batch's snapshot in one round trip (one statement: one snapshot; no locks, see `admit`)."""
+    row = await conn.fetchrow(
+        """SELECT r.status AS room_status, r.feed_seq, s.xmin::text AS version, s.sale_id, s.room_id, s.merchant_id,
+                  s.product_id, s.sku_id, s.title, s.sku_name, s.price_minor, s.currency, s.quantity, s.remaining,
+                  s.per_buyer_limit, s.pay_within_s, s.status, s.starts_at, s.ends_at,
+                  p.buyers AS prior_buyers, p.keys AS prior_keys, p.admission_ids, p.order_ids, p.asked,
+                  p.quantities, p.pay_by, h.buyers AS held_buyers, h.units AS held_units
+           FROM flash_sales s
+           JOIN rooms r ON r.room_id = s.room_id
+           CROSS JOIN LATERAL (
+               SELECT array_agg(a.buyer_id) AS buyers, array_agg(a.idempotency_key) AS keys,
+                      array_agg(a.admission_id) AS admission_ids, array_agg(a.order_id) AS order_ids,
+                      array_agg(a.asked) AS asked, array_agg(a.quantity) AS quantities, array_agg(a.pay_by) AS pay_by
+               FROM flash_sale_admissions a
+               JOIN unnest($2::text[], $3::text[]) AS t(buyer_id, key)
+                 ON a.buyer_id = t.buyer_id AND a.idempotency_key = t.key
+               WHERE a.sale_id = s.sale_id
+           ) p
+           CROSS JOIN LATERAL (
+               SELECT array_agg(b.buyer_id) AS buyers, array_agg(b.units) AS units
+               FROM flash_sale_buyers b WHERE b.sale_id = s.sale_id AND b.buyer_id = ANY($2::text[])
+           ) h
+           WHERE s.sale_id = $1""",
         sale_id,
         list(buyers),
         list(keys),
     )
-    prior = {(r["buyer_id"], r["idempotency_key"]): r for r in rows if r["units"] is None}
-    held = {r["buyer_id"]: r["units"] for r in rows if r["units"] is not None}
-    return prior, held
+    if row is None:
+        raise LookupError(f"no flash sale {sale_id}")
+    prior = {
+        (buyer, key): Prior(str(admission_id), str(order_id), asked, quantity, pay_by)
+        for buyer, key, admission_id, order_id, asked, quantity, pay_by in zip(
+            row["prior_buyers"] or (),
+            row["prior_keys"] or (),
+            row["admission_ids"] or (),
+            row["order_ids"] or (),
+            row["asked"] or (),
+            row["quantities"] or (),
+            row["pay_by"] or (),
+            strict=True,
+        )
+    }
+    held = dict(zip(row["held_buyers"] or (), row["held_units"] or (), strict=True))
+    return BatchSnapshot(row, row["version"], row["feed_seq"], row["room_status"], held, prior)
 
 
 class BatchWriteMismatch(RuntimeError):
     """The database moved under a batch that held the room's and the sale's locks: it must not commit."""
 
 
-# Fixed text: only parameter numbers are formatted in.
-_ADMIT = f"""WITH admissions AS (
+# Fixed text: only parameter numbers are formatted in. Lock order as everywhere: the room row (only while its
+# feed is where the batch read it), then the sale row (only while it is the version the batch read); every other
+# write joins the sale's update, so if either moved nothing is written.
+_ADMIT = f"""WITH room AS MATERIALIZED (
+       SELECT room_id FROM rooms WHERE room_id = $14 AND feed_seq = $16 FOR NO KEY UPDATE
+   ), sale AS (
+       UPDATE flash_sales s SET remaining = s.remaining - $13 FROM room
+       WHERE s.sale_id = $1 AND s.xmin::text = $17 RETURNING s.remaining
+   ), admissions AS (
        INSERT INTO flash_sale_admissions
            (admission_id, sale_id, buyer_id, idempotency_key, order_id, asked, quantity, admitted_at, pay_by)
        SELECT t.admission_id, $1, t.buyer_id, t.key, t.order_id, t.asked, t.quantity, $2, $3
-       FROM unnest($4::uuid[], $5::text[], $6::text[], $7::uuid[], $8::int[], $9::int[])
+       FROM sale, unnest($4::uuid[], $5::text[], $6::text[], $7::uuid[], $8::int[], $9::int[])
             AS t(admission_id, buyer_id, key, order_id, asked, quantity)
    ), buyers AS (
        INSERT INTO flash_sale_buyers (sale_id, buyer_id, units, per_buyer_limit)
-       SELECT $1, b.buyer_id, b.units, $10 FROM unnest($11::text[], $12::int[]) AS b(buyer_id, units)
+       SELECT $1, b.buyer_id, b.units, $10 FROM sale, unnest($11::text[], $12::int[]) AS b(buyer_id, units)
        ON CONFLICT (sale_id, buyer_id) DO UPDATE SET units = flash_sale_buyers.units + EXCLUDED.units
-   ), sale AS (
-       UPDATE flash_sales SET remaining = remaining - $13 WHERE sale_id = $1 RETURNING remaining
    ), feed AS (
-       UPDATE rooms SET feed_seq = $15 WHERE room_id = $14 AND feed_seq = $16 RETURNING feed_seq
+       UPDATE rooms r SET feed_seq = $15 FROM sale WHERE r.room_id = $14 RETURNING r.feed_seq
    ), events AS (
-       {outbox_insert(17)}
+       {outbox_insert(18, only_with="sale")}
    )
    SELECT (SELECT remaining FROM sale) AS remaining, (SELECT feed_seq FROM feed) AS feed_seq,
           {OUTBOX_NOTIFY} AS notified"""  # noqa: S608
@@ -231,7 +283,7 @@ _ADMIT = f"""WITH admissions AS (
 
 async def admit(
     conn: asyncpg.Connection,
-    sale: asyncpg.Record,
+    seen: BatchSnapshot,
     rows: Sequence[tuple[str, str, str, str, int, int]],
     admitted_at: datetime,
     pay_by: datetime,
@@ -239,14 +291,16 @@ async def admit(
     *,
     left: int,
     feed_seq: int,
-) -> None:
-    """Write a batch in one statement (the admission path holds the room's and the sale's locks across it):
+) -> bool:
+    """Write a batch decided on `seen` in one statement, if the room's feed and the sale are still as it saw them:
     its admissions (admission_id, buyer, key, order_id, asked, quantity), added to their buyers' units and taken
-    from the sale; the room's feed bumped to `feed_seq`; and its events in the outbox.
+    from the sale; the room's feed bumped to `feed_seq`; its events in the outbox. False (nothing written) if
+    either moved: decide the batch again on a new snapshot.
 
-    The caller decided `left` and `feed_seq` from the rows it locked; the statement checks both and raises
-    BatchWriteMismatch (the transaction must roll back) if the database says otherwise.
+    Outside a transaction the statement commits on its own: two round trips for a batch (`batch_snapshot`, this)
+    and no lock held between them. Raises BatchWriteMismatch if the database disagrees with `left` after all.
     """
+    sale = seen.sale
     per_buyer: dict[str, int] = {}
     for _, buyer, _, _, _, units in rows:
         per_buyer[buyer] = per_buyer.get(buyer, 0) + units
@@ -267,14 +321,18 @@ async def admit(
         sum(per_buyer.values()),
         sale["room_id"],
         feed_seq,
-        sale["feed_seq"],
+        seen.feed_seq,
+        seen.version,
         *outbox_params(conn, events),
     )
+    if found["remaining"] is None:
+        return False
     if found["remaining"] != left or found["feed_seq"] != feed_seq:
         raise BatchWriteMismatch(
             f"sale {sale['sale_id']}: decided remaining={left} feed_seq={feed_seq}, "
             f"the database has remaining={found['remaining']} feed_seq={found['feed_seq']}"
         )
+    return True
 
 
 async def sale_admissions(conn: asyncpg.Connection | Database, sale_id: str) -> list[asyncpg.Record]:

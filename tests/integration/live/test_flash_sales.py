@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import httpx
 
+from services.live.flash_sales.use_cases.admissions import OPTIMISTIC_TRIES, admissions_of
 from tests.harness import PROBLEM, Stack, eventually
 from tests.integration.live.support import (
     SALE_PRICE,
@@ -89,6 +90,23 @@ async def test_two_instances_splitting_a_rush_still_admit_exactly_100(stack: Sta
     room = await room_selling(stack, seller)
     sale = await new_sale(stack, room, seller, quantity=100, per_buyer_limit=1)
     results = await rush(stack, room, sale["sale_id"], instances=("live", "live2"), buyers=500, attempts=2000)
+    await check_exactly_sold(stack, room, seller, sale, results, 100)
+
+
+async def test_a_rush_split_between_an_instance_that_locks_and_one_that_does_not_admits_exactly_100(
+    stack: Stack,
+) -> None:
+    """One instance decides every batch under the room's and the sale's locks (as after repeated conflicts), the
+    other on snapshots: their batches interleave and still admit exactly the sale's units."""
+    engine = admissions_of(stack.apps["live"].runtime)
+    seller = await seller_with_stock(stack, 1000)
+    room = await room_selling(stack, seller)
+    sale = await new_sale(stack, room, seller, quantity=100, per_buyer_limit=1)
+    engine.optimistic_tries = 0
+    try:
+        results = await rush(stack, room, sale["sale_id"], instances=("live", "live2"), buyers=500, attempts=2000)
+    finally:
+        engine.optimistic_tries = OPTIMISTIC_TRIES
     await check_exactly_sold(stack, room, seller, sale, results, 100)
 
 

@@ -38,6 +38,9 @@ RECHECK_S = 1.0
 # Sales this process remembers (their static terms; sold-out answers); the least recently used go first.
 MAX_SALES = 4096
 MAX_LINKS = 64
+# A batch is decided on a snapshot and written only if nothing moved meanwhile; after this many conflicts in a
+# row (other instances' batches, an expiry, the room's feed) it takes the locks instead, so it always ends.
+OPTIMISTIC_TRIES = 3
 # Where this process's engine lives on the runtime (`admissions_of`).
 ADMISSIONS = "flash_sale_admissions"
 # Before taking a batch, wait while requests keep arriving (up to the cap): right after a batch is answered its
@@ -105,11 +108,36 @@ class SaleState:
             pay_by=row["pay_by"],
         )
 
+    def replayed(self, prior: store.Prior) -> Admitted:
+        return Admitted(
+            admission_id=prior.admission_id,
+            order_id=prior.order_id,
+            sale_id=self.sale_id,
+            quantity=prior.quantity,
+            unit_price_minor=self.price_minor,
+            currency=self.currency,
+            pay_by=prior.pay_by,
+        )
+
     def learn_sold_out(self, sold_out: bool) -> None:
         if sold_out != self.sold_out:
             self.closed = None if not self.ended else self.closed
         self.sold_out = sold_out
         self.checked_at = time.monotonic()
+
+
+@dataclass
+class Plan:
+    """A batch decided on one snapshot: each ask's decision, the units left, and the rows to write."""
+
+    now: datetime
+    status: str
+    decisions: list[Decision]
+    left: int
+    pay_by: datetime
+    prior: dict[tuple[str, str], store.Prior]
+    rows: list[tuple[str, str, str, str, int, int]] = field(default_factory=list)
+    granted: dict[int, Admitted] = field(default_factory=dict)
 
 
 def admission_ids(sale_id: str, buyer_id: str, key: str) -> tuple[str, str]:
@@ -130,6 +158,10 @@ class Admissions:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.sales: OrderedDict[str, SaleState] = OrderedDict()
+        # Snapshots a batch may be decided on before it takes the locks instead (see `_decide`).
+        self.optimistic_tries = OPTIMISTIC_TRIES
+        # Batch writes that found the room's feed or the sale moved since their snapshot (decided again).
+        self.conflicts = 0
         self._loading: dict[str, asyncio.Future[SaleState | None]] = {}
 
     # --- the request path ------------------------------------------------------------------
@@ -314,69 +346,81 @@ class Admissions:
             resolve(pending.future, answer)
 
     async def _decide(self, state: SaleState, asks: list[Ask], conn: asyncpg.Connection) -> list[Answer]:
-        """One transaction: lock room and sale, grant, write admissions, event and feed; then the answers."""
-        now = self.now()
-        sale_id = state.sale_id
+        """Decide a batch on a snapshot and write it if nothing moved meanwhile (two round trips, no lock held
+        between them); again on a new snapshot if something did; after OPTIMISTIC_TRIES such conflicts in a row,
+        under the room's and the sale's locks, so a batch always ends. Then the answers."""
+        buyers, keys = [a.buyer_id for a in asks], [a.key for a in asks]
+        for attempt in range(self.optimistic_tries):
+            seen = await store.batch_snapshot(conn, state.sale_id, buyers, keys)
+            plan = self._plan(state, asks, seen)
+            if not plan.rows or await self._write(conn, state, seen, plan):
+                return self._settle(state, asks, plan, attempt)
         async with conn.transaction():
-            sale = await store.lock_room_and_sale(conn, state.room_id, sale_id)
-            room_status = sale["room_status"]
-            status = domain.current_status(sale["status"], sale["starts_at"], sale["ends_at"], now)
-            closed = None
-            if room_status != "live":
-                closed = "room-not-live"
-            elif status != "running":
-                closed = f"sale-{status}"
-            prior, held = await store.batch_buyers(conn, sale_id, [a.buyer_id for a in asks], [a.key for a in asks])
-            decisions, left = domain.grant(
-                asks,
-                remaining=sale["remaining"],
-                limit=sale["per_buyer_limit"],
-                held=held,
-                prior={pair: r["asked"] for pair, r in prior.items()},
-                closed=closed,
-            )
-            pay_by = now + timedelta(seconds=sale["pay_within_s"])
-            granted: dict[int, Admitted] = {}
-            rows = []
-            for index, (ask, decision) in enumerate(zip(asks, decisions, strict=True)):
-                if decision.outcome == domain.GRANTED and decision.duplicate_of is None:
-                    admission_id, order_id = admission_ids(sale_id, ask.buyer_id, ask.key)
-                    rows.append((admission_id, ask.buyer_id, ask.key, order_id, ask.quantity, decision.quantity))
-                    granted[index] = Admitted(
-                        admission_id=admission_id,
-                        order_id=order_id,
-                        sale_id=sale_id,
-                        quantity=decision.quantity,
-                        unit_price_minor=state.price_minor,
-                        currency=state.currency,
-                        pay_by=pay_by,
-                    )
-            if rows:
-                # One statement for every write while the locks are held: each round trip here is one that every
-                # batch of every instance queued behind this one waits for. The room is locked, so the feed's next
-                # `seq`s are known (as `rooms.store.feed.emit` would number them).
-                seq = sale["feed_seq"]
-                feed = [
-                    RoomFeed(
-                        room_id=state.room_id,
-                        seq=seq + 1,
-                        kind=domain.SALE_STOCK,
-                        data={"sale_id": sale_id, "remaining": left},
-                    )
-                ]
-                if left == 0:
-                    feed.append(
-                        RoomFeed(
-                            room_id=state.room_id, seq=seq + 2, kind=domain.SALE_SOLD_OUT, data={"sale_id": sale_id}
-                        )
-                    )
-                events = [self._admitted_event(state, sale, rows, now), *feed]
-                await store.admit(conn, sale, rows, now, pay_by, events, left=left, feed_seq=feed[-1].seq)
-        # Committed: what this process now knows about the sale.
-        if status == "ended":
+            await store.lock_room_and_sale(conn, state.room_id, state.sale_id)
+            seen = await store.batch_snapshot(conn, state.sale_id, buyers, keys)
+            plan = self._plan(state, asks, seen)
+            if plan.rows and not await self._write(conn, state, seen, plan):
+                raise store.BatchWriteMismatch(f"sale {state.sale_id}: the batch's write found the locked rows moved")
+        return self._settle(state, asks, plan, self.optimistic_tries)
+
+    def _plan(self, state: SaleState, asks: list[Ask], seen: store.BatchSnapshot) -> Plan:
+        """Grant in arrival order on what the snapshot holds (domain.grant): the decisions and the rows to write."""
+        now = self.now()
+        sale = seen.sale
+        status = domain.current_status(sale["status"], sale["starts_at"], sale["ends_at"], now)
+        closed = None
+        if seen.room_status != "live":
+            closed = "room-not-live"
+        elif status != "running":
+            closed = f"sale-{status}"
+        decisions, left = domain.grant(
+            asks,
+            remaining=sale["remaining"],
+            limit=sale["per_buyer_limit"],
+            held=seen.held,
+            prior={pair: p.asked for pair, p in seen.prior.items()},
+            closed=closed,
+        )
+        pay_by = now + timedelta(seconds=sale["pay_within_s"])
+        plan = Plan(now, status, decisions, left, pay_by, seen.prior)
+        for index, (ask, decision) in enumerate(zip(asks, decisions, strict=True)):
+            if decision.outcome == domain.GRANTED and decision.duplicate_of is None:
+                admission_id, order_id = admission_ids(state.sale_id, ask.buyer_id, ask.key)
+                plan.rows.append((admission_id, ask.buyer_id, ask.key, order_id, ask.quantity, decision.quantity))
+                plan.granted[index] = Admitted(
+                    admission_id=admission_id,
+                    order_id=order_id,
+                    sale_id=state.sale_id,
+                    quantity=decision.quantity,
+                    unit_price_minor=state.price_minor,
+                    currency=state.currency,
+                    pay_by=pay_by,
+                )
+        return plan
+
+    async def _write(self, conn: asyncpg.Connection, state: SaleState, seen: store.BatchSnapshot, plan: Plan) -> bool:
+        """The batch's one statement: admissions, units, the event and the feed, numbered after the feed it saw."""
+        seq, left = seen.feed_seq, plan.left
+        stock = {"sale_id": state.sale_id, "remaining": left}
+        feed = [RoomFeed(room_id=state.room_id, seq=seq + 1, kind=domain.SALE_STOCK, data=stock)]
+        if left == 0:
+            sold_out = {"sale_id": state.sale_id}
+            feed.append(RoomFeed(room_id=state.room_id, seq=seq + 2, kind=domain.SALE_SOLD_OUT, data=sold_out))
+        events = [self._admitted_event(state, seen.sale, plan.rows, plan.now), *feed]
+        written = await store.admit(
+            conn, seen, plan.rows, plan.now, plan.pay_by, events, left=left, feed_seq=feed[-1].seq
+        )
+        if not written:
+            self.conflicts += 1
+        return written
+
+    def _settle(self, state: SaleState, asks: list[Ask], plan: Plan, conflicts: int) -> list[Answer]:
+        """Decided (and written, if anything was granted): what this process now knows, and the answers."""
+        trace.get_current_span().set_attribute("liveloop.batch.conflicts", conflicts)
+        if plan.status == "ended":
             state.ended = True
-        state.learn_sold_out(left == 0)
-        return [self._answer(state, asks[i], i, d, granted, prior) for i, d in enumerate(decisions)]
+        state.learn_sold_out(plan.left == 0)
+        return [self._answer(state, asks[i], i, d, plan) for i, d in enumerate(plan.decisions)]
 
     def _admitted_event(
         self, state: SaleState, sale: asyncpg.Record, rows: list[tuple], now: datetime
@@ -398,20 +442,12 @@ class Admissions:
             ],
         )
 
-    def _answer(
-        self,
-        state: SaleState,
-        ask: Ask,
-        index: int,
-        decision: Decision,
-        granted: dict[int, Admitted],
-        prior: dict[tuple[str, str], asyncpg.Record],
-    ) -> Answer:
+    def _answer(self, state: SaleState, ask: Ask, index: int, decision: Decision, plan: Plan) -> Answer:
         outcome = decision.outcome
         if outcome == domain.GRANTED:
-            return granted[decision.duplicate_of if decision.duplicate_of is not None else index]
+            return plan.granted[decision.duplicate_of if decision.duplicate_of is not None else index]
         if outcome == domain.REPLAY:
-            return state.admitted(prior[(ask.buyer_id, ask.key)])
+            return state.replayed(plan.prior[(ask.buyer_id, ask.key)])
         if outcome == domain.SOLD_OUT:
             return SoldOut()
         if outcome == domain.LIMIT_REACHED:
