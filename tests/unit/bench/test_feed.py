@@ -370,7 +370,7 @@ async def test_a_refused_or_dropped_viewer_is_recorded_as_failed() -> None:
 def test_profile_samples_go_to_the_first_matching_bucket_and_waiting_threads_are_left_out() -> None:
     lines = [
         "process 1;main (libs/cli.py:95);_wait (asyncio/tasks.py:531);gc_collect_main (libpython3.11.so.1.0) 30",
-        "process 1;main (libs/cli.py:95);FeedSubscription.next (services/live/rooms/adapters/feed_hub.py:87) 20",
+        "process 1;main (libs/cli.py:95);FeedHub._flush (services/live/rooms/adapters/feed_hub.py:551) 20",
         "process 1;RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py:544);write (libc.so.6) 15",
         "process 1;RequestIds.__call__.<locals>.send_with_id (libs/web/request_ids.py:67);"
         "RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py:544) 10",
@@ -387,7 +387,7 @@ def test_profile_samples_go_to_the_first_matching_bucket_and_waiting_threads_are
         ("garbage collector (gc_collect_main)", 30),
         ("socket writes to Postgres (asyncpg queries)", 5),
         ("socket writes to viewers (uvloop UVStream write)", 15),
-        ("FeedSubscription.next: getter task, asyncio.wait, timer", 20),
+        ("hub fan-out: FeedClient.deliver, ASGI send chain", 20),
         ("ASGI send chain (3 middleware wrappers, uvicorn)", 10),
         ("asyncpg (other)", 4),
         (feed_profile.OTHER, 25),
