@@ -64,14 +64,23 @@ CRASH_SEEDS ?= 100
 SIM_SEEDS ?= 100
 SOAK_MINUTES ?= 30
 SOAK_RATE ?= 2
+# The benchmarks' summaries (JSON), which bench.targets turns into issue 14's table at the end of `make bench`.
+BENCH_OUT ?= .liveloop/bench
+# A benchmark that fails goes on to the next, so that the table shows every row; `make bench` fails at the end.
 bench: venv ## Load tests and the soak, the long fault suite, then the flash-sale, funnel and feed benchmarks (needs wrk)
 	LIVELOOP_SOAK_MINUTES=$(SOAK_MINUTES) LIVELOOP_SOAK_RATE=$(SOAK_RATE) LIVELOOP_SIM_SEEDS=$(SIM_SEEDS) \
 		$(BIN)/pytest -m bench -s || [ $$? -eq 5 ]
 	LIVELOOP_CRASH_SEEDS=$(CRASH_SEEDS) LIVELOOP_CRASH_BATCH=10 \
 		$(BIN)/pytest -m "not bench" -s tests/integration/faults/test_crash_points.py
-	$(BIN)/python -m bench.flash_sale --stock $(S) --buyers $(B) --concurrency $(C) $(BENCH_ARGS)
-	$(BIN)/python -m bench.funnel --events $(FUNNEL_EVENTS) --rate $(FUNNEL_RATE) $(FUNNEL_ARGS)
-	$(BIN)/python -m bench.feed $(foreach n,$(FEED_VIEWERS),--viewers $(n)) $(FEED_ARGS)
+	@mkdir -p $(BENCH_OUT) && rm -f $(BENCH_OUT)/failed.txt
+	$(BIN)/python -m bench.flash_sale --stock $(S) --buyers $(B) --concurrency $(C) \
+		--summary $(BENCH_OUT)/flash_sale.json $(BENCH_ARGS) || echo "bench.flash_sale exited $$?" >> $(BENCH_OUT)/failed.txt
+	$(BIN)/python -m bench.funnel --events $(FUNNEL_EVENTS) --rate $(FUNNEL_RATE) $(FUNNEL_ARGS) \
+		|| echo "bench.funnel exited $$?" >> $(BENCH_OUT)/failed.txt
+	$(BIN)/python -m bench.feed $(foreach n,$(FEED_VIEWERS),--viewers $(n)) \
+		--summary $(BENCH_OUT)/feed.json $(FEED_ARGS) || echo "bench.feed exited $$?" >> $(BENCH_OUT)/failed.txt
+	$(BIN)/python -m bench.targets $(BENCH_OUT)/flash_sale.json $(BENCH_OUT)/feed.json
+	@if [ -s $(BENCH_OUT)/failed.txt ]; then cat $(BENCH_OUT)/failed.txt >&2; exit 1; fi
 
 lint: venv ## Lint, format check and import contracts
 	$(BIN)/ruff check .

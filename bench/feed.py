@@ -24,6 +24,8 @@ everyone else's: `other`) while joining and during the fan-out, live's CPU per j
 `--profile DIR` adds py-spy profiles of live (native frames) while joining and during the sale, put in buckets and
 priced per join and per delivery (bench/feed_profile.py; py-spy pauses live to sample it, so profiled runs are a little
 slower). Exit 1 if any viewer failed to connect or stay, or missed the sold-out event; 2 if it could not run.
+`--summary PATH` writes issue 14's figures of every size to PATH as JSON for `python -m bench.targets`
+(bench/targets.py), also when a size failed its checks, not when the benchmark could not run.
 
 The open-file limit of this process is raised to its hard limit first (`resource.setrlimit`): live inherits it
 through bench/stack.py, and each viewer process raises its own.
@@ -48,7 +50,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench import feed_profile, feed_sale, scenario
+from bench import feed_profile, feed_sale, scenario, targets
 from bench.cpu import Meter, Sample, cores_between
 from bench.feed_report import FeedResult, FeedRun, Memory, failures, render, summarize
 from bench.feed_sale import CannotRun, clock_offset_ns
@@ -77,6 +79,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--join-timeout-s", type=float, help="bound on joining (default 30 s + N / 100)")
     parser.add_argument("--watch-timeout-s", type=float, help="bound on the sale and fan-out (default 60 s + N / 50)")
     parser.add_argument("--profile", type=Path, help="py-spy profiles of live go here")
+    parser.add_argument("--summary", type=Path, help="write issue 14's figures here as JSON (bench.targets)")
     parser.add_argument("--live-url")
     parser.add_argument("--shop-url")
     parser.add_argument("--orders-url")
@@ -395,6 +398,8 @@ def _profile_summaries(options: Options, results: Sequence[FeedResult]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run every size and print the table; 1 if a viewer failed or missed the sold-out event, 2 if it could not."""
     args = _args(argv)
+    if args.summary is not None:
+        args.summary.unlink(missing_ok=True)  # an earlier run's must not pass for this one's if this one cannot run
     soft_before, hard, soft = raise_nofile()  # before the stack: live inherits it
     _say(f"open files: soft limit {soft_before}, hard {hard}; now {soft} (live and the viewer processes inherit it)")
     options = Options(
@@ -439,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench | could not run: {exc}", file=sys.stderr)
         return 2
     print("\n" + render(results, settings) + "\n", flush=True)
+    if args.summary is not None:
+        targets.write(args.summary, targets.feed_summary(results, settings))
     _profile_summaries(options, results)
     broken = [line for result in results for line in failures(result)]
     for line in broken:

@@ -22,6 +22,10 @@ admissions/s, p50/p99 of admitted and rejected requests, oversold, remaining, an
 orders that orders still lacks after --orders-wait-s), and, for a stack it started, how the CPU was
 shared between the services, their Postgres backends, wrk and everything else (--profile adds
 py-spy profiles). Exit 1 if anything was oversold or lost, 2 if it could not run.
+
+`--summary PATH` writes issue 14's figures of every run (with --repeat N, all N in order: the targets table takes
+their medians, as the printed summary does) to PATH as JSON for `python -m bench.targets` (bench/targets.py), also
+when a run failed its checks, not when the benchmark could not run.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bench import profile, scenario
+from bench import profile, scenario, targets
 from bench.cpu import Meter, Sample, cores_between
 from bench.report import Report, failures, render, render_summary
 from bench.results import CeilingResult, ceiling_result, sale_result
@@ -65,6 +69,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-install", action="store_true", help="do not apt-get install wrk when missing")
     parser.add_argument("--profile", type=Path, help="py-spy profiles of the services go here")
     parser.add_argument("--repeat", type=int, default=1, help="runs on the same stack, each with a new sale")
+    parser.add_argument("--summary", type=Path, help="write issue 14's figures here as JSON (bench.targets)")
     parser.add_argument(
         "--no-bare", action="store_true", help="skip the bare Litestar app (the framework's ceiling, bench.bare)"
     )
@@ -229,6 +234,8 @@ def bench(
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table; 1 if anything was oversold or lost, 2 if it could not run."""
     args = _args(argv)
+    if args.summary is not None:
+        args.summary.unlink(missing_ok=True)  # an earlier run's must not pass for this one's if this one cannot run
     try:
         wrk = ensure_wrk(install=not args.no_install)
     except WrkError as exc:
@@ -283,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if len(reports) > 1:
         print(render_summary(reports), flush=True)
+    if args.summary is not None and reports:
+        targets.write(args.summary, targets.flash_summary(reports))
     if args.profile is not None:
         for run, name in (("ceiling", "live"), ("sale", "live"), ("sale", "orders"), ("sale", "shop")):
             paths = sorted(args.profile.glob(f"{run}-{name}-*.txt"))
