@@ -174,6 +174,7 @@ def bench(
     with _profiled(args, target, "ceiling"), meter.sampling() as cpu_before:
         before = _ceiling(wrk, target, tokens, spec, f"c{run}", meter)
     _say(f"sale: {args.buyers} buyers x POST .../purchase")
+    batches_before = scenario.batch_writes(target.live_urls or (target.urls["live"],))
     with meter.sampling() as cpu_sale:
         with _profiled(args, target, "sale"):
             path = sale.purchase_url("")
@@ -190,6 +191,9 @@ def bench(
         f"orders looked up right after the sale run: {len(admitted) - check.absent_at_first_look} of {len(admitted)}"
         f" already there; all there (or given up) {check.seconds:.1f} s later"
     ]
+    batches = scenario.batch_note(batches_before, scenario.batch_writes(target.live_urls or (target.urls["live"],)))
+    if batches is not None:
+        notes.append(batches)
     # Measured once the orders are all there and shop and orders are done with the sale's events, like the
     # first: both ceilings see a quiet stack.
     quiet_s = meter.wait_quiet(("shop", "orders", "postgres"))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from libs.auth import mint_token
 
@@ -141,6 +142,36 @@ def remaining_units(urls: Mapping[str, str], sale: Sale) -> int | None:
         return None
     value = resp.json().get("remaining")
     return int(value) if value is not None else None
+
+
+BATCH_RESULTS = ("written", "conflict", "locked")
+
+
+def batch_writes(live_urls: Sequence[str]) -> dict[str, float] | None:
+    """Flash-sale admission batch writes by result (written, conflict, locked), summed over the live instances'
+    /metrics (`liveloop.flash_sale.batches`); None if one does not answer."""
+    found = dict.fromkeys(BATCH_RESULTS, 0.0)
+    for url in live_urls:
+        resp = httpx.get(f"{url}/metrics", timeout=15.0)
+        if resp.status_code != 200:
+            return None
+        for family in text_string_to_metric_families(resp.text):
+            for sample in family.samples:
+                if sample.name == "liveloop_flash_sale_batches_total":
+                    result = sample.labels.get("liveloop_flash_sale_batch_result", "")
+                    found[result] = found.get(result, 0.0) + sample.value
+    return found
+
+
+def batch_note(before: Mapping[str, float] | None, after: Mapping[str, float] | None) -> str | None:
+    """What the sale's admission batches did, from two `batch_writes` readings; None without both."""
+    if before is None or after is None:
+        return None
+    done = {result: int(after.get(result, 0.0) - before.get(result, 0.0)) for result in BATCH_RESULTS}
+    return (
+        f"admission batches (all live instances): {done['written']} written on their snapshot, "
+        f"{done['conflict']} conflicts (decided again), {done['locked']} written under the locks"
+    )
 
 
 @dataclass(frozen=True)

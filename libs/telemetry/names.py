@@ -33,6 +33,11 @@ EVENTS_REDELIVERED = "liveloop.consumer.redelivered"  # a message handed to a co
 FUNNEL_STEP = "liveloop.funnel.step"
 FUNNEL_STEP_NAME = "liveloop.funnel.step.name"
 FUNNEL_SOURCE_TYPE = "liveloop.funnel.source.type"
+# One per flash-sale admission batch write, attribute FLASH_SALE_BATCH_RESULT: `written` (on its snapshot),
+# `conflict` (the room's feed or the sale moved since: decided again) or `locked` (written under the locks after
+# repeated conflicts). Many conflicts mean instances keep deciding on each other's stale snapshots.
+FLASH_SALE_BATCHES = "liveloop.flash_sale.batches"
+FLASH_SALE_BATCH_RESULT = "liveloop.flash_sale.batch.result"
 # Gauges read when /metrics is scraped (`Telemetry.probe`), each from one cheap, bounded query.
 OUTBOX_BACKLOG = "liveloop.outbox.backlog"  # unpublished outbox rows (counted up to BACKLOG_CAP)
 OUTBOX_OLDEST_AGE = "liveloop.outbox.oldest_age"  # seconds since the oldest unpublished row was written

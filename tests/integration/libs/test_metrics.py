@@ -121,9 +121,17 @@ async def test_purchases_served_by_the_purchase_middleware_are_counted_under_the
     after = await scrape(stack, "live")
     assert requests_of(after, route, "POST", 201) - requests_of(before, route, "POST", 201) == 4
     assert requests_of(after, route, "POST", 409) - requests_of(before, route, "POST", 409) == 1
+    # One batch each, written on its snapshot: nothing else wrote to the sale meanwhile, so no conflict.
+    assert batches(after, "written") - batches(before, "written") == 4
+    assert batches(after, "conflict") == batches(before, "conflict")
     assert sale["sale_id"] not in after
     # Admissions become orders in orders: its business counter is on its /metrics.
     await eventually(lambda: orders_placed(stack), timeout=20)
+
+
+def batches(text: str, result: str) -> float:
+    """Flash-sale admission batch writes with this result, as live's /metrics counts them."""
+    return value(text, "liveloop_flash_sale_batches_total", liveloop_flash_sale_batch_result=result) or 0.0
 
 
 async def orders_placed(stack: Stack) -> bool:

@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import timedelta
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.live.flash_sales.use_cases.admissions import OPTIMISTIC_TRIES, admissions_of
 from tests.harness import PROBLEM, Stack, eventually
@@ -102,12 +103,29 @@ async def test_a_rush_split_between_an_instance_that_locks_and_one_that_does_not
     seller = await seller_with_stock(stack, 1000)
     room = await room_selling(stack, seller)
     sale = await new_sale(stack, room, seller, quantity=100, per_buyer_limit=1)
+    before = await batch_writes(stack, "live")
     engine.optimistic_tries = 0
     try:
         results = await rush(stack, room, sale["sale_id"], instances=("live", "live2"), buyers=500, attempts=2000)
     finally:
         engine.optimistic_tries = OPTIMISTIC_TRIES
     await check_exactly_sold(stack, room, seller, sale, results, 100)
+    after = await batch_writes(stack, "live")
+    # The locking instance's batches show as such on its /metrics, and none of them was written optimistically.
+    assert after["locked"] > before["locked"]
+    assert (after["written"], after["conflict"]) == (before["written"], before["conflict"])
+
+
+async def batch_writes(stack: Stack, instance: str) -> dict[str, float]:
+    """The instance's flash-sale batch writes by result (written, conflict, locked), from its /metrics."""
+    async with stack.client(instance) as client:
+        text = (await client.get("/metrics")).text
+    found = dict.fromkeys(("written", "conflict", "locked"), 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "liveloop_flash_sale_batches_total":
+                found[sample.labels["liveloop_flash_sale_batch_result"]] = sample.value
+    return found
 
 
 async def test_a_buyer_within_a_limit_of_two_gets_two_and_no_more_across_instances(stack: Stack) -> None:

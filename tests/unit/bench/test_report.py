@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench import scenario
 from bench.report import Report, failures, render, render_summary
 from bench.results import Record, ceiling_result, sale_result
 
@@ -108,3 +109,13 @@ def test_the_framework_rows_divide_by_the_bare_apps_rate_and_judge_each_target()
 
 def test_without_the_bare_app_no_framework_rows_are_printed() -> None:
     assert "against the framework" not in render(_report(_clean_sale(), stock=2))
+
+
+def test_the_batch_note_counts_what_the_sale_did_between_two_readings() -> None:
+    before = {"written": 7.0, "conflict": 2.0, "locked": 0.0}
+    after = {"written": 19.0, "conflict": 5.0, "locked": 1.0}
+    assert scenario.batch_note(before, after) == (
+        "admission batches (all live instances): 12 written on their snapshot, 3 conflicts (decided again), "
+        "1 written under the locks"
+    )
+    assert scenario.batch_note(None, after) is None

@@ -162,6 +162,9 @@ class Admissions:
         self.optimistic_tries = OPTIMISTIC_TRIES
         # Batch writes that found the room's feed or the sale moved since their snapshot (decided again).
         self.conflicts = 0
+        self.batches = runtime.telemetry.meter.create_counter(
+            names.FLASH_SALE_BATCHES, unit="{batch}", description="Flash-sale admission batch writes, by result"
+        )
         self._loading: dict[str, asyncio.Future[SaleState | None]] = {}
 
     # --- the request path ------------------------------------------------------------------
@@ -359,7 +362,7 @@ class Admissions:
             await store.lock_room_and_sale(conn, state.room_id, state.sale_id)
             seen = await store.batch_snapshot(conn, state.sale_id, buyers, keys)
             plan = self._plan(state, asks, seen)
-            if plan.rows and not await self._write(conn, state, seen, plan):
+            if plan.rows and not await self._write(conn, state, seen, plan, locked=True):
                 raise store.BatchWriteMismatch(f"sale {state.sale_id}: the batch's write found the locked rows moved")
         return self._settle(state, asks, plan, self.optimistic_tries)
 
@@ -398,7 +401,9 @@ class Admissions:
                 )
         return plan
 
-    async def _write(self, conn: asyncpg.Connection, state: SaleState, seen: store.BatchSnapshot, plan: Plan) -> bool:
+    async def _write(
+        self, conn: asyncpg.Connection, state: SaleState, seen: store.BatchSnapshot, plan: Plan, *, locked: bool = False
+    ) -> bool:
         """The batch's one statement: admissions, units, the event and the feed, numbered after the feed it saw."""
         seq, left = seen.feed_seq, plan.left
         stock = {"sale_id": state.sale_id, "remaining": left}
@@ -412,6 +417,8 @@ class Admissions:
         )
         if not written:
             self.conflicts += 1
+        result = "conflict" if not written else "locked" if locked else "written"
+        self.batches.add(1, {names.FLASH_SALE_BATCH_RESULT: result})
         return written
 
     def _settle(self, state: SaleState, asks: list[Ask], plan: Plan, conflicts: int) -> list[Answer]:
