@@ -26,7 +26,7 @@ from libs.settings import Settings, check_secrets, load
 from libs.telemetry import METRICS_CONTENT_TYPE, Telemetry
 from libs.telemetry.http import AnsweredRequests, HttpMetrics, RouteSpanName, ServerSpans
 from libs.web.access_log import QUIET_PATHS, log_access
-from libs.web.guards import BearerAuthMiddleware
+from libs.web.guards import BearerAuthMiddleware, guard_without_copies
 from libs.web.openapi import documented, openapi_config
 from libs.web.problems import EXCEPTION_HANDLERS, Problem, send_problem
 from libs.web.request_ids import RequestIds, install_request_id_logging
@@ -201,6 +201,7 @@ def build_app(
         debug=False,
     )
     app.state.runtime = runtime
+    guard_without_copies(handler for route in app.routes for handler in getattr(route, "route_handlers", ()))
     # Around everything the app answers, the router's own 404 and 405 included (an app `middleware=` runs only on
     # matched routes): every answer carries a request id, every request is timed once for its metric and access
     # line, no URL is too long, and every request but the probes and the schema has its server span.
