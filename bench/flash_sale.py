@@ -174,7 +174,8 @@ def bench(
     with _profiled(args, target, "ceiling"), meter.sampling() as cpu_before:
         before = _ceiling(wrk, target, tokens, spec, f"c{run}", meter)
     _say(f"sale: {args.buyers} buyers x POST .../purchase")
-    batches_before = scenario.batch_writes(target.live_urls or (target.urls["live"],))
+    live_urls = target.live_urls or (target.urls["live"],)
+    batches_before = scenario.batch_writes(live_urls)
     # Finer than the ceilings': 1,000 units sell out in about 0.3 s, and the window needs two samples inside it.
     with meter.sampling(interval_s=0.1) as cpu_sale:
         with _profiled(args, target, "sale"):
@@ -192,7 +193,7 @@ def bench(
         f"orders looked up right after the sale run: {len(admitted) - check.absent_at_first_look} of {len(admitted)}"
         f" already there; all there (or given up) {check.seconds:.1f} s later"
     ]
-    batches = scenario.batch_note(batches_before, scenario.batch_writes(target.live_urls or (target.urls["live"],)))
+    batches = scenario.batch_note(batches_before, scenario.batch_writes(live_urls))
     if batches is not None:
         notes.append(batches)
     # Measured once the orders are all there and shop and orders are done with the sale's events, like the

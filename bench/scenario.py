@@ -147,20 +147,28 @@ def remaining_units(urls: Mapping[str, str], sale: Sale) -> int | None:
 BATCH_RESULTS = ("written", "conflict", "locked")
 
 
-def batch_writes(live_urls: Sequence[str]) -> dict[str, float] | None:
-    """Flash-sale admission batch writes by result (written, conflict, locked), summed over the live instances'
-    /metrics (`liveloop.flash_sale.batches`); None if one does not answer."""
+def batch_counts(metrics: str) -> dict[str, float]:
+    """Flash-sale admission batch writes by result (written, conflict, locked) in one /metrics page
+    (`liveloop.flash_sale.batches`); 0 for a result not counted yet."""
     found = dict.fromkeys(BATCH_RESULTS, 0.0)
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == "liveloop_flash_sale_batches_total":
+                result = sample.labels.get("liveloop_flash_sale_batch_result", "")
+                found[result] = found.get(result, 0.0) + sample.value
+    return found
+
+
+def batch_writes(live_urls: Sequence[str]) -> dict[str, float] | None:
+    """`batch_counts` summed over the live instances; None if one does not answer."""
+    total = dict.fromkeys(BATCH_RESULTS, 0.0)
     for url in live_urls:
         resp = httpx.get(f"{url}/metrics", timeout=15.0)
         if resp.status_code != 200:
             return None
-        for family in text_string_to_metric_families(resp.text):
-            for sample in family.samples:
-                if sample.name == "liveloop_flash_sale_batches_total":
-                    result = sample.labels.get("liveloop_flash_sale_batch_result", "")
-                    found[result] = found.get(result, 0.0) + sample.value
-    return found
+        for result, count in batch_counts(resp.text).items():
+            total[result] = total.get(result, 0.0) + count
+    return total
 
 
 def batch_note(before: Mapping[str, float] | None, after: Mapping[str, float] | None) -> str | None:

@@ -26,15 +26,10 @@ from bench.cpu import others
 from bench.feed_report import FeedResult
 from bench.feed_report import failures as feed_failures
 from bench.report import (
-    TARGET_ADMISSIONS_PER_S,
-    TARGET_ADMITTED_P99_MS,
-    TARGET_ECHO_OVER_BARE,
+    FLASH_TARGETS,
     TARGET_FEED_P99_MS,
     TARGET_FEED_VIEWERS,
     TARGET_JOINS_PER_S,
-    TARGET_SALE_OVER_BARE,
-    TARGET_SALE_OVER_ECHO,
-    TARGET_SOLD_OUT_S,
     Report,
     at_least,
     below,
@@ -104,12 +99,7 @@ def flash_run(report: Report) -> FlashRun:
     """The summary's figures of one flash-sale run."""
     sale = report.sale
     return FlashRun(
-        echo_over_bare=report.echo_over_bare,
-        sale_over_echo=report.ratio_while_stock,
-        sale_over_bare=report.sale_over_bare,
-        admissions_per_s=sale.admissions_per_s,
-        sold_out_s=sale.sold_out_after_s,
-        admitted_p99_ms=sale.admitted_latency.p99_ms,
+        **report.figures(),
         oversold=sale.oversold,
         lost=len(report.lost),
         wrong=len(report.wrong_orders),
@@ -218,19 +208,18 @@ def _flash_rows(flash: FlashSummary | None, absent: str) -> list[Row]:
     """With --repeat, each figure is the median over the runs (as bench.report.render_summary shows it)."""
     runs = flash.runs if flash is not None else []
     stock = f"{flash.stock:,}" if flash is not None else "S"
-    c = f"C={flash.concurrency}" if flash is not None and flash.concurrency is not None else "C"
-    figures = [  # label, FlashRun field, digits shown, target, under (< target) rather than >=
-        ("own echo ÷ bare Litestar", "echo_over_bare", 2, TARGET_ECHO_OVER_BARE, False),
-        ("sale while stock lasts ÷ own echo", "sale_over_echo", 2, TARGET_SALE_OVER_ECHO, False),
-        ("sale while stock lasts ÷ bare Litestar", "sale_over_bare", 2, TARGET_SALE_OVER_BARE, False),
-        ("admissions/s", "admissions_per_s", 0, TARGET_ADMISSIONS_PER_S, False),
-        (f"{stock} units sold out (s)", "sold_out_s", 2, TARGET_SOLD_OUT_S, True),
-        (f"p99 admitted at {c} (ms)", "admitted_p99_ms", 1, TARGET_ADMITTED_P99_MS, True),
-    ]
+    c = flash.concurrency if flash is not None and flash.concurrency is not None else "C"
     gone = absent if flash is None else None
     return [
-        _judged(label, median([getattr(run, name) for run in runs]), digits, target, under=under, absent=gone)
-        for label, name, digits, target, under in figures
+        _judged(
+            t.label.format(stock=stock, c=c),
+            median([getattr(run, t.figure) for run in runs]),
+            t.digits,
+            t.target,
+            under=t.under,
+            absent=gone,
+        )
+        for t in FLASH_TARGETS
     ]
 
 

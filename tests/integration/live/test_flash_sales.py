@@ -9,8 +9,8 @@ from collections import Counter
 from datetime import timedelta
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
+from bench import scenario
 from services.live.flash_sales.use_cases.admissions import OPTIMISTIC_TRIES, admissions_of
 from tests.harness import PROBLEM, Stack, eventually
 from tests.integration.live.support import (
@@ -119,13 +119,7 @@ async def test_a_rush_split_between_an_instance_that_locks_and_one_that_does_not
 async def batch_writes(stack: Stack, instance: str) -> dict[str, float]:
     """The instance's flash-sale batch writes by result (written, conflict, locked), from its /metrics."""
     async with stack.client(instance) as client:
-        text = (await client.get("/metrics")).text
-    found = dict.fromkeys(("written", "conflict", "locked"), 0.0)
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "liveloop_flash_sale_batches_total":
-                found[sample.labels["liveloop_flash_sale_batch_result"]] = sample.value
-    return found
+        return scenario.batch_counts((await client.get("/metrics")).text)
 
 
 async def test_a_buyer_within_a_limit_of_two_gets_two_and_no_more_across_instances(stack: Stack) -> None:

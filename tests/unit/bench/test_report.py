@@ -98,9 +98,9 @@ def test_the_framework_rows_divide_by_the_bare_apps_rate_and_judge_each_target()
     assert report.echo_over_bare == 0.5
     assert report.sale_over_bare == 0.2
     lines = {line.split("  ")[1].strip(): line for line in render(report).splitlines() if line.startswith("  ")}
-    assert "0.50" in lines["own POST /echo / bare"]
-    assert "MISSED" in lines["own POST /echo / bare"]
-    assert "0.20" in lines["sale while stock lasts / bare"]
+    assert "0.50" in lines["own echo ÷ bare Litestar"]
+    assert "MISSED" in lines["own echo ÷ bare Litestar"]
+    assert "0.20" in lines["sale while stock lasts ÷ bare Litestar"]
     # Sold out after 10 ms: under the 0.3 s target; the admitted p99 (10 ms) under 50 ms.
     assert lines["2 units sold out (s)"].rstrip().endswith("met")
     assert lines["p99 admitted at C=4 (ms)"].rstrip().endswith("met")

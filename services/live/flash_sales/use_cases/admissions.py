@@ -97,27 +97,21 @@ class SaleState:
             ended=row["status"] == "ended",
         )
 
-    def admitted(self, row: asyncpg.Record) -> Admitted:
+    def admission(self, admission_id: str, order_id: str, quantity: int, pay_by: datetime) -> Admitted:
+        """A buyer's answer for an admission of this sale, at its price."""
         return Admitted(
-            admission_id=str(row["admission_id"]),
-            order_id=str(row["order_id"]),
+            admission_id=admission_id,
+            order_id=order_id,
             sale_id=self.sale_id,
-            quantity=row["quantity"],
+            quantity=quantity,
             unit_price_minor=self.price_minor,
             currency=self.currency,
-            pay_by=row["pay_by"],
+            pay_by=pay_by,
         )
 
-    def replayed(self, prior: store.Prior) -> Admitted:
-        return Admitted(
-            admission_id=prior.admission_id,
-            order_id=prior.order_id,
-            sale_id=self.sale_id,
-            quantity=prior.quantity,
-            unit_price_minor=self.price_minor,
-            currency=self.currency,
-            pay_by=prior.pay_by,
-        )
+    def admitted(self, row: asyncpg.Record) -> Admitted:
+        """The answer for a stored admission row."""
+        return self.admission(str(row["admission_id"]), str(row["order_id"]), row["quantity"], row["pay_by"])
 
     def learn_sold_out(self, sold_out: bool) -> None:
         if sold_out != self.sold_out:
@@ -160,8 +154,6 @@ class Admissions:
         self.sales: OrderedDict[str, SaleState] = OrderedDict()
         # Snapshots a batch may be decided on before it takes the locks instead (see `_decide`).
         self.optimistic_tries = OPTIMISTIC_TRIES
-        # Batch writes that found the room's feed or the sale moved since their snapshot (decided again).
-        self.conflicts = 0
         self.batches = runtime.telemetry.meter.create_counter(
             names.FLASH_SALE_BATCHES, unit="{batch}", description="Flash-sale admission batch writes, by result"
         )
@@ -390,15 +382,7 @@ class Admissions:
             if decision.outcome == domain.GRANTED and decision.duplicate_of is None:
                 admission_id, order_id = admission_ids(state.sale_id, ask.buyer_id, ask.key)
                 plan.rows.append((admission_id, ask.buyer_id, ask.key, order_id, ask.quantity, decision.quantity))
-                plan.granted[index] = Admitted(
-                    admission_id=admission_id,
-                    order_id=order_id,
-                    sale_id=state.sale_id,
-                    quantity=decision.quantity,
-                    unit_price_minor=state.price_minor,
-                    currency=state.currency,
-                    pay_by=pay_by,
-                )
+                plan.granted[index] = state.admission(admission_id, order_id, decision.quantity, pay_by)
         return plan
 
     async def _write(
@@ -415,8 +399,6 @@ class Admissions:
         written = await store.admit(
             conn, seen, plan.rows, plan.now, plan.pay_by, events, left=left, feed_seq=feed[-1].seq
         )
-        if not written:
-            self.conflicts += 1
         result = "conflict" if not written else "locked" if locked else "written"
         self.batches.add(1, {names.FLASH_SALE_BATCH_RESULT: result})
         return written
@@ -454,7 +436,8 @@ class Admissions:
         if outcome == domain.GRANTED:
             return plan.granted[decision.duplicate_of if decision.duplicate_of is not None else index]
         if outcome == domain.REPLAY:
-            return state.replayed(plan.prior[(ask.buyer_id, ask.key)])
+            prior = plan.prior[(ask.buyer_id, ask.key)]
+            return state.admission(prior.admission_id, prior.order_id, prior.quantity, prior.pay_by)
         if outcome == domain.SOLD_OUT:
             return SoldOut()
         if outcome == domain.LIMIT_REACHED:

@@ -165,11 +165,14 @@ class FeedClient:
         elif self.send is not None and self._writer is None:
             self._write_kept()  # attached and idle: what passed the seq filter goes now
 
-    def _write_kept(self) -> None:
+    def _take_kept(self) -> bytes:
         chunk = b"".join(data for _, data in self._kept)
         self._kept.clear()
         self._kept_bytes = 0
-        self._write(body(chunk))
+        return chunk
+
+    def _write_kept(self) -> None:
+        self._write(body(self._take_kept()))
 
     def _write(self, message: dict[str, Any]) -> None:
         """Run `send(message)` up to its first suspension: most complete without one (the bytes are written)."""
@@ -190,10 +193,7 @@ class FeedClient:
         try:
             await _Rest(sending, waiting)
             while self._kept and not self.closed:
-                chunk = b"".join(data for _, data in self._kept)
-                self._kept.clear()
-                self._kept_bytes = 0
-                await self.send(body(chunk))  # type: ignore[misc]
+                await self.send(body(self._take_kept()))  # type: ignore[misc]
         except asyncio.CancelledError:
             raise
         except Exception:
